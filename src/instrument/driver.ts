@@ -1,0 +1,288 @@
+/**
+ * In-process instrumentation of a neo4j-driver Driver: what the Java driver's
+ * ConnectionPoolMetrics offers, for the JavaScript driver, plus per-query timing.
+ *
+ * Queries are timed at the connection (RUN to the last record or the error), so every API that
+ * runs Cypher (executeQuery, session.run, executeRead/Write, explicit transactions, RxSession)
+ * is covered exactly once, and acquisition time is measured separately by the pool wrapper.
+ */
+import { pool as poolMetrics, query as queryMetrics } from '../metrics/catalogue.ts';
+import type { Recorder } from '../metrics/recorder.ts';
+import {
+  type BeginConfig,
+  type CompletionMetadata,
+  type ConnectionLike,
+  findPool,
+  isConnectionLike,
+  type PoolInternals,
+  type RunConfig,
+  type ServerAddressLike,
+} from './pool-internals.ts';
+
+export interface InstrumentOptions {
+  recorder: Recorder;
+  /** The `pool` label: name each driver of a process differently. Default `default`. */
+  poolName?: string;
+  /** The `source` label of query metrics. Default `driver`. */
+  source?: string;
+  /** Told once when the driver's internals are not what instrumentation expects. */
+  onWarning?: (message: string) => void;
+}
+
+export interface InstrumentedDriver {
+  readonly poolName: string;
+  /** False when the pool internals were not found: query metrics still work, pool metrics do not. */
+  readonly poolObserved: boolean;
+  /** Stops sampling pool gauges and removes their series (also done when the driver closes). */
+  detach(): void;
+}
+
+const ACQUISITION_TIMEOUT_MESSAGE = 'Connection acquisition timed out';
+const INSTRUMENTED = Symbol.for('neo4j-pool-sidecar.instrumented');
+const DRIVER_SOURCE_FALLBACK = 'driver';
+
+/** Neo4j status codes are `Neo.Class.Category.Title`; anything else is folded so labels stay bounded. */
+export function errorCodeLabel(error: unknown): string {
+  const candidate = error as { code?: unknown; gqlStatus?: unknown } | undefined;
+  const code = typeof candidate?.code === 'string' ? candidate.code : undefined;
+  if (code && /^[A-Za-z][A-Za-z0-9._-]{0,99}$/.test(code) && code !== 'N/A') return code;
+  const gqlStatus = typeof candidate?.gqlStatus === 'string' ? candidate.gqlStatus : undefined;
+  if (gqlStatus && /^[0-9A-Z]{5}$/.test(gqlStatus)) return gqlStatus;
+  if (error instanceof Error && error.message.startsWith(ACQUISITION_TIMEOUT_MESSAGE)) return 'AcquisitionTimeout';
+  return 'unknown';
+}
+
+function modeLabel(mode: string | undefined): string {
+  return mode === 'READ' ? 'read' : 'write';
+}
+
+function databaseLabel(requested: string | undefined, metadata?: CompletionMetadata): string {
+  if (metadata && typeof metadata.db === 'string' && metadata.db) return metadata.db;
+  return requested || 'default';
+}
+
+/**
+ * Wraps a connection's run/beginTransaction so each query is timed. A connection runs one
+ * transaction at a time, so the database and mode given to BEGIN apply to the RUNs that follow.
+ */
+function instrumentConnection(connection: ConnectionLike, recorder: Recorder, source: string): void {
+  const marked = connection as ConnectionLike & { [INSTRUMENTED]?: true };
+  if (marked[INSTRUMENTED]) return;
+  marked[INSTRUMENTED] = true;
+
+  const duration = recorder.histogram(queryMetrics.duration);
+  const errors = recorder.counter(queryMetrics.errors);
+  const inFlight = recorder.gauge(queryMetrics.inFlight);
+  const inFlightLabels = { source };
+  let transaction: BeginConfig | undefined;
+
+  const originalRun = connection.run;
+  const originalBegin = connection.beginTransaction;
+  const originalCommit = connection.commitTransaction;
+  const originalRollback = connection.rollbackTransaction;
+
+  connection.beginTransaction = function (config?: BeginConfig) {
+    transaction = config;
+    return originalBegin.call(this, config);
+  };
+  connection.commitTransaction = function (config?: unknown) {
+    transaction = undefined;
+    return originalCommit.call(this, config);
+  };
+  connection.rollbackTransaction = function (config?: unknown) {
+    transaction = undefined;
+    return originalRollback.call(this, config);
+  };
+  connection.run = function (queryText: unknown, parameters: unknown, config?: RunConfig) {
+    const started = performance.now();
+    const mode = modeLabel(config?.mode ?? transaction?.mode);
+    const requestedDatabase = config?.database ?? transaction?.database;
+    let finished = false;
+    inFlight.inc(inFlightLabels);
+    const finish = (outcome: 'success' | 'error', metadata?: CompletionMetadata, error?: unknown) => {
+      if (finished) return;
+      finished = true;
+      inFlight.dec(inFlightLabels);
+      const database = databaseLabel(requestedDatabase, metadata);
+      duration.observe({ source, database, mode, outcome }, (performance.now() - started) / 1000);
+      if (outcome === 'error') errors.inc({ source, database, code: errorCodeLabel(error) });
+    };
+    const afterComplete = config?.afterComplete;
+    const afterError = config?.afterError;
+    const wrapped: RunConfig = {
+      ...config,
+      afterComplete(metadata: CompletionMetadata) {
+        finish('success', metadata);
+        afterComplete?.(metadata);
+      },
+      afterError(error: unknown) {
+        finish('error', undefined, error);
+        afterError?.(error);
+      },
+    };
+    try {
+      return originalRun.call(this, queryText, parameters, wrapped);
+    } catch (error) {
+      finish('error', undefined, error);
+      throw error;
+    }
+  };
+}
+
+/** Wraps the pool so every acquisition, creation, release and close is measured. */
+function observePool(
+  pool: PoolInternals,
+  recorder: Recorder,
+  poolName: string,
+  source: string,
+): { sample(): void; addresses(): string[] } {
+  const acquiring = new Map<string, number>();
+  const acquiredAt = new WeakMap<object, number>();
+  const acquisitionSeconds = recorder.histogram(poolMetrics.acquisitionSeconds);
+  const creationSeconds = recorder.histogram(poolMetrics.creationSeconds);
+  const usageSeconds = recorder.histogram(poolMetrics.usageSeconds);
+  const timeouts = recorder.counter(poolMetrics.acquisitionTimeouts);
+  const created = recorder.counter(poolMetrics.created);
+  const failed = recorder.counter(poolMetrics.failed);
+  const closed = recorder.counter(poolMetrics.closed);
+  const addressOf = new WeakMap<object, string>();
+  const seenAddresses = new Set<string>();
+  const labelsFor = (address: string) => ({ pool: poolName, address });
+
+  const originalAcquire = pool.acquire;
+  pool.acquire = async function (context: unknown, address: ServerAddressLike, config?: unknown) {
+    const key = address.asKey();
+    seenAddresses.add(key);
+    acquiring.set(key, (acquiring.get(key) ?? 0) + 1);
+    const started = performance.now();
+    try {
+      const resource = await originalAcquire.call(this, context, address, config);
+      const now = performance.now();
+      acquisitionSeconds.observe(labelsFor(key), (now - started) / 1000);
+      if (resource && typeof resource === 'object') acquiredAt.set(resource, now);
+      return resource;
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith(ACQUISITION_TIMEOUT_MESSAGE)) {
+        timeouts.inc(labelsFor(key));
+      }
+      throw error;
+    } finally {
+      acquiring.set(key, (acquiring.get(key) ?? 1) - 1);
+    }
+  };
+
+  const originalCreate = pool._create;
+  pool._create = async function (context: unknown, address: ServerAddressLike, release: unknown) {
+    const key = address.asKey();
+    const started = performance.now();
+    try {
+      const connection = await originalCreate.call(this, context, address, release);
+      creationSeconds.observe(labelsFor(key), (performance.now() - started) / 1000);
+      created.inc(labelsFor(key));
+      if (connection && typeof connection === 'object') addressOf.set(connection, key);
+      if (isConnectionLike(connection)) instrumentConnection(connection, recorder, source);
+      return connection;
+    } catch (error) {
+      failed.inc(labelsFor(key));
+      throw error;
+    }
+  };
+
+  const originalDestroy = pool._destroy;
+  pool._destroy = function (resource: unknown) {
+    const key = (typeof resource === 'object' && resource !== null && addressOf.get(resource)) || 'unknown';
+    closed.inc(labelsFor(key));
+    return originalDestroy.call(this, resource);
+  };
+
+  const originalRelease = pool._release;
+  pool._release = function (address: ServerAddressLike, resource: unknown, singlePool: unknown) {
+    if (resource && typeof resource === 'object') {
+      const since = acquiredAt.get(resource);
+      if (since !== undefined) {
+        acquiredAt.delete(resource);
+        usageSeconds.observe(labelsFor(address.asKey()), (performance.now() - since) / 1000);
+      }
+    }
+    return originalRelease.call(this, address, resource, singlePool);
+  };
+
+  const gauges = {
+    inUse: recorder.gauge(poolMetrics.inUse),
+    idle: recorder.gauge(poolMetrics.idle),
+    creating: recorder.gauge(poolMetrics.creating),
+    acquiring: recorder.gauge(poolMetrics.acquiring),
+    max: recorder.gauge(poolMetrics.max),
+  };
+  const reported = new Set<string>();
+
+  const sample = () => {
+    const keys = new Set<string>([
+      ...Object.keys(pool._pools),
+      ...Object.keys(pool._activeResourceCounts),
+      ...[...acquiring.entries()].filter(([, count]) => count > 0).map(([key]) => key),
+    ]);
+    for (const key of keys) {
+      const labels = labelsFor(key);
+      gauges.inUse.set(labels, pool._activeResourceCounts[key] ?? 0);
+      gauges.idle.set(labels, pool._pools[key]?.length ?? 0);
+      gauges.creating.set(labels, pool._pendingCreates[key] ?? 0);
+      gauges.acquiring.set(labels, acquiring.get(key) ?? 0);
+      gauges.max.set(labels, pool._maxSize);
+      reported.add(key);
+    }
+    // An address purged from the routing table must stop reporting its last values.
+    for (const key of reported) {
+      if (keys.has(key)) continue;
+      reported.delete(key);
+      for (const gauge of Object.values(gauges)) gauge.remove(labelsFor(key));
+    }
+  };
+  return { sample, addresses: () => [...seenAddresses] };
+}
+
+/**
+ * Instruments a neo4j-driver (5.x or 6.x) Driver in place. Keep using the driver as before.
+ *
+ * ```ts
+ * const recorder = new Recorder({ sinks: [new PrometheusSink({ registry })] });
+ * instrumentDriver(driver, { recorder, poolName: 'worker' });
+ * ```
+ */
+export function instrumentDriver(driver: object, options: InstrumentOptions): InstrumentedDriver {
+  const recorder = options.recorder;
+  const poolName = options.poolName ?? 'default';
+  const source = options.source ?? DRIVER_SOURCE_FALLBACK;
+  const found = findPool(driver);
+  if (!found.ok) {
+    options.onWarning?.(
+      `neo4j-pool-sidecar: pool metrics unavailable for pool "${poolName}" (${found.reason}); ` +
+        'this neo4j-driver version is not supported for pool metrics.',
+    );
+    return { poolName, poolObserved: false, detach() {} };
+  }
+  const observed = observePool(found.pool, recorder, poolName, source);
+  const unregister = recorder.addSampler(observed.sample);
+  let detached = false;
+  const detach = () => {
+    if (detached) return;
+    detached = true;
+    unregister();
+    const gauges = [poolMetrics.inUse, poolMetrics.idle, poolMetrics.creating, poolMetrics.acquiring, poolMetrics.max];
+    for (const address of observed.addresses()) {
+      for (const definition of gauges) recorder.gauge(definition).remove({ pool: poolName, address });
+    }
+  };
+  const closable = driver as { close?: () => Promise<void> };
+  const originalClose = closable.close;
+  if (typeof originalClose === 'function') {
+    closable.close = async function (this: unknown) {
+      try {
+        return await originalClose.call(this);
+      } finally {
+        detach();
+      }
+    };
+  }
+  return { poolName, poolObserved: true, detach };
+}

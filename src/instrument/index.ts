@@ -1,0 +1,1 @@
+export { errorCodeLabel, type InstrumentedDriver, type InstrumentOptions, instrumentDriver } from './driver.ts';

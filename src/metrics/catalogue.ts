@@ -1,0 +1,182 @@
+/**
+ * Every metric the sidecar exports, in one place: docs/metrics.md is checked against this list
+ * and against what the Prometheus registry actually exposes.
+ *
+ * Pool metrics carry the Java driver's Micrometer names (`neo4j.driver.connections.*`) so
+ * dashboards built for Java services carry over to the JavaScript and Python fleets.
+ */
+import {
+  defineCounter,
+  defineGauge,
+  defineHistogram,
+  LATENCY_BUCKETS_SECONDS,
+  LIFETIME_BUCKETS_SECONDS,
+  type MetricDefinition,
+  QUERY_BUCKETS_SECONDS,
+} from './definitions.ts';
+
+const poolLabels = ['pool', 'address'] as const;
+const bounded = ['pool'] as const;
+
+export const pool = {
+  inUse: defineGauge({
+    name: 'neo4j_driver_connections_in_use',
+    help: 'Connections checked out of the pool and in use by a session or transaction.',
+    unit: 'connections',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.in_use',
+  }),
+  idle: defineGauge({
+    name: 'neo4j_driver_connections_idle',
+    help: 'Open connections waiting in the pool.',
+    unit: 'connections',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.idle',
+  }),
+  creating: defineGauge({
+    name: 'neo4j_driver_connections_creating',
+    help: 'Connections being opened (TCP, TLS, Bolt handshake and authentication) right now.',
+    unit: 'connections',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.creating',
+  }),
+  acquiring: defineGauge({
+    name: 'neo4j_driver_connections_acquiring',
+    help: 'Callers waiting to acquire a connection from the pool right now.',
+    unit: 'connections',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.acquiring',
+  }),
+  max: defineGauge({
+    name: 'neo4j_driver_connections_max',
+    help: 'The pool size limit (maxConnectionPoolSize) per address.',
+    unit: 'connections',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.max',
+  }),
+  created: defineCounter({
+    name: 'neo4j_driver_connections_created_total',
+    help: 'Connections opened successfully.',
+    unit: 'connections',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.created',
+  }),
+  failed: defineCounter({
+    name: 'neo4j_driver_connections_failed_total',
+    help: 'Connection attempts that failed (refused, TLS, handshake or authentication errors).',
+    unit: 'connections',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.failed',
+  }),
+  closed: defineCounter({
+    name: 'neo4j_driver_connections_closed_total',
+    help: 'Connections closed by the pool (evicted, broken, too old, or pool closed).',
+    unit: 'connections',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.closed',
+  }),
+  acquisitionTimeouts: defineCounter({
+    name: 'neo4j_driver_connections_acquisition_timeout_total',
+    help: 'Acquisitions that failed with "Connection acquisition timed out".',
+    unit: 'count',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.acquisition_timeout',
+  }),
+  acquisitionSeconds: defineHistogram({
+    name: 'neo4j_driver_connections_acquisition_seconds',
+    help: 'Time from asking the pool for a connection to getting one (includes creating it when the pool had none idle).',
+    unit: 'seconds',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.acquisition',
+    buckets: LATENCY_BUCKETS_SECONDS,
+  }),
+  creationSeconds: defineHistogram({
+    name: 'neo4j_driver_connections_creation_seconds',
+    help: 'Time to open a new connection: TCP connect, TLS, Bolt handshake and authentication.',
+    unit: 'seconds',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.creation',
+    buckets: LATENCY_BUCKETS_SECONDS,
+  }),
+  usageSeconds: defineHistogram({
+    name: 'neo4j_driver_connections_usage_seconds',
+    help: 'Time a connection stayed checked out, from acquisition to release back to the pool.',
+    unit: 'seconds',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.usage',
+    buckets: LIFETIME_BUCKETS_SECONDS,
+  }),
+};
+
+export const query = {
+  duration: defineHistogram({
+    name: 'neo4j_query_duration_seconds',
+    help: 'Query time from RUN to the last record or the error, excluding connection acquisition.',
+    unit: 'seconds',
+    labelNames: ['source', 'database', 'mode', 'outcome'] as const,
+    boundedLabels: ['source', 'mode', 'outcome'] as const,
+    statsdName: 'query.duration',
+    buckets: QUERY_BUCKETS_SECONDS,
+  }),
+  errors: defineCounter({
+    name: 'neo4j_query_errors_total',
+    help: 'Failed queries by Neo4j status code (GQL status or Neo4j code, never the message).',
+    unit: 'queries',
+    labelNames: ['source', 'database', 'code'] as const,
+    boundedLabels: ['source'] as const,
+    statsdName: 'query.errors',
+  }),
+  inFlight: defineGauge({
+    name: 'neo4j_queries_in_flight',
+    help: 'Queries started and not yet finished.',
+    unit: 'queries',
+    labelNames: ['source'] as const,
+    boundedLabels: ['source'] as const,
+    statsdName: 'query.in_flight',
+  }),
+};
+
+export const sidecar = {
+  buildInfo: defineGauge({
+    name: 'neo4j_sidecar_build_info',
+    help: 'Always 1; the labels say which sidecar and Node.js versions run.',
+    unit: 'count',
+    labelNames: ['version', 'node_version'] as const,
+    boundedLabels: ['version', 'node_version'] as const,
+    statsdName: 'sidecar.build_info',
+  }),
+  statsdSendErrors: defineCounter({
+    name: 'neo4j_sidecar_statsd_send_errors_total',
+    help: 'StatsD packets that could not be sent (the metrics are lost; queries are never affected).',
+    unit: 'count',
+    labelNames: [] as const,
+    statsdName: 'sidecar.statsd.send_errors',
+  }),
+  seriesOverflow: defineCounter({
+    name: 'neo4j_sidecar_series_overflow_total',
+    help: 'Label sets folded into the value "other" because a metric reached its series limit.',
+    unit: 'count',
+    labelNames: ['metric'] as const,
+    boundedLabels: ['metric'] as const,
+    statsdName: 'sidecar.series_overflow',
+  }),
+};
+
+/** Every metric definition, in the order docs/metrics.md lists them. */
+export const allMetrics: readonly MetricDefinition[] = [
+  ...Object.values(pool),
+  ...Object.values(query),
+  ...Object.values(sidecar),
+];

@@ -1,0 +1,26 @@
+export { allMetrics, pool, query, sidecar } from './catalogue.ts';
+export {
+  defineCounter,
+  defineGauge,
+  defineHistogram,
+  LATENCY_BUCKETS_SECONDS,
+  type LabelValues,
+  LIFETIME_BUCKETS_SECONDS,
+  type MetricDefinition,
+  type MetricKind,
+  type MetricUnit,
+  QUERY_BUCKETS_SECONDS,
+} from './definitions.ts';
+export { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics } from './openmetrics.ts';
+export { PrometheusSink, type PrometheusSinkOptions } from './prometheus.ts';
+export {
+  Counter,
+  Gauge,
+  Histogram,
+  type MetricSink,
+  Recorder,
+  type RecorderOptions,
+  type SeriesSink,
+  type SeriesSnapshot,
+} from './recorder.ts';
+export { type StatsdEvent, StatsdSink, type StatsdSinkOptions, type StatsdTagFormat } from './statsd.ts';
