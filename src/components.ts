@@ -1,0 +1,10 @@
+/**
+ * What the `neo4j-pool-sidecar` program runs beyond the core (recorder, own driver, HTTP server):
+ * each concern registers its component factory or CLI command here, in one visible list.
+ */
+import type { ExtraCommand } from './cli.ts';
+import type { ComponentFactory } from './server/index.ts';
+
+export const defaultComponents: readonly ComponentFactory[] = [];
+
+export const defaultCommands: Readonly<Record<string, ExtraCommand>> = {};

@@ -1,0 +1,2 @@
+export { ConfigError, type ConfigIssue, type LoadConfigOptions, loadConfig, maskConfig } from './load.ts';
+export { configSchema, type SidecarConfig, type SidecarConfigInput } from './schema.ts';

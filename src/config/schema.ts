@@ -1,0 +1,150 @@
+/**
+ * The whole configuration as one typed schema. docs/configuration.md is generated from it
+ * (`npm run docs`) and a test fails when the two drift apart.
+ *
+ * Every object is strict: an unknown key is an error naming it, since a misspelt threshold that is
+ * silently ignored is worse than a sidecar that refuses to start.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(1).max(65535);
+const host = z.string().min(1);
+const durationMs = (min: number) => z.number().int().min(min);
+
+export const neo4jSection = z
+  .strictObject({
+    uri: z
+      .string()
+      .regex(/^(bolt|bolt\+s|bolt\+ssc|neo4j|neo4j\+s|neo4j\+ssc):\/\/[^\s/]+(\/.*)?$/, {
+        message: 'must be a bolt://, bolt+s://, bolt+ssc://, neo4j://, neo4j+s:// or neo4j+ssc:// URI',
+      })
+      .optional()
+      .describe('Neo4j server the sidecar probes and the proxy forwards to. Env: NEO4J_URI. Required to run.'),
+    username: z.string().min(1).default('neo4j').describe('Env: NEO4J_USERNAME.'),
+    password: z
+      .string()
+      .optional()
+      .describe('Env: NEO4J_PASSWORD, or NEO4J_PASSWORD_FILE naming a file (e.g. a mounted Secret). Never logged.'),
+    passwordFile: z
+      .string()
+      .optional()
+      .describe('Path of a file holding the password; read at start-up. Env: NEO4J_PASSWORD_FILE.'),
+    maxConnectionPoolSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(5)
+      .describe("Pool size of the sidecar's own driver (probes, readiness)."),
+    connectionAcquisitionTimeoutMs: durationMs(1).default(5000).describe("The sidecar's own driver."),
+    connectionTimeoutMs: durationMs(1).default(5000).describe("The sidecar's own driver: TCP connect timeout."),
+    tlsCaFile: z
+      .string()
+      .optional()
+      .describe('PEM file of CAs to trust for bolt+s:// and neo4j+s:// upstreams (default: the system CAs).'),
+  })
+  .prefault({});
+
+export const httpSection = z
+  .strictObject({
+    host: host
+      .default('127.0.0.1')
+      .describe('Listen address of /metrics, /healthz, /readyz, /status. Loopback by default.'),
+    port: port.default(9464).describe('Listen port (9464 is the OpenTelemetry Prometheus exporter convention).'),
+  })
+  .prefault({});
+
+export const statsdSection = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('Send metrics to a StatsD agent too.'),
+    host: host.default('127.0.0.1'),
+    port: port.default(8125),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]*$/, { message: 'may hold only letters, digits, "_", "-" and "."' })
+      .default('neo4j.')
+      .describe('Prepended to every StatsD metric name.'),
+    tagFormat: z
+      .enum(['dogstatsd', 'telegraf', 'none'])
+      .default('dogstatsd')
+      .describe('dogstatsd: `|#k:v` tags; telegraf: `,k=v` tags; none: label values become name segments.'),
+    sampleRate: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(1)
+      .describe('Fraction of timing/histogram values sent; counters and gauges are always exact.'),
+    maxBufferSize: z
+      .number()
+      .int()
+      .min(0)
+      .max(65000)
+      .default(1400)
+      .describe('Bytes buffered before a UDP packet is sent (0 sends each metric at once).'),
+    flushIntervalMs: durationMs(50).default(1000).describe('How often counters, gauges and the buffer are flushed.'),
+  })
+  .prefault({});
+
+export const metricsSection = z
+  .strictObject({
+    maxSeriesPerMetric: z
+      .number()
+      .int()
+      .min(10)
+      .max(100000)
+      .default(1000)
+      .describe('Label sets per metric before new ones are folded into "other" (bounds memory and cardinality).'),
+    processMetrics: z.boolean().default(true).describe("Export the sidecar's own Node.js process metrics."),
+  })
+  .prefault({});
+
+export const logSection = z
+  .strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    pretty: z
+      .enum(['auto', 'always', 'never'])
+      .default('auto')
+      .describe('Human-readable logs; auto: only when stdout is a terminal, JSON otherwise.'),
+  })
+  .prefault({});
+
+export const proxySection = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Run the Bolt proxy.'),
+    host: host.default('127.0.0.1').describe('Listen address of the Bolt proxy. Loopback by default.'),
+    port: port.default(7687),
+    advertisedAddress: z
+      .string()
+      .regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be host:port' })
+      .optional()
+      .describe('host:port written into routing tables for neo4j:// clients (default: host:port above).'),
+    maxConnections: z
+      .number()
+      .int()
+      .min(1)
+      .max(100000)
+      .default(1000)
+      .describe('Client connections at once; more are refused and counted.'),
+    handshakeTimeoutMs: durationMs(100)
+      .default(10000)
+      .describe('A client that has not finished the handshake by then is closed.'),
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(16 * 1024 * 1024)
+      .describe('Largest metadata-bearing message the proxy decodes; larger ones close that connection.'),
+  })
+  .prefault({});
+
+export const configSchema = z.strictObject({
+  neo4j: neo4jSection,
+  http: httpSection,
+  statsd: statsdSection,
+  metrics: metricsSection,
+  log: logSection,
+  proxy: proxySection,
+});
+
+export type SidecarConfig = z.output<typeof configSchema>;
+export type SidecarConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,60 @@
+/**
+ * The sidecar's HTTP surface: /metrics for Prometheus, /healthz and /readyz for Kubernetes
+ * probes, /status for people. Everything it reports is read from the recorder and the
+ * status providers it is given; it owns no state of its own.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../logger.ts';
+import { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics } from '../metrics/openmetrics.ts';
+import type { PrometheusSink } from '../metrics/prometheus.ts';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready, in words an operator can act on. */
+  reason?: string;
+  checks?: Record<string, { ok: boolean; detail?: string }>;
+}
+
+export interface HttpServerOptions {
+  prometheus: PrometheusSink;
+  readiness: () => Promise<Readiness>;
+  /** Anything JSON-serialisable; secrets must already be masked. */
+  status: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  logger?: Logger;
+}
+
+function wantsOpenMetrics(accept: string | undefined): boolean {
+  return accept !== undefined && accept.includes('application/openmetrics-text');
+}
+
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger?.child({ component: 'http' }) as FastifyBaseLogger | undefined,
+    disableRequestLogging: true,
+    // Scrapes and probes are small GETs; a large body is never legitimate here.
+    bodyLimit: 16 * 1024,
+    return503OnClosing: true,
+  });
+
+  app.get('/metrics', async (request, reply) => {
+    const registry = options.prometheus.registry;
+    if (wantsOpenMetrics(request.headers.accept)) {
+      reply.type(OPENMETRICS_CONTENT_TYPE);
+      return renderOpenMetrics(registry);
+    }
+    reply.type(registry.contentType);
+    return registry.metrics();
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const readiness = await options.readiness();
+    reply.code(readiness.ready ? 200 : 503);
+    return readiness;
+  });
+
+  app.get('/status', async () => options.status());
+
+  return app;
+}

@@ -1,0 +1,226 @@
+/**
+ * The composition root: builds the recorder and its exporters, the sidecar's own driver, the
+ * HTTP server and the optional components (Bolt proxy, probes), starts them in order and stops
+ * them in reverse. Sources feed the recorder; the recorder feeds the exporters; nothing flows back.
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import neo4j, { type Driver, type Config as DriverConfig } from 'neo4j-driver';
+import client from 'prom-client';
+import { maskConfig, type SidecarConfig } from '../config/index.ts';
+import { instrumentDriver } from '../instrument/index.ts';
+import { type Logger, rateLimited } from '../logger.ts';
+import {
+  PrometheusSink,
+  pool as poolMetrics,
+  Recorder,
+  StatsdSink,
+  sidecar as sidecarMetrics,
+} from '../metrics/index.ts';
+import { createHttpServer, type Readiness } from './http.ts';
+import { SIDECAR_VERSION } from './version.ts';
+
+/** A part of the sidecar with a lifecycle (proxy, probes). */
+export interface Component {
+  readonly name: string;
+  start(): Promise<void>;
+  /** Stop accepting work, let in-flight work finish (bounded by the grace period), release resources. */
+  stop(): Promise<void>;
+  /** Contributes to /readyz; absent means the component does not gate readiness. */
+  readiness?(): Promise<{ ok: boolean; detail?: string }>;
+  /** Contributes a section to /status. */
+  status?(): Record<string, unknown>;
+}
+
+/** What component factories get: the shared pieces, passed in rather than reached for. */
+export interface SidecarContext {
+  config: SidecarConfig;
+  recorder: Recorder;
+  driver: Driver;
+  logger: Logger;
+  statsd: StatsdSink | undefined;
+}
+
+export type ComponentFactory = (context: SidecarContext) => Component | undefined;
+
+export interface StartSidecarOptions {
+  logger: Logger;
+  components?: readonly ComponentFactory[];
+}
+
+export interface RunningSidecar {
+  readonly recorder: Recorder;
+  readonly prometheus: PrometheusSink;
+  readonly driver: Driver;
+  /** Where /metrics and the other endpoints listen. */
+  readonly httpAddress: AddressInfo;
+  readonly components: readonly Component[];
+  stop(): Promise<void>;
+}
+
+const READINESS_CACHE_MS = 1000;
+
+/** Builds the sidecar's own driver from the config; TLS CA files need the explicit encryption settings. */
+export function createSidecarDriver(config: SidecarConfig, logger: Logger): Driver {
+  const uri = config.neo4j.uri;
+  if (!uri) throw new Error('neo4j.uri is required');
+  const driverConfig: DriverConfig = {
+    maxConnectionPoolSize: config.neo4j.maxConnectionPoolSize,
+    connectionAcquisitionTimeout: config.neo4j.connectionAcquisitionTimeoutMs,
+    connectionTimeout: config.neo4j.connectionTimeoutMs,
+    userAgent: `neo4j-pool-sidecar/${SIDECAR_VERSION}`,
+    logging: {
+      level: 'warn',
+      logger: (_level, message) => logger.warn({ component: 'driver' }, message),
+    },
+  };
+  let effectiveUri = uri;
+  if (config.neo4j.tlsCaFile && /^(bolt|neo4j)\+s:/.test(uri)) {
+    // The driver refuses trust settings on +s URIs, so the same intent is spelt out explicitly.
+    effectiveUri = uri.replace('+s:', ':');
+    driverConfig.encrypted = 'ENCRYPTION_ON';
+    driverConfig.trust = 'TRUST_CUSTOM_CA_SIGNED_CERTIFICATES';
+    driverConfig.trustedCertificates = [config.neo4j.tlsCaFile];
+    readFileSync(config.neo4j.tlsCaFile); // fail at start-up, not on the first connection
+  }
+  return neo4j.driver(effectiveUri, neo4j.auth.basic(config.neo4j.username, config.neo4j.password ?? ''), driverConfig);
+}
+
+export async function startSidecar(config: SidecarConfig, options: StartSidecarOptions): Promise<RunningSidecar> {
+  const logger = options.logger;
+  const prometheus = new PrometheusSink();
+  if (config.metrics.processMetrics) {
+    client.collectDefaultMetrics({ register: prometheus.registry, prefix: 'neo4j_sidecar_' });
+  }
+  const statsd = config.statsd.enabled
+    ? new StatsdSink({
+        host: config.statsd.host,
+        port: config.statsd.port,
+        prefix: config.statsd.prefix,
+        tagFormat: config.statsd.tagFormat,
+        sampleRate: config.statsd.sampleRate,
+        maxBufferSize: config.statsd.maxBufferSize,
+        flushIntervalMs: config.statsd.flushIntervalMs,
+        onSendError: (() => {
+          const warn = rateLimited((fields, message) => logger.warn(fields, message), 60_000);
+          return (error: Error) => warn({ component: 'statsd', err: error.message }, 'StatsD send failed');
+        })(),
+      })
+    : undefined;
+  const reportRecorderError = rateLimited((fields, message) => logger.warn(fields, message), 60_000);
+  const recorder = new Recorder({
+    sinks: statsd ? [prometheus, statsd] : [prometheus],
+    maxSeriesPerMetric: config.metrics.maxSeriesPerMetric,
+    onError: (error) => reportRecorderError({ component: 'recorder', err: String(error) }, 'metric not recorded'),
+  });
+  recorder.gauge(sidecarMetrics.buildInfo).set({ version: SIDECAR_VERSION, node_version: process.version }, 1);
+
+  const driver = createSidecarDriver(config, logger);
+  instrumentDriver(driver, {
+    recorder,
+    poolName: 'sidecar',
+    source: 'sidecar',
+    onWarning: (message) => logger.warn({ component: 'instrument' }, message),
+  });
+
+  const context: SidecarContext = { config, recorder, driver, logger, statsd };
+  const components = (options.components ?? [])
+    .map((factory) => factory(context))
+    .filter((component): component is Component => component !== undefined);
+
+  let cachedReadiness: { at: number; value: Readiness } | undefined;
+  const readiness = async (): Promise<Readiness> => {
+    if (cachedReadiness && Date.now() - cachedReadiness.at < READINESS_CACHE_MS) return cachedReadiness.value;
+    const checks: Record<string, { ok: boolean; detail?: string }> = {};
+    try {
+      const info = await driver.getServerInfo();
+      checks.neo4j = { ok: true, detail: `${info.agent ?? 'Neo4j'} at ${info.address ?? config.neo4j.uri}` };
+    } catch (error) {
+      checks.neo4j = { ok: false, detail: `Neo4j not reachable: ${(error as Error).message}` };
+    }
+    for (const component of components) {
+      if (component.readiness) checks[component.name] = await component.readiness();
+    }
+    const failing = Object.entries(checks).filter(([, check]) => !check.ok);
+    const value: Readiness = {
+      ready: failing.length === 0,
+      ...(failing.length > 0 ? { reason: failing.map(([name, check]) => `${name}: ${check.detail}`).join('; ') } : {}),
+      checks,
+    };
+    cachedReadiness = { at: Date.now(), value };
+    return value;
+  };
+
+  const status = () => ({
+    version: SIDECAR_VERSION,
+    uptimeSeconds: Math.round(process.uptime()),
+    config: maskConfig(config),
+    pools: poolStatus(recorder),
+    ...Object.fromEntries(
+      components.filter((component) => component.status).map((component) => [component.name, component.status!()]),
+    ),
+  });
+
+  const http = createHttpServer({ prometheus, readiness, status, logger });
+  const started: Component[] = [];
+  try {
+    for (const component of components) {
+      await component.start();
+      started.push(component);
+    }
+    await http.listen({ host: config.http.host, port: config.http.port });
+  } catch (error) {
+    await Promise.allSettled(started.reverse().map((component) => component.stop()));
+    await http.close();
+    await driver.close();
+    await recorder.close();
+    throw error;
+  }
+  const httpAddress = http.server.address() as AddressInfo;
+  logger.info(
+    { http: `${httpAddress.address}:${httpAddress.port}`, neo4j: maskConfig(config).neo4j.uri },
+    'neo4j-pool-sidecar started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info('stopping: no new connections, finishing in-flight work');
+      for (const component of [...components].reverse()) {
+        try {
+          await component.stop();
+        } catch (error) {
+          logger.warn({ component: component.name, err: String(error) }, 'component did not stop cleanly');
+        }
+      }
+      await http.close();
+      await driver.close();
+      await recorder.close();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { recorder, prometheus, driver, httpAddress, components, stop };
+}
+
+/** Current pool gauges grouped by pool and address, for /status. */
+function poolStatus(recorder: Recorder): Array<Record<string, string | number>> {
+  recorder.sample();
+  const rows = new Map<string, Record<string, string | number>>();
+  const gauges = {
+    inUse: recorder.gauge(poolMetrics.inUse),
+    idle: recorder.gauge(poolMetrics.idle),
+    creating: recorder.gauge(poolMetrics.creating),
+    acquiring: recorder.gauge(poolMetrics.acquiring),
+    max: recorder.gauge(poolMetrics.max),
+  };
+  for (const [field, gauge] of Object.entries(gauges)) {
+    for (const series of gauge.snapshot()) {
+      const key = `${series.labels.pool}\u0000${series.labels.address}`;
+      const row = rows.get(key) ?? { pool: series.labels.pool ?? '', address: series.labels.address ?? '' };
+      row[field] = series.value;
+      rows.set(key, row);
+    }
+  }
+  return [...rows.values()];
+}
