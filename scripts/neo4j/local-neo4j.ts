@@ -101,6 +101,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The server's main class was renamed with the calendar-versioned releases (2025.01 onwards). */
+function communityEntryPoint(version: string): string {
+  return /^[1-5]\./.test(version) ? 'org.neo4j.server.CommunityEntryPoint' : 'org.neo4j.server.Neo4jCommunity';
+}
+
 function javaBinary(javaHome: string | undefined): string {
   return javaHome ? join(javaHome, 'bin', 'java') : 'java';
 }
@@ -160,7 +165,7 @@ export async function startLocalNeo4j(options: LocalNeo4jOptions = {}): Promise<
         '-XX:TieredStopAtLevel=1',
         '-cp',
         classpath,
-        'org.neo4j.server.CommunityEntryPoint',
+        communityEntryPoint(version),
         `--home-dir=${home}`,
         `--config-dir=${join(home, 'conf')}`,
       ],
