@@ -1,0 +1,640 @@
+import type { BoltMessageFrame } from './chunking.ts';
+import { BoltConversationError, PackStreamError } from './errors.ts';
+import { decodeBoltMessage, readMessageMapEntries, readMessageShortString } from './packstream-decoder.ts';
+import {
+  asBoolean,
+  asNumber,
+  asString,
+  isPackStreamList,
+  type PackStreamMap,
+  type PackStreamValue,
+} from './packstream-value.ts';
+import {
+  type RoutingTableSummary,
+  routeSuccessTable,
+  routingRecordServersIndex,
+  routingRecordTtlIndex,
+  summarizeRoutingTable,
+} from './routing-table.ts';
+import { type BoltMessageLabel, BoltSignature, messageName } from './signatures.ts';
+import { userAgentFamily } from './user-agent.ts';
+
+export type QueryOutcome = 'success' | 'error' | 'ignored' | 'abandoned';
+export type AccessMode = 'read' | 'write';
+export type SummaryOutcome = 'success' | 'error' | 'ignored';
+
+/**
+ * A query (RUN) reached its end: its final PULL/DISCARD summary with has_more false, a FAILURE or
+ * IGNORED, or 'abandoned' when RESET, COMMIT, ROLLBACK or the connection's end closed it unconsumed.
+ */
+export interface QueryFinishedEvent {
+  readonly type: 'queryFinished';
+  /** From the RUN leaving the client to the summary that ended it. */
+  readonly durationSeconds: number;
+  readonly outcome: QueryOutcome;
+  /** From RUN/BEGIN extra db, else the final SUCCESS db; null: the server's default, not reported. */
+  readonly database: string | null;
+  readonly mode: AccessMode;
+  readonly errorCode: string | null;
+  readonly inExplicitTransaction: boolean;
+  readonly recordCount: number;
+}
+
+/** Any FAILURE, attributed to the request it answers. Messages are left out: they can quote parameters. */
+export interface FailureEvent {
+  readonly type: 'failure';
+  readonly request: BoltMessageLabel;
+  /** gql_status ?? neo4j_code ?? code. */
+  readonly code: string | null;
+  readonly gqlStatus: string | null;
+  /** neo4j_code (5.7+) ?? code (before). */
+  readonly neo4jCode: string | null;
+}
+
+export interface AuthFailureEvent {
+  readonly type: 'authFailure';
+  readonly request: 'HELLO' | 'LOGON';
+  readonly code: string | null;
+}
+
+export interface HelloSucceededEvent {
+  readonly type: 'helloSucceeded';
+  readonly serverAgent: string | null;
+  readonly connectionId: string | null;
+  readonly userAgent: string | null;
+  /** Bounded label from userAgentFamily(). */
+  readonly userAgentFamily: string;
+}
+
+/** A routing table was fetched: by ROUTE (4.3+) or by the routing procedures (Bolt 3 to 4.2). */
+export interface RouteReplyEvent extends Partial<RoutingTableSummary> {
+  readonly type: 'routeReply';
+  readonly via: 'ROUTE' | 'procedure';
+  readonly outcome: SummaryOutcome;
+  readonly durationSeconds: number;
+  readonly database: string | null;
+}
+
+export type ConversationEvent =
+  | QueryFinishedEvent
+  | FailureEvent
+  | AuthFailureEvent
+  | HelloSucceededEvent
+  | RouteReplyEvent;
+
+/** Messages seen per direction and name since the last takeMessageCounts(). */
+export interface MessageCounts {
+  readonly client: Partial<Record<BoltMessageLabel, number>>;
+  readonly server: Partial<Record<BoltMessageLabel, number>>;
+}
+
+/** A server message that carries a routing table the proxy may rewrite (see routing-table.ts). */
+export type RoutingTableMessage =
+  | { readonly kind: 'route-success' }
+  | { readonly kind: 'procedure-record'; readonly fields: readonly string[] | null };
+
+/** What the tracker needs of a message: its signature, and its payload when it was kept. */
+export type ObservedMessage = Pick<BoltMessageFrame, 'signature' | 'payload'>;
+
+export interface ConversationTrackerOptions {
+  readonly onEvent: (event: ConversationEvent) => void;
+  /** Requests awaiting a summary, and queries left open, beyond which tracking refuses; default 10,000. */
+  readonly maxPendingRequests?: number;
+}
+
+const DEFAULT_MAX_PENDING_REQUESTS = 10_000;
+/** Longest string copied into an event; server-sent codes and agents are far shorter. */
+const MAX_EVENT_STRING_LENGTH = 256;
+/** A routing procedure call is a short CALL; longer query texts are not even decoded. */
+const MAX_ROUTING_QUERY_BYTES = 256;
+const ROUTING_PROCEDURE = /\bdbms\.(?:cluster\.)?routing\.getRoutingTable\b/i;
+
+const HELLO_KEYS: ReadonlySet<string> = new Set(['user_agent']);
+const TX_KEYS: ReadonlySet<string> = new Set(['db', 'mode']);
+const STREAM_KEYS: ReadonlySet<string> = new Set(['qid']);
+const ROUTE_KEYS: ReadonlySet<string> = new Set(['db']);
+const SUCCESS_KEYS: ReadonlySet<string> = new Set(['has_more', 'db', 'qid', 'fields', 'server', 'connection_id']);
+const FAILURE_KEYS: ReadonlySet<string> = new Set(['gql_status', 'neo4j_code', 'code']);
+
+const CLIENT_PAYLOADS_NEEDED: ReadonlySet<number> = new Set([
+  BoltSignature.HELLO,
+  BoltSignature.RUN,
+  BoltSignature.BEGIN,
+  BoltSignature.PULL,
+  BoltSignature.DISCARD,
+  BoltSignature.ROUTE,
+]);
+
+interface QueryState {
+  readonly sequence: number;
+  readonly startedAtMs: number;
+  readonly transactionId: number | null;
+  readonly mode: AccessMode;
+  readonly isRoutingProcedure: boolean;
+  database: string | null;
+  recordCount: number;
+  fields: string[] | null;
+  routingTable: RoutingTableSummary | null;
+}
+
+interface PendingRequest {
+  readonly name: BoltMessageLabel;
+  readonly sequence: number;
+  readonly sentAtMs: number;
+  /** RUN: the query it starts; PULL/DISCARD: the query it streams. */
+  readonly query: QueryState | null;
+  /** COMMIT/ROLLBACK: the transaction they end. */
+  readonly transactionId: number | null;
+  /** HELLO: the client's user agent; ROUTE: the database asked for. */
+  readonly detail: string | null;
+}
+
+interface Transaction {
+  readonly id: number;
+  readonly database: string | null;
+  readonly mode: AccessMode;
+}
+
+/**
+ * Follows one connection's conversation from the messages of both directions, I/O-free. Replies are
+ * matched to requests through a FIFO popped once per summary (SUCCESS, FAILURE, IGNORED), which holds
+ * under pipelining and RESET. Only what events need is read from payloads: query text, parameters and
+ * credentials are skipped undecoded and nothing of them is kept.
+ */
+export class BoltConversationTracker {
+  readonly #onEvent: (event: ConversationEvent) => void;
+  readonly #maxPending: number;
+  /** FIFO as array + head index: shift() would be O(n) per summary under deep pipelining. */
+  #pending: PendingRequest[] = [];
+  #pendingHead = 0;
+  #sequence = 0;
+  #transactionCounter = 0;
+  #transaction: Transaction | null = null;
+  #lastQuery: QueryState | null = null;
+  #openQueries = new Set<QueryState>();
+  #queriesByQid = new Map<number, QueryState>();
+  #clientCounts = new Uint32Array(256);
+  #serverCounts = new Uint32Array(256);
+  #unmatchedSummaries = 0;
+  #payloadDecodeFailures = 0;
+
+  constructor(options: ConversationTrackerOptions) {
+    this.#onEvent = options.onEvent;
+    this.#maxPending = options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
+  }
+
+  /** For the client direction's BoltDechunker: the payloads clientMessage() reads. */
+  readonly keepClientPayload = (signature: number): boolean => CLIENT_PAYLOADS_NEEDED.has(signature);
+
+  /**
+   * For the server direction's BoltDechunker: summaries always; RECORDs only while a routing procedure
+   * streams, since those are the ones to rewrite.
+   */
+  readonly keepServerPayload = (signature: number): boolean => {
+    if (signature === BoltSignature.SUCCESS || signature === BoltSignature.FAILURE) return true;
+    return signature === BoltSignature.RECORD && this.#streamingRoutingQuery() !== null;
+  };
+
+  get pendingRequestCount(): number {
+    return this.#pending.length - this.#pendingHead;
+  }
+
+  get openQueryCount(): number {
+    return this.#openQueries.size;
+  }
+
+  /** Summaries that arrived with no request waiting: a peer out of step with the protocol. */
+  get unmatchedSummaryCount(): number {
+    return this.#unmatchedSummaries;
+  }
+
+  /**
+   * Reads of kept payloads that met invalid PackStream (a payload read for two fields counts twice);
+   * such a payload is treated as carrying no metadata.
+   */
+  get payloadDecodeFailureCount(): number {
+    return this.#payloadDecodeFailures;
+  }
+
+  clientMessage(message: ObservedMessage, nowMs: number): void {
+    const { signature, payload } = message;
+    increment(this.#clientCounts, signature);
+    switch (signature) {
+      case BoltSignature.GOODBYE:
+        // Answered by the server closing the connection, never by a summary.
+        break;
+      case BoltSignature.HELLO:
+        this.#enqueue('HELLO', nowMs, null, null, this.#helloUserAgent(payload));
+        break;
+      case BoltSignature.BEGIN:
+        this.#beginTransaction(payload);
+        this.#enqueue('BEGIN', nowMs, null, null, null);
+        break;
+      case BoltSignature.RUN:
+        this.#startQuery(payload, nowMs);
+        break;
+      case BoltSignature.PULL:
+      case BoltSignature.DISCARD:
+        this.#enqueue(messageName(signature), nowMs, this.#streamTarget(payload), null, null);
+        break;
+      case BoltSignature.COMMIT:
+      case BoltSignature.ROLLBACK: {
+        const transactionId = this.#transaction?.id ?? null;
+        this.#transaction = null;
+        this.#enqueue(messageName(signature), nowMs, null, transactionId, null);
+        break;
+      }
+      case BoltSignature.RESET:
+        this.#transaction = null;
+        this.#enqueue('RESET', nowMs, null, null, null);
+        break;
+      case BoltSignature.ROUTE:
+        this.#enqueue('ROUTE', nowMs, null, null, this.#routeDatabase(payload));
+        break;
+      default:
+        this.#enqueue(messageName(signature), nowMs, null, null, null);
+    }
+  }
+
+  /**
+   * Returns, before the tracker moves past it, whether this server message carries a routing table to
+   * rewrite: the SUCCESS to a ROUTE, or a RECORD of a routing procedure.
+   */
+  serverMessage(message: ObservedMessage, nowMs: number): RoutingTableMessage | null {
+    const { signature, payload } = message;
+    increment(this.#serverCounts, signature);
+    if (signature === BoltSignature.RECORD) return this.#onRecord(payload);
+    if (
+      signature !== BoltSignature.SUCCESS &&
+      signature !== BoltSignature.FAILURE &&
+      signature !== BoltSignature.IGNORED
+    ) {
+      return null;
+    }
+    const request = this.#dequeue();
+    if (request === null) {
+      this.#unmatchedSummaries++;
+      return null;
+    }
+    if (signature === BoltSignature.SUCCESS) return this.#onSuccess(request, payload, nowMs);
+    if (signature === BoltSignature.FAILURE) this.#onFailure(request, payload, nowMs);
+    else this.#onIgnored(request, nowMs);
+    return null;
+  }
+
+  /** The connection ended: queries still open are reported abandoned. */
+  close(nowMs: number): void {
+    this.#abandonQueries(nowMs, () => true);
+    this.#pending = [];
+    this.#pendingHead = 0;
+  }
+
+  takeMessageCounts(): MessageCounts {
+    return { client: drainCounts(this.#clientCounts), server: drainCounts(this.#serverCounts) };
+  }
+
+  #beginTransaction(payload: Buffer | null): void {
+    const extra = this.#readMap(payload, 0, TX_KEYS);
+    this.#transaction = {
+      id: ++this.#transactionCounter,
+      database: databaseName(extra?.get('db')),
+      mode: accessMode(extra?.get('mode')),
+    };
+  }
+
+  #startQuery(payload: Buffer | null, nowMs: number): void {
+    const extra = this.#readMap(payload, 2, TX_KEYS);
+    const transaction = this.#transaction;
+    const query: QueryState = {
+      sequence: this.#sequence + 1,
+      startedAtMs: nowMs,
+      transactionId: transaction?.id ?? null,
+      mode: transaction?.mode ?? accessMode(extra?.get('mode')),
+      isRoutingProcedure: this.#isRoutingProcedureCall(payload),
+      database: transaction?.database ?? databaseName(extra?.get('db')),
+      recordCount: 0,
+      fields: null,
+      routingTable: null,
+    };
+    this.#boundOpenQueries();
+    this.#openQueries.add(query);
+    this.#lastQuery = query;
+    this.#enqueue('RUN', nowMs, query, null, null);
+  }
+
+  #streamTarget(payload: Buffer | null): QueryState | null {
+    const qid = asNumber(this.#readMap(payload, 0, STREAM_KEYS)?.get('qid'));
+    if (qid === null || qid === -1) return this.#lastQuery;
+    return this.#queriesByQid.get(qid) ?? null;
+  }
+
+  #onRecord(payload: Buffer | null): RoutingTableMessage | null {
+    const head = this.#peek();
+    const query = head?.query ?? null;
+    if (query === null || (head?.name !== 'PULL' && head?.name !== 'DISCARD')) return null;
+    query.recordCount++;
+    if (!query.isRoutingProcedure) return null;
+    if (payload !== null) query.routingTable = this.#summarizeRoutingRecord(payload, query.fields);
+    return { kind: 'procedure-record', fields: query.fields };
+  }
+
+  #onSuccess(request: PendingRequest, payload: Buffer | null, nowMs: number): RoutingTableMessage | null {
+    switch (request.name) {
+      case 'HELLO': {
+        const metadata = this.#readMap(payload, 0, SUCCESS_KEYS);
+        this.#onEvent({
+          type: 'helloSucceeded',
+          serverAgent: boundedString(metadata?.get('server')),
+          connectionId: boundedString(metadata?.get('connection_id')),
+          userAgent: request.detail,
+          userAgentFamily: userAgentFamily(request.detail),
+        });
+        return null;
+      }
+      case 'RUN':
+        this.#onRunSuccess(request.query, this.#readMap(payload, 0, SUCCESS_KEYS));
+        return null;
+      case 'PULL':
+      case 'DISCARD':
+        this.#onStreamSuccess(request.query, this.#readMap(payload, 0, SUCCESS_KEYS), nowMs);
+        return null;
+      case 'COMMIT':
+      case 'ROLLBACK':
+        this.#endTransaction(request.transactionId, nowMs);
+        return null;
+      case 'RESET':
+        this.#afterReset(request, nowMs);
+        return null;
+      case 'ROUTE':
+        this.#onRouteSuccess(request, payload, nowMs);
+        return { kind: 'route-success' };
+      default:
+        return null;
+    }
+  }
+
+  #onRunSuccess(query: QueryState | null, metadata: PackStreamMap | null): void {
+    if (query === null || metadata === null) return;
+    const qid = asNumber(metadata.get('qid'));
+    if (qid !== null && qid !== -1 && query.transactionId !== null) this.#queriesByQid.set(qid, query);
+    const database = databaseName(metadata.get('db'));
+    if (database !== null) query.database = database;
+    if (query.isRoutingProcedure) query.fields = stringList(metadata.get('fields'));
+  }
+
+  #onStreamSuccess(query: QueryState | null, metadata: PackStreamMap | null, nowMs: number): void {
+    if (query === null || !this.#openQueries.has(query)) return;
+    // has_more absent means false (Bolt 3's PULL_ALL has no such key).
+    if (asBoolean(metadata?.get('has_more')) === true) return;
+    const database = databaseName(metadata?.get('db'));
+    if (database !== null) query.database = database;
+    this.#finishQuery(query, 'success', null, nowMs);
+    if (query.isRoutingProcedure) {
+      this.#onEvent({
+        type: 'routeReply',
+        via: 'procedure',
+        outcome: 'success',
+        durationSeconds: secondsBetween(query.startedAtMs, nowMs),
+        ...query.routingTable,
+        database: query.routingTable?.database ?? query.database,
+      });
+    }
+  }
+
+  #onRouteSuccess(request: PendingRequest, payload: Buffer | null, nowMs: number): void {
+    let summary: RoutingTableSummary | null = null;
+    if (payload !== null) {
+      try {
+        const table = routeSuccessTable(decodeBoltMessage(payload));
+        if (table !== null) summary = summarizeRoutingTable(table.get('ttl'), table.get('servers'), table.get('db'));
+      } catch (error) {
+        this.#countUndecodable(error);
+      }
+    }
+    this.#onEvent({
+      type: 'routeReply',
+      via: 'ROUTE',
+      outcome: 'success',
+      durationSeconds: secondsBetween(request.sentAtMs, nowMs),
+      ...summary,
+      database: summary?.database ?? request.detail,
+    });
+  }
+
+  #onFailure(request: PendingRequest, payload: Buffer | null, nowMs: number): void {
+    const metadata = this.#readMap(payload, 0, FAILURE_KEYS);
+    const gqlStatus = boundedString(metadata?.get('gql_status'));
+    const neo4jCode = boundedString(metadata?.get('neo4j_code')) ?? boundedString(metadata?.get('code'));
+    const code = gqlStatus ?? neo4jCode;
+    this.#onEvent({ type: 'failure', request: request.name, code, gqlStatus, neo4jCode });
+    if (request.name === 'HELLO' || request.name === 'LOGON') {
+      this.#onEvent({ type: 'authFailure', request: request.name, code });
+    }
+    this.#onUnsuccessful(request, 'error', code, nowMs);
+  }
+
+  #onIgnored(request: PendingRequest, nowMs: number): void {
+    this.#onUnsuccessful(request, 'ignored', null, nowMs);
+  }
+
+  #onUnsuccessful(request: PendingRequest, outcome: 'error' | 'ignored', code: string | null, nowMs: number): void {
+    const query = request.query;
+    if (query !== null && this.#openQueries.has(query)) {
+      this.#finishQuery(query, outcome, code, nowMs);
+      if (query.isRoutingProcedure) {
+        this.#onEvent({
+          type: 'routeReply',
+          via: 'procedure',
+          outcome,
+          durationSeconds: secondsBetween(query.startedAtMs, nowMs),
+          database: query.database,
+        });
+      }
+    }
+    if (request.name === 'ROUTE') {
+      this.#onEvent({
+        type: 'routeReply',
+        via: 'ROUTE',
+        outcome,
+        durationSeconds: secondsBetween(request.sentAtMs, nowMs),
+        database: request.detail,
+      });
+    } else if (request.name === 'COMMIT' || request.name === 'ROLLBACK') {
+      this.#endTransaction(request.transactionId, nowMs);
+    } else if (request.name === 'RESET') {
+      this.#afterReset(request, nowMs);
+    }
+  }
+
+  #endTransaction(transactionId: number | null, nowMs: number): void {
+    if (transactionId === null) return;
+    this.#abandonQueries(nowMs, (query) => query.transactionId === transactionId);
+    this.#queriesByQid.clear();
+  }
+
+  /** Everything sent before the RESET has been answered by now; what is still open was dropped. */
+  #afterReset(request: PendingRequest, nowMs: number): void {
+    this.#abandonQueries(nowMs, (query) => query.sequence < request.sequence);
+    this.#queriesByQid.clear();
+  }
+
+  #abandonQueries(nowMs: number, selects: (query: QueryState) => boolean): void {
+    for (const query of [...this.#openQueries]) {
+      if (selects(query)) this.#finishQuery(query, 'abandoned', null, nowMs);
+    }
+  }
+
+  #finishQuery(query: QueryState, outcome: QueryOutcome, errorCode: string | null, nowMs: number): void {
+    this.#openQueries.delete(query);
+    if (this.#lastQuery === query) this.#lastQuery = null;
+    this.#onEvent({
+      type: 'queryFinished',
+      durationSeconds: secondsBetween(query.startedAtMs, nowMs),
+      outcome,
+      database: query.database,
+      mode: query.mode,
+      errorCode,
+      inExplicitTransaction: query.transactionId !== null,
+      recordCount: query.recordCount,
+    });
+  }
+
+  #streamingRoutingQuery(): QueryState | null {
+    const head = this.#peek();
+    const query = head?.query;
+    return query?.isRoutingProcedure === true && head?.name === 'PULL' ? query : null;
+  }
+
+  #enqueue(
+    name: BoltMessageLabel,
+    nowMs: number,
+    query: QueryState | null,
+    transactionId: number | null,
+    detail: string | null,
+  ): void {
+    if (this.pendingRequestCount >= this.#maxPending) {
+      throw new BoltConversationError(
+        'too-many-pending-requests',
+        `more than ${this.#maxPending} requests awaiting a reply`,
+      );
+    }
+    this.#pending.push({ name, sequence: ++this.#sequence, sentAtMs: nowMs, query, transactionId, detail });
+  }
+
+  #boundOpenQueries(): void {
+    if (this.#openQueries.size >= this.#maxPending) {
+      throw new BoltConversationError('too-many-pending-requests', `more than ${this.#maxPending} open queries`);
+    }
+  }
+
+  #peek(): PendingRequest | null {
+    return this.#pending[this.#pendingHead] ?? null;
+  }
+
+  #dequeue(): PendingRequest | null {
+    const request = this.#pending[this.#pendingHead];
+    if (request === undefined) return null;
+    this.#pendingHead++;
+    if (this.#pendingHead === this.#pending.length) {
+      this.#pending = [];
+      this.#pendingHead = 0;
+    } else if (this.#pendingHead >= 1024 && this.#pendingHead * 2 >= this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#pendingHead);
+      this.#pendingHead = 0;
+    }
+    return request;
+  }
+
+  #helloUserAgent(payload: Buffer | null): string | null {
+    if (payload === null) return null;
+    // Bolt 1-2 INIT carries the agent as a plain string; HELLO in its extra map (next to the credentials
+    // before 5.1, which readMap skips without decoding).
+    const agent = this.#guard(() => readMessageShortString(payload, 0, MAX_EVENT_STRING_LENGTH));
+    return agent ?? boundedString(this.#readMap(payload, 0, HELLO_KEYS)?.get('user_agent'));
+  }
+
+  #routeDatabase(payload: Buffer | null): string | null {
+    if (payload === null) return null;
+    // 4.4+: extra {db, imp_user}; 4.3: db as a plain string.
+    const extra = this.#readMap(payload, 2, ROUTE_KEYS);
+    if (extra !== null) return databaseName(extra.get('db'));
+    return databaseName(this.#guard(() => readMessageShortString(payload, 2, MAX_EVENT_STRING_LENGTH)));
+  }
+
+  #isRoutingProcedureCall(payload: Buffer | null): boolean {
+    if (payload === null) return false;
+    const text = this.#guard(() => readMessageShortString(payload, 0, MAX_ROUTING_QUERY_BYTES));
+    return text !== null && ROUTING_PROCEDURE.test(text);
+  }
+
+  #summarizeRoutingRecord(payload: Buffer, fields: readonly string[] | null): RoutingTableSummary | null {
+    return this.#guard(() => {
+      const values = decodeBoltMessage(payload).fields[0];
+      if (!isPackStreamList(values)) return null;
+      const serversIndex = routingRecordServersIndex(values, fields ?? undefined);
+      const ttlIndex = routingRecordTtlIndex(fields ?? undefined);
+      return summarizeRoutingTable(values[ttlIndex], values[serversIndex], undefined);
+    });
+  }
+
+  #readMap(payload: Buffer | null, fieldIndex: number, keys: ReadonlySet<string>): PackStreamMap | null {
+    if (payload === null) return null;
+    return this.#guard(() => readMessageMapEntries(payload, fieldIndex, keys));
+  }
+
+  /** Garbage in one payload must not stop the tracking of the rest of the conversation. */
+  #guard<T>(read: () => T | null): T | null {
+    try {
+      return read();
+    } catch (error) {
+      this.#countUndecodable(error);
+      return null;
+    }
+  }
+
+  #countUndecodable(error: unknown): void {
+    if (!(error instanceof PackStreamError)) throw error;
+    this.#payloadDecodeFailures++;
+  }
+}
+
+function increment(counts: Uint32Array, signature: number): void {
+  const index = signature & 0xff;
+  counts[index] = (counts[index] ?? 0) + 1;
+}
+
+function drainCounts(counts: Uint32Array): Partial<Record<BoltMessageLabel, number>> {
+  const drained: Partial<Record<BoltMessageLabel, number>> = {};
+  for (let signature = 0; signature < counts.length; signature++) {
+    const count = counts[signature] as number;
+    if (count === 0) continue;
+    const name = messageName(signature);
+    drained[name] = (drained[name] ?? 0) + count;
+    counts[signature] = 0;
+  }
+  return drained;
+}
+
+/** Mode 'r' is read; anything else, including absent, is write (the Bolt default). */
+function accessMode(value: PackStreamValue | undefined): AccessMode {
+  return value === 'r' ? 'read' : 'write';
+}
+
+/** "" and null both mean the server's default database. */
+function databaseName(value: PackStreamValue | undefined): string | null {
+  const name = boundedString(value);
+  return name === '' ? null : name;
+}
+
+function boundedString(value: PackStreamValue | undefined): string | null {
+  return typeof value === 'string' ? value.slice(0, MAX_EVENT_STRING_LENGTH) : null;
+}
+
+function stringList(value: PackStreamValue | undefined): string[] | null {
+  if (!isPackStreamList(value)) return null;
+  return value.map((item) => asString(item) ?? '');
+}
+
+function secondsBetween(startMs: number, endMs: number): number {
+  return Math.max(0, endMs - startMs) / 1000;
+}

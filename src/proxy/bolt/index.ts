@@ -1,0 +1,72 @@
+/**
+ * Pure, I/O-free Bolt wire codec for observing proxied traffic: handshake, dechunking, PackStream,
+ * conversation tracking, and the one re-encoding the proxy does (routing tables).
+ */
+export {
+  BoltDechunker,
+  type BoltDechunkerOptions,
+  type BoltMessageFrame,
+  chunkMessage,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  MAX_CHUNK_SIZE,
+} from './chunking.ts';
+export {
+  type AccessMode,
+  type AuthFailureEvent,
+  BoltConversationTracker,
+  type ConversationEvent,
+  type ConversationTrackerOptions,
+  type FailureEvent,
+  type HelloSucceededEvent,
+  type MessageCounts,
+  type ObservedMessage,
+  type QueryFinishedEvent,
+  type QueryOutcome,
+  type RouteReplyEvent,
+  type RoutingTableMessage,
+  type SummaryOutcome,
+} from './conversation-tracker.ts';
+export {
+  BoltCodecError,
+  BoltConversationError,
+  type BoltConversationErrorReason,
+  BoltFramingError,
+  type BoltFramingErrorReason,
+  BoltHandshakeError,
+  type BoltHandshakeErrorReason,
+  PackStreamError,
+  type PackStreamErrorReason,
+} from './errors.ts';
+export {
+  BOLT_MAGIC,
+  BoltHandshake,
+  type BoltVersion,
+  type BoltVersionOffer,
+  type BoltVersionRange,
+  formatBoltVersion,
+  type HandshakeOutcome,
+  type HandshakeProgress,
+  type ServerHandshakeProgress,
+} from './handshake.ts';
+export {
+  DEFAULT_MAX_DEPTH,
+  decodeBoltMessage,
+  decodePackStream,
+  type PackStreamDecodeOptions,
+  PackStreamReader,
+  readMessageMapEntries,
+} from './packstream-decoder.ts';
+export { encodePackStream } from './packstream-encoder.ts';
+export {
+  PackStreamFloat,
+  type PackStreamMap,
+  PackStreamStruct,
+  type PackStreamValue,
+} from './packstream-value.ts';
+export {
+  type RoutingTableSummary,
+  rewriteRouteSuccess,
+  rewriteRoutingProcedureRecord,
+} from './routing-table.ts';
+export { type BoltMessageLabel, type BoltMessageName, BoltSignature, messageName } from './signatures.ts';
+export { KNOWN_DRIVER_NAMES, type KnownDriverName, userAgentFamily } from './user-agent.ts';

@@ -1,0 +1,431 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  BoltConversationError,
+  BoltConversationTracker,
+  BoltDechunker,
+  type ConversationEvent,
+  type PackStreamValue,
+  type QueryFinishedEvent,
+  type RoutingTableMessage,
+  BoltSignature as S,
+} from '../../../src/proxy/bolt/index.ts';
+import { map, wireOf } from './bolt-test-helpers.ts';
+
+/** Drives a tracker through two dechunkers fed with wire bytes, as the proxy will. */
+class Conversation {
+  readonly events: ConversationEvent[] = [];
+  readonly tracker = new BoltConversationTracker({ onEvent: (event) => this.events.push(event) });
+  readonly routingMessages: (RoutingTableMessage | null)[] = [];
+  #now = 0;
+  readonly #client = new BoltDechunker({
+    keepPayload: this.tracker.keepClientPayload,
+    onMessage: (frame) => this.tracker.clientMessage(frame, this.#now),
+  });
+  readonly #server = new BoltDechunker({
+    keepPayload: this.tracker.keepServerPayload,
+    onMessage: (frame) => this.routingMessages.push(this.tracker.serverMessage(frame, this.#now)),
+  });
+
+  at(nowMs: number): this {
+    this.#now = nowMs;
+    return this;
+  }
+  client(signature: number, ...fields: PackStreamValue[]): this {
+    this.#client.feed(wireOf(signature, ...fields));
+    return this;
+  }
+  server(signature: number, ...fields: PackStreamValue[]): this {
+    this.#server.feed(wireOf(signature, ...fields));
+    return this;
+  }
+  success(metadata: Record<string, PackStreamValue> = {}): this {
+    return this.server(S.SUCCESS, map(metadata));
+  }
+  ofType<T extends ConversationEvent['type']>(type: T): Extract<ConversationEvent, { type: T }>[] {
+    return this.events.filter((event): event is Extract<ConversationEvent, { type: T }> => event.type === type);
+  }
+}
+
+const QUERY = 'MATCH (p:Person {name: $name}) RETURN p';
+const PARAMETERS = map({ name: 'Alice Secretvalue' });
+
+function finished(overrides: Partial<QueryFinishedEvent>): QueryFinishedEvent {
+  return {
+    type: 'queryFinished',
+    durationSeconds: 0,
+    outcome: 'success',
+    database: null,
+    mode: 'write',
+    errorCode: null,
+    inExplicitTransaction: false,
+    recordCount: 0,
+    ...overrides,
+  };
+}
+
+describe('BoltConversationTracker: queries', () => {
+  it('times a pipelined auto-commit RUN + PULL from RUN to the final summary', () => {
+    const conversation = new Conversation()
+      .at(1000)
+      .client(S.RUN, QUERY, PARAMETERS, map({ db: 'movies', mode: 'r' }))
+      .client(S.PULL, map({ n: 1000 }))
+      .at(1010)
+      .success({ fields: ['p'], t_first: 3 })
+      .server(S.RECORD, [1])
+      .server(S.RECORD, [2])
+      .at(1250)
+      .success({ has_more: false, db: 'movies', type: 'r', t_last: 1 });
+    assert.deepEqual(conversation.events, [
+      finished({ durationSeconds: 0.25, database: 'movies', mode: 'read', recordCount: 2 }),
+    ]);
+    assert.equal(conversation.tracker.pendingRequestCount, 0);
+  });
+
+  it('takes the database from the final SUCCESS when RUN names none, and defaults to write', () => {
+    const conversation = new Conversation()
+      .client(S.RUN, QUERY, PARAMETERS, map({ db: '' }))
+      .client(S.PULL, map({ n: -1 }))
+      .success({ fields: [] })
+      .success({ db: 'neo4j' });
+    assert.deepEqual(conversation.ofType('queryFinished'), [finished({ database: 'neo4j', mode: 'write' })]);
+  });
+
+  it('keeps a query open across PULLs answered with has_more true', () => {
+    const conversation = new Conversation()
+      .at(0)
+      .client(S.RUN, QUERY, PARAMETERS, map({}))
+      .client(S.PULL, map({ n: 1 }))
+      .success({ fields: ['p'] })
+      .server(S.RECORD, [1])
+      .success({ has_more: true });
+    assert.equal(conversation.events.length, 0);
+    conversation
+      .at(2000)
+      .client(S.PULL, map({ n: 1 }))
+      .server(S.RECORD, [2])
+      .success({ has_more: false });
+    assert.deepEqual(conversation.events, [finished({ durationSeconds: 2, recordCount: 2 })]);
+  });
+
+  it('follows interleaved results of an explicit transaction by qid, with db and mode from BEGIN', () => {
+    const conversation = new Conversation()
+      .at(0)
+      .client(S.BEGIN, map({ db: 'movies', mode: 'r', bookmarks: [] }))
+      .client(S.RUN, 'RETURN 1', map({}), map({}))
+      .success({})
+      .at(10)
+      .success({ fields: ['1'], qid: 0 })
+      .client(S.RUN, 'RETURN 2', map({}), map({}))
+      .success({ fields: ['2'], qid: 1 })
+      .client(S.PULL, map({ n: 10, qid: 1 }))
+      .client(S.PULL, map({ n: 10, qid: 0 }))
+      .server(S.RECORD, [2])
+      .at(30)
+      .success({ has_more: false })
+      .at(40)
+      .server(S.RECORD, [1])
+      .success({ has_more: false })
+      .client(S.COMMIT)
+      .success({ bookmark: 'bm' });
+    const events = conversation.ofType('queryFinished');
+    const inTransaction = { database: 'movies', mode: 'read' as const, inExplicitTransaction: true, recordCount: 1 };
+    assert.deepEqual(events, [
+      finished({ ...inTransaction, durationSeconds: 0.02 }),
+      finished({ ...inTransaction, durationSeconds: 0.04 }),
+    ]);
+  });
+
+  it('reports a failed RUN once, with the code, and ignores the IGNORED PULL after it', () => {
+    const conversation = new Conversation()
+      .client(S.RUN, 'RETRUN 1', map({}), map({}))
+      .client(S.PULL, map({ n: -1 }))
+      .server(
+        S.FAILURE,
+        map({
+          neo4j_code: 'Neo.ClientError.Statement.SyntaxError',
+          gql_status: '42001',
+          message: 'Invalid input RETRUN: "RETRUN 1"',
+          description: 'error: syntax error or access rule violation',
+          diagnostic_record: map({ CURRENT_SCHEMA: '/', _classification: 'CLIENT_ERROR' }),
+          cause: map({ gql_status: '42I06', cause: map({ gql_status: '42I00' }) }),
+        }),
+      )
+      .server(S.IGNORED)
+      .client(S.RESET)
+      .success();
+    assert.deepEqual(conversation.events, [
+      {
+        type: 'failure',
+        request: 'RUN',
+        code: '42001',
+        gqlStatus: '42001',
+        neo4jCode: 'Neo.ClientError.Statement.SyntaxError',
+      },
+      finished({ outcome: 'error', errorCode: '42001' }),
+    ]);
+  });
+
+  it('falls back to neo4j_code, then to the pre-5.7 code', () => {
+    const conversation = new Conversation()
+      .client(S.RUN, 'x', map({}), map({}))
+      .server(S.FAILURE, map({ code: 'Neo.TransientError.General.DatabaseUnavailable', message: 'm' }));
+    assert.equal(conversation.ofType('queryFinished')[0]?.errorCode, 'Neo.TransientError.General.DatabaseUnavailable');
+  });
+
+  it('reports a RUN the server IGNORED after an earlier failure as ignored', () => {
+    const conversation = new Conversation()
+      .client(S.BEGIN, map({}))
+      .client(S.RUN, 'x', map({}), map({}))
+      .server(S.FAILURE, map({ code: 'Neo.ClientError.Transaction.Invalid' }))
+      .server(S.IGNORED);
+    assert.deepEqual(conversation.ofType('queryFinished'), [
+      finished({ outcome: 'ignored', inExplicitTransaction: true }),
+    ]);
+    assert.equal(conversation.ofType('failure')[0]?.request, 'BEGIN');
+  });
+
+  it('reports results left open by RESET, ROLLBACK or the connection closing as abandoned', () => {
+    const reset = new Conversation()
+      .client(S.RUN, 'x', map({}), map({}))
+      .client(S.PULL, map({ n: 1 }))
+      .success({ fields: [] })
+      .success({ has_more: true })
+      .client(S.RESET)
+      .client(S.RUN, 'y', map({}), map({}))
+      .success();
+    assert.deepEqual(
+      reset.ofType('queryFinished').map((event) => event.outcome),
+      ['abandoned'],
+      'the RUN sent after RESET stays open',
+    );
+    const rollback = new Conversation()
+      .client(S.BEGIN, map({}))
+      .client(S.RUN, 'x', map({}), map({}))
+      .success()
+      .success({ fields: [], qid: 0 })
+      .client(S.ROLLBACK)
+      .success();
+    assert.deepEqual(
+      rollback.ofType('queryFinished').map((event) => [event.outcome, event.inExplicitTransaction]),
+      [['abandoned', true]],
+    );
+    const closed = new Conversation().at(0).client(S.RUN, 'x', map({}), map({}));
+    closed.tracker.close(500);
+    assert.deepEqual(closed.ofType('queryFinished'), [finished({ outcome: 'abandoned', durationSeconds: 0.5 })]);
+  });
+
+  it('pops nothing for GOODBYE, which gets no reply', () => {
+    const conversation = new Conversation().client(S.RESET).client(S.GOODBYE);
+    assert.equal(conversation.tracker.pendingRequestCount, 1);
+  });
+
+  it('counts a summary with no request waiting instead of failing', () => {
+    const conversation = new Conversation().success();
+    assert.equal(conversation.tracker.unmatchedSummaryCount, 1);
+  });
+});
+
+describe('BoltConversationTracker: connection setup', () => {
+  it('reports a successful HELLO with agents, and keeps none of the pre-5.1 credentials', () => {
+    const conversation = new Conversation()
+      .client(
+        S.HELLO,
+        map({
+          user_agent: 'neo4j-python/5.28.1 Python/3.11.4-final-0 (linux)',
+          scheme: 'basic',
+          principal: 'neo4j',
+          credentials: 'hunter2-password',
+          routing: map({ address: 'db.example.com:7687' }),
+        }),
+      )
+      .success({ server: 'Neo4j/5.26.0', connection_id: 'bolt-42', hints: map({}) });
+    assert.deepEqual(conversation.events, [
+      {
+        type: 'helloSucceeded',
+        serverAgent: 'Neo4j/5.26.0',
+        connectionId: 'bolt-42',
+        userAgent: 'neo4j-python/5.28.1 Python/3.11.4-final-0 (linux)',
+        userAgentFamily: 'neo4j-python/5',
+      },
+    ]);
+    assert.doesNotMatch(JSON.stringify(conversation.events), /hunter2|principal|neo4j"/);
+  });
+
+  it('reads the user agent of a Bolt 1-2 INIT, a plain string', () => {
+    const conversation = new Conversation()
+      .client(S.HELLO, 'neo4j-java/1.7.6', map({ scheme: 'basic', credentials: 'x' }))
+      .success({ server: 'Neo4j/3.5.0' });
+    assert.equal(conversation.ofType('helloSucceeded')[0]?.userAgentFamily, 'neo4j-java/1');
+  });
+
+  it('reports failures of HELLO and LOGON as auth failures too', () => {
+    const hello = new Conversation()
+      .client(S.HELLO, map({ user_agent: 'a', scheme: 'basic', principal: 'p', credentials: 'c' }))
+      .server(S.FAILURE, map({ code: 'Neo.ClientError.Security.Unauthorized', message: 'no' }));
+    assert.deepEqual(hello.ofType('authFailure'), [
+      { type: 'authFailure', request: 'HELLO', code: 'Neo.ClientError.Security.Unauthorized' },
+    ]);
+    const logon = new Conversation()
+      .client(S.HELLO, map({ user_agent: 'neo4j-javascript/6.3.0' }))
+      .client(S.LOGON, map({ scheme: 'basic', principal: 'p', credentials: 'c' }))
+      .success({ server: 'Neo4j/2025.10.0' })
+      .server(S.FAILURE, map({ gql_status: '42NFF', neo4j_code: 'Neo.ClientError.Security.Unauthorized' }));
+    assert.deepEqual(logon.ofType('authFailure'), [{ type: 'authFailure', request: 'LOGON', code: '42NFF' }]);
+    assert.equal(logon.ofType('helloSucceeded').length, 1);
+  });
+
+  it('keeps the FIFO aligned through LOGON, LOGOFF and TELEMETRY', () => {
+    const conversation = new Conversation()
+      .client(S.LOGON, map({ scheme: 'none' }))
+      .client(S.TELEMETRY, 1)
+      .client(S.LOGOFF)
+      .client(S.LOGON, map({ scheme: 'none' }))
+      .client(S.RUN, 'x', map({}), map({}))
+      .success()
+      .success()
+      .success()
+      .success()
+      .server(S.FAILURE, map({ code: 'X' }));
+    assert.deepEqual(
+      conversation.ofType('failure').map((event) => event.request),
+      ['RUN'],
+    );
+  });
+
+  it('counts messages per direction and name, as deltas', () => {
+    const conversation = new Conversation()
+      .client(S.RUN, 'x', map({}), map({}))
+      .client(S.PULL, map({ n: -1 }))
+      .success()
+      .server(S.RECORD, [1])
+      .server(S.RECORD, [2])
+      .success();
+    conversation.tracker.clientMessage({ signature: 0x55, payload: null }, 0);
+    assert.deepEqual(conversation.tracker.takeMessageCounts(), {
+      client: { RUN: 1, PULL: 1, UNKNOWN: 1 },
+      server: { SUCCESS: 2, RECORD: 2 },
+    });
+    assert.deepEqual(conversation.tracker.takeMessageCounts(), { client: {}, server: {} });
+  });
+});
+
+describe('BoltConversationTracker: routing', () => {
+  const rt = map({
+    ttl: 300,
+    db: 'neo4j',
+    servers: [
+      map({ addresses: ['a:7687', 'b:7687', 'c:7687'], role: 'ROUTE' }),
+      map({ addresses: ['b:7687', 'c:7687'], role: 'READ' }),
+      map({ addresses: ['a:7687'], role: 'WRITE' }),
+    ],
+  });
+
+  it('reports a ROUTE reply and marks it for rewriting', () => {
+    const conversation = new Conversation()
+      .at(0)
+      .client(S.ROUTE, map({ address: 'proxy:7687' }), [], map({ db: 'neo4j' }))
+      .at(5)
+      .success({ rt });
+    assert.deepEqual(conversation.routingMessages, [{ kind: 'route-success' }]);
+    assert.deepEqual(conversation.events, [
+      {
+        type: 'routeReply',
+        via: 'ROUTE',
+        outcome: 'success',
+        durationSeconds: 0.005,
+        ttlSeconds: 300,
+        database: 'neo4j',
+        routerCount: 3,
+        readerCount: 2,
+        writerCount: 1,
+      },
+    ]);
+  });
+
+  it('takes the database of a 4.3 ROUTE, a plain string, when the reply has none', () => {
+    const conversation = new Conversation()
+      .client(S.ROUTE, map({}), [], 'movies')
+      .server(S.FAILURE, map({ code: 'Neo.ClientError.Database.DatabaseNotFound' }));
+    const [reply] = conversation.ofType('routeReply');
+    assert.equal(reply?.database, 'movies');
+    assert.equal(reply?.outcome, 'error');
+    assert.equal(conversation.routingMessages[0], null, 'a FAILURE has nothing to rewrite');
+  });
+
+  it('keeps and marks the RECORDs of the legacy routing procedure, and only those', () => {
+    const servers = rt.get('servers') ?? null;
+    const conversation = new Conversation()
+      .client(S.RUN, 'CALL dbms.routing.getRoutingTable($context, $database)', map({ context: map({}) }), map({}))
+      .client(S.PULL, map({ n: -1 }))
+      .success({ fields: ['ttl', 'servers'] })
+      .server(S.RECORD, [300, servers])
+      .success({ has_more: false, db: 'system' })
+      .client(S.RUN, 'RETURN 1', map({}), map({}))
+      .client(S.PULL, map({ n: -1 }))
+      .success({ fields: ['1'] })
+      .server(S.RECORD, [1])
+      .success({});
+    assert.deepEqual(conversation.routingMessages, [
+      null,
+      { kind: 'procedure-record', fields: ['ttl', 'servers'] },
+      null,
+      null,
+      null,
+      null,
+    ]);
+    assert.deepEqual(conversation.ofType('routeReply'), [
+      {
+        type: 'routeReply',
+        via: 'procedure',
+        outcome: 'success',
+        durationSeconds: 0,
+        ttlSeconds: 300,
+        database: 'system',
+        routerCount: 3,
+        readerCount: 2,
+        writerCount: 1,
+      },
+    ]);
+    assert.equal(conversation.ofType('queryFinished').length, 2);
+    assert.equal(conversation.tracker.keepServerPayload(S.RECORD), false);
+  });
+});
+
+describe('BoltConversationTracker: robustness and privacy', () => {
+  it('treats an undecodable payload as carrying no metadata', () => {
+    const events: ConversationEvent[] = [];
+    const tracker = new BoltConversationTracker({ onEvent: (event) => events.push(event) });
+    tracker.clientMessage({ signature: S.RUN, payload: Buffer.from([0xb3, 0x10, 0xd0, 0xff]) }, 0);
+    tracker.serverMessage({ signature: S.FAILURE, payload: Buffer.from([0xb1, 0x7f, 0xa1, 0x01]) }, 0);
+    assert.equal(tracker.payloadDecodeFailureCount, 3, 'RUN is read twice: query text, extra');
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ['failure', 'queryFinished'],
+    );
+  });
+
+  it('refuses to grow without bound when a client never reads replies', () => {
+    const tracker = new BoltConversationTracker({ onEvent: () => {}, maxPendingRequests: 3 });
+    for (let count = 0; count < 3; count++) tracker.clientMessage({ signature: S.RESET, payload: null }, 0);
+    assert.throws(
+      () => tracker.clientMessage({ signature: S.RESET, payload: null }, 0),
+      (error: unknown) => error instanceof BoltConversationError && error.reason === 'too-many-pending-requests',
+    );
+  });
+
+  it('puts no query text, parameter or credential into any event', () => {
+    const conversation = new Conversation()
+      .client(S.HELLO, map({ user_agent: 'neo4j-go/5.1.0', principal: 'admin', credentials: 'S3cret!' }))
+      .success({ server: 'Neo4j/4.4.0' })
+      .client(S.RUN, QUERY, PARAMETERS, map({ tx_metadata: map({ app: 'billing-Secretvalue' }) }))
+      .client(S.PULL, map({ n: -1 }))
+      .success({ fields: ['p'] })
+      .server(S.FAILURE, map({ code: 'Neo.ClientError.Statement.X', message: `bad ${QUERY} Alice Secretvalue` }))
+      .client(S.ROUTE, map({ address: 'x' }), ['bookmark-Secretvalue'], map({ imp_user: 'Secretvalue' }));
+    const serialized = JSON.stringify(conversation.events);
+    for (const secret of ['MATCH', 'Alice', 'Secretvalue', 'S3cret', 'admin']) {
+      assert.ok(!serialized.includes(secret), `${secret} leaked into ${serialized}`);
+    }
+  });
+});
