@@ -6,8 +6,12 @@
  * silently ignored is worse than a sidecar that refuses to start.
  */
 import { z } from 'zod';
+import { alertsSection } from './alerts.ts';
+import { probesSection } from './probes.ts';
 
 const port = z.number().int().min(1).max(65535);
+/** Listen ports may be 0: the OS picks a free one (tests, several sidecars on one host). */
+const listenPort = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 const durationMs = (min: number) => z.number().int().min(min);
 
@@ -50,7 +54,7 @@ export const httpSection = z
     host: host
       .default('127.0.0.1')
       .describe('Listen address of /metrics, /healthz, /readyz, /status. Loopback by default.'),
-    port: port.default(9464).describe('Listen port (9464 is the OpenTelemetry Prometheus exporter convention).'),
+    port: listenPort.default(9464).describe('Listen port (9464 is the OpenTelemetry Prometheus exporter convention).'),
   })
   .prefault({});
 
@@ -112,7 +116,7 @@ export const proxySection = z
   .strictObject({
     enabled: z.boolean().default(true).describe('Run the Bolt proxy.'),
     host: host.default('127.0.0.1').describe('Listen address of the Bolt proxy. Loopback by default.'),
-    port: port.default(7687),
+    port: listenPort.default(7687),
     advertisedAddress: z
       .string()
       .regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be host:port' })
@@ -144,6 +148,8 @@ export const configSchema = z.strictObject({
   metrics: metricsSection,
   log: logSection,
   proxy: proxySection,
+  probes: probesSection,
+  alerts: alertsSection,
 });
 
 export type SidecarConfig = z.output<typeof configSchema>;

@@ -174,9 +174,128 @@ export const sidecar = {
   }),
 };
 
+/** Census buckets of connection age: short-lived connections (the per-task-driver pattern) land in the first ones. */
+export const CONNECTION_AGE_BUCKETS_SECONDS: readonly number[] = [1, 10, 60, 300, 900, 3600, 21600, 86400];
+
+export const probe = {
+  duration: defineGauge({
+    name: 'neo4j_probe_duration_seconds',
+    help: 'How long the last run of a probe took (until its timeout when it timed out).',
+    unit: 'seconds',
+    labelNames: ['probe', 'database'] as const,
+    boundedLabels: ['probe'] as const,
+    statsdName: 'probe.duration',
+  }),
+  up: defineGauge({
+    name: 'neo4j_probe_up',
+    help: '1 when the last run of a probe succeeded, 0 when it failed.',
+    unit: 'count',
+    labelNames: ['probe', 'database'] as const,
+    boundedLabels: ['probe'] as const,
+    statsdName: 'probe.up',
+  }),
+  lastSuccess: defineGauge({
+    name: 'neo4j_probe_last_success_timestamp_seconds',
+    help: 'Unix time of the last successful run of a probe (the probes start time until one succeeds).',
+    unit: 'seconds',
+    labelNames: ['probe', 'database'] as const,
+    boundedLabels: ['probe'] as const,
+    statsdName: 'probe.last_success',
+  }),
+  failures: defineCounter({
+    name: 'neo4j_probe_failures_total',
+    help: 'Failed probe runs by reason: timeout, auth, unavailable or other.',
+    unit: 'count',
+    labelNames: ['probe', 'database', 'reason'] as const,
+    boundedLabels: ['probe', 'reason'] as const,
+    statsdName: 'probe.failures',
+  }),
+};
+
+export const census = {
+  connections: defineGauge({
+    name: 'neo4j_census_connections',
+    help: 'Connections open on the Neo4j server at the last census, by connector and client user-agent family.',
+    unit: 'connections',
+    labelNames: ['connector', 'user_agent_family'] as const,
+    boundedLabels: ['user_agent_family'] as const,
+    statsdName: 'census.connections',
+  }),
+  clientConnections: defineGauge({
+    name: 'neo4j_census_client_connections',
+    help: 'Connections open on the Neo4j server at the last census by client host: the busiest hosts by name, the rest as "other".',
+    unit: 'connections',
+    labelNames: ['client_host'] as const,
+    statsdName: 'census.client_connections',
+  }),
+  connectionsByAge: defineGauge({
+    name: 'neo4j_census_connections_by_age',
+    help: 'Connections open on the server at the last census that are at most `le` seconds old (cumulative, like histogram buckets).',
+    unit: 'connections',
+    labelNames: ['le'] as const,
+    boundedLabels: ['le'] as const,
+    statsdName: 'census.connections_by_age',
+  }),
+  connectionsOpened: defineCounter({
+    name: 'neo4j_census_connections_opened_total',
+    help: "Connections opened on the server, from the gaps in its connection ids between censuses (including ones that closed before a census saw them; the sidecar's own excluded).",
+    unit: 'connections',
+    labelNames: ['connector'] as const,
+    boundedLabels: ['connector'] as const,
+    statsdName: 'census.connections_opened',
+  }),
+  seesAllConnections: defineGauge({
+    name: 'neo4j_census_sees_all_connections',
+    help: "1 when the census user may see every connection and transaction (admin, or Community edition); 0 when it sees only its own user's.",
+    unit: 'count',
+    labelNames: [] as const,
+    statsdName: 'census.sees_all_connections',
+  }),
+  longTransactions: defineGauge({
+    name: 'neo4j_census_long_running_transactions',
+    help: 'Transactions open longer than probes.census.longTransactionSeconds at the last census.',
+    unit: 'count',
+    labelNames: ['database'] as const,
+    statsdName: 'census.long_running_transactions',
+  }),
+  oldestTransaction: defineGauge({
+    name: 'neo4j_census_oldest_transaction_seconds',
+    help: 'Age of the oldest open transaction at the last census (0 when none is open).',
+    unit: 'seconds',
+    labelNames: ['database'] as const,
+    statsdName: 'census.oldest_transaction',
+  }),
+};
+
+export const sizing = {
+  needed: defineGauge({
+    name: 'neo4j_driver_connections_needed',
+    help: "Connections the measured load needs on average (Little's law: acquisitions per second x mean seconds held), over probes.sizing.windowSeconds; compare with neo4j_driver_connections_max.",
+    unit: 'connections',
+    labelNames: poolLabels,
+    boundedLabels: bounded,
+    statsdName: 'driver.connections.needed',
+  }),
+};
+
+export const alerts = {
+  active: defineGauge({
+    name: 'neo4j_sidecar_alert_active',
+    help: "1 while the sidecar's own evaluation of an alert threshold is firing, 0 otherwise (enabled alerts only).",
+    unit: 'count',
+    labelNames: ['alert', 'severity'] as const,
+    boundedLabels: ['alert', 'severity'] as const,
+    statsdName: 'sidecar.alert_active',
+  }),
+};
+
 /** Every metric definition, in the order docs/metrics.md lists them. */
 export const allMetrics: readonly MetricDefinition[] = [
   ...Object.values(pool),
   ...Object.values(query),
   ...Object.values(sidecar),
+  ...Object.values(probe),
+  ...Object.values(census),
+  ...Object.values(sizing),
+  ...Object.values(alerts),
 ];

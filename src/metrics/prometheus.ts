@@ -3,6 +3,7 @@
  */
 import client, { type Registry } from 'prom-client';
 import type { MetricDefinition } from './definitions.ts';
+import { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics } from './openmetrics.ts';
 import type { MetricSink, Recorder, SeriesSink } from './recorder.ts';
 
 type PromMetric = client.Counter<string> | client.Gauge<string> | client.Histogram<string>;
@@ -23,6 +24,18 @@ export class PrometheusSink implements MetricSink {
 
   attach(recorder: Recorder): void {
     this.recorder = recorder;
+  }
+
+  /**
+   * The scrape body. Samplers run first: a gauge series they create for the first time would
+   * otherwise be registered mid-render and only show up on the next scrape.
+   */
+  async render(format: 'prometheus' | 'openmetrics'): Promise<{ contentType: string; body: string }> {
+    this.recorder?.sample();
+    if (format === 'openmetrics') {
+      return { contentType: OPENMETRICS_CONTENT_TYPE, body: await renderOpenMetrics(this.registry) };
+    }
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
   series(definition: MetricDefinition, labelValues: readonly string[]): SeriesSink {

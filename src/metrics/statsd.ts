@@ -38,14 +38,17 @@ export interface StatsdEvent {
   tags?: Record<string, string>;
 }
 
-/** Characters that would break the line protocol in a name segment or tag value. */
+/** Characters that would break the line protocol in a name segment (`:` separates name and value). */
 function sanitize(value: string): string {
   return value.replace(/[^A-Za-z0-9_.\-/]/g, '_');
 }
 
+/** Label values as tags; hot-shots renders them as `k:v` (DogStatsD) or `k=v` (Telegraf) and escapes them. */
+type Tags = Record<string, string>;
+
 interface BufferedSeries {
   name: string;
-  tags: string[];
+  tags: Tags;
   pending: number;
 }
 
@@ -125,8 +128,7 @@ export class StatsdSink implements MetricSink {
   /** A StatsD event (DogStatsD `_e`); used for alert transitions. No-op for other tag formats. */
   event(event: StatsdEvent): void {
     if (this.options.tagFormat !== 'dogstatsd' || this.closed) return;
-    const tags = Object.entries(event.tags ?? {}).map(([key, value]) => `${key}:${sanitize(value)}`);
-    this.client.event(event.title, event.text, { alert_type: event.alertType }, tags);
+    this.client.event(event.title, event.text, { alert_type: event.alertType }, event.tags ?? {});
   }
 
   async flush(): Promise<void> {
@@ -141,12 +143,12 @@ export class StatsdSink implements MetricSink {
     await new Promise<void>((done) => this.client.close(() => done()));
   }
 
-  private nameAndTags(definition: MetricDefinition, labelValues: readonly string[]): { name: string; tags: string[] } {
+  private nameAndTags(definition: MetricDefinition, labelValues: readonly string[]): { name: string; tags: Tags } {
     if (this.options.tagFormat === 'none') {
       const segments = labelValues.map((value) => sanitize(value || 'none'));
-      return { name: [definition.statsdName, ...segments].join('.'), tags: [] };
+      return { name: [definition.statsdName, ...segments].join('.'), tags: {} };
     }
-    const tags = definition.labelNames.map((label, i) => `${label}:${sanitize(labelValues[i] ?? '')}`);
+    const tags = Object.fromEntries(definition.labelNames.map((label, i) => [label, labelValues[i] ?? '']));
     return { name: definition.statsdName, tags };
   }
 

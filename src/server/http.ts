@@ -5,7 +5,6 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logger.ts';
-import { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics } from '../metrics/openmetrics.ts';
 import type { PrometheusSink } from '../metrics/prometheus.ts';
 
 export interface Readiness {
@@ -37,13 +36,11 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   });
 
   app.get('/metrics', async (request, reply) => {
-    const registry = options.prometheus.registry;
-    if (wantsOpenMetrics(request.headers.accept)) {
-      reply.type(OPENMETRICS_CONTENT_TYPE);
-      return renderOpenMetrics(registry);
-    }
-    reply.type(registry.contentType);
-    return registry.metrics();
+    const { contentType, body } = await options.prometheus.render(
+      wantsOpenMetrics(request.headers.accept) ? 'openmetrics' : 'prometheus',
+    );
+    reply.type(contentType);
+    return body;
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

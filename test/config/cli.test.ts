@@ -1,0 +1,72 @@
+/**
+ * The real CLI, as a child process: bad configuration must exit 2 naming the field, before
+ * anything starts (no port is bound, no connection is made).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { repoRoot } from '../../scripts/neo4j/local-neo4j.ts';
+
+function runCli(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), ...args], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function yamlFile(content: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'sidecar-cli-')), 'config.yaml');
+  writeFileSync(path, content);
+  return path;
+}
+
+const badConfigurations: Array<{ name: string; args?: string[]; env?: Record<string, string>; field: RegExp }> = [
+  { name: 'wrong type', env: { SIDECAR__HTTP__PORT: 'eighty' }, field: /http\.port.*expected number/ },
+  { name: 'out of range', env: { SIDECAR__STATSD__SAMPLE_RATE: '1.5' }, field: /statsd\.sampleRate/ },
+  { name: 'unknown key', env: { SIDECAR__PROXY__PORTT: '1' }, field: /proxy\.portt.*unknown option/ },
+  { name: 'bad enum', env: { SIDECAR__LOG__LEVEL: 'loud' }, field: /log\.level/ },
+  { name: 'bad URI', env: { NEO4J_URI: 'http://localhost:7474' }, field: /neo4j\.uri \(from env NEO4J_URI\)/ },
+  { name: 'missing URI for run', env: {}, field: /neo4j\.uri: required to run/ },
+  {
+    name: 'unknown key in the file',
+    args: ['--config', yamlFile('http:\n  prot: 1\n')],
+    field: /http\.prot.*unknown option/,
+  },
+  { name: 'missing file', args: ['--config', '/nonexistent/config.yaml'], field: /cannot read config file/ },
+];
+
+describe('neo4j-pool-sidecar CLI', () => {
+  for (const bad of badConfigurations) {
+    it(`exits 2 and names the field for ${bad.name}`, () => {
+      const result = runCli(bad.args ?? [], { NEO4J_PASSWORD: 'never-printed', ...bad.env });
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, bad.field);
+      assert.doesNotMatch(result.stderr + result.stdout, /never-printed/);
+    });
+  }
+
+  it('check-config prints the effective configuration with the password masked', () => {
+    const result = runCli(['check-config'], { NEO4J_URI: 'bolt://db:7687', NEO4J_PASSWORD: 'hunter2-secret' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /uri: bolt:\/\/db:7687/);
+    assert.match(result.stdout, /password: "\*+"/);
+    assert.doesNotMatch(result.stdout, /hunter2-secret/);
+  });
+
+  it('rejects an unknown option with usage and exit 2', () => {
+    const result = runCli(['--frobnicate']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /unknown option --frobnicate/);
+  });
+
+  it('prints help and the version', () => {
+    assert.match(runCli(['--help']).stdout, /Usage: neo4j-pool-sidecar/);
+    assert.match(runCli(['--version']).stdout, /^\d+\.\d+\.\d+/);
+  });
+});
