@@ -1,0 +1,102 @@
+/**
+ * `npm start`: the sidecar, ready to look at.
+ *
+ * With NEO4J_URI set, this is just `neo4j-pool-sidecar run`. Without it, it starts a local Neo4j
+ * (scripts/neo4j) and a small synthetic worker load, so /metrics shows live pool and query
+ * numbers at once. The load is light (a few queries per second) and stops after
+ * DEMO_LOAD_SECONDS (default one hour).
+ */
+import neo4j, { type Driver } from 'neo4j-driver';
+import { defaultComponents } from '../src/components.ts';
+import { ConfigError, loadConfig } from '../src/config/index.ts';
+import { instrumentDriver } from '../src/instrument/index.ts';
+import { createLogger } from '../src/logger.ts';
+import type { Recorder } from '../src/metrics/index.ts';
+import { startSidecar } from '../src/server/index.ts';
+import { type LocalNeo4j, startLocalNeo4j } from './neo4j/local-neo4j.ts';
+
+const configFile = (() => {
+  const index = process.argv.findIndex((arg) => arg === '--config' || arg === '-c');
+  return index >= 0 ? process.argv[index + 1] : undefined;
+})();
+
+let localNeo4j: LocalNeo4j | undefined;
+const env = { ...process.env };
+if (!env.NEO4J_URI) {
+  console.log('NEO4J_URI is not set: starting a local Neo4j Community server for the demo...');
+  localNeo4j = await startLocalNeo4j({ name: 'demo', log: (line) => console.log(line) });
+  env.NEO4J_URI = localNeo4j.uri;
+  env.NEO4J_PASSWORD = localNeo4j.password;
+}
+
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig({ ...(configFile ? { file: configFile } : {}), env });
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    await localNeo4j?.destroy();
+    process.exit(2);
+  }
+  throw error;
+}
+
+const logger = createLogger({ level: config.log.level, pretty: config.log.pretty });
+const sidecar = await startSidecar(config, { logger, components: defaultComponents });
+const stopLoad = localNeo4j ? startDemoLoad(sidecar.recorder, env.NEO4J_URI!, env.NEO4J_PASSWORD!) : undefined;
+
+const metricsUrl = `http://${sidecar.httpAddress.address}:${sidecar.httpAddress.port}`;
+console.log(`\n  metrics:  ${metricsUrl}/metrics\n  status:   ${metricsUrl}/status\n  readiness: ${metricsUrl}/readyz\n`);
+
+const shutdown = async (signal: string) => {
+  logger.info({ signal }, 'shutting down');
+  await stopLoad?.();
+  await sidecar.stop();
+  await localNeo4j?.destroy();
+  process.exit(0);
+};
+process.once('SIGINT', () => void shutdown('SIGINT'));
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+/**
+ * A worker-like load in this process, through an instrumented driver reporting to the sidecar's
+ * recorder: short reads, a wider read, a write in an explicit transaction, and an occasional
+ * failing query so the error metrics have something to show.
+ */
+function startDemoLoad(recorder: Recorder, uri: string, password: string): () => Promise<void> {
+  const driver: Driver = neo4j.driver(uri, neo4j.auth.basic('neo4j', password), { maxConnectionPoolSize: 8 });
+  instrumentDriver(driver, { recorder, poolName: 'demo-worker' });
+  const deadline = Date.now() + Number(process.env.DEMO_LOAD_SECONDS ?? 3600) * 1000;
+  let running = true;
+  let iteration = 0;
+  const worker = async () => {
+    while (running && Date.now() < deadline) {
+      iteration++;
+      try {
+        if (iteration % 50 === 0) await driver.executeQuery('RETURN this is not cypher');
+        else if (iteration % 7 === 0) {
+          await driver.executeQuery('UNWIND range(1, 1000) AS i RETURN i', {}, { routing: neo4j.routing.READ });
+        } else if (iteration % 5 === 0) {
+          const session = driver.session();
+          try {
+            await session.executeWrite(async (tx) => {
+              await tx.run('MERGE (c:DemoCounter {id: 1}) SET c.hits = coalesce(c.hits, 0) + 1');
+              await new Promise((resolve) => setTimeout(resolve, 30));
+            });
+          } finally {
+            await session.close();
+          }
+        } else await driver.executeQuery('RETURN 1', {}, { routing: neo4j.routing.READ });
+      } catch {
+        // Failing queries are part of the demo; their metrics are the point.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 200));
+    }
+  };
+  const workers = Array.from({ length: 3 }, worker);
+  return async () => {
+    running = false;
+    await Promise.allSettled(workers);
+    await driver.close();
+  };
+}
