@@ -167,7 +167,7 @@ export class BoltHandshake {
 
   feedClient(data: Uint8Array): HandshakeProgress {
     let position = 0;
-    if (this.#clientStage === 'done') return complete(data, 0);
+    if (this.#clientStage === 'done') return complete(this.#takeEarlyClientBytes(data, 0), 0);
     if (this.#clientStage === 'magic') {
       position = this.#magic.take(data, position);
       if (!this.#magic.complete) return INCOMPLETE;

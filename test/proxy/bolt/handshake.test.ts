@@ -102,6 +102,14 @@ describe('BoltHandshake, client side', () => {
     assert.deepEqual(handshake.negotiatedVersion, { major: 5, minor: 8 });
   });
 
+  it('hands back held client bytes when the server then picks a fixed version', () => {
+    const handshake = new BoltHandshake();
+    handshake.feedClient(Buffer.concat([DRIVER_6_3_HELLO_OFFER, HELLO.subarray(0, 5)]));
+    handshake.feedServer(hex('00 00 04 04'));
+    assert.deepEqual(leftoverOf(handshake.feedClient(HELLO.subarray(5))), HELLO);
+    assert.deepEqual(leftoverOf(handshake.feedClient(hex('00 00'))), hex('00 00'), 'and nothing twice');
+  });
+
   it('recognises a manifest offer in any slot', () => {
     const handshake = new BoltHandshake();
     handshake.feedClient(hex('60 60 B0 17 | 00 00 04 04 | 00 00 01 FF | 00 00 00 00 | 00 00 00 00'));
