@@ -110,6 +110,16 @@ function javaBinary(javaHome: string | undefined): string {
   return javaHome ? join(javaHome, 'bin', 'java') : 'java';
 }
 
+const LEASH_SCRIPT = `
+"$0" "$@" </dev/null &
+server=$!
+trap 'kill -TERM "$server" 2>/dev/null' TERM INT
+( while read -r _; do :; done; kill -TERM "$server" 2>/dev/null ) <&0 &
+wait "$server"
+wait "$server" 2>/dev/null
+exit 0
+`;
+
 export async function startLocalNeo4j(options: LocalNeo4jOptions = {}): Promise<LocalNeo4j> {
   const version = options.version ?? DEFAULT_NEO4J_VERSION;
   const password = options.password ?? DEFAULT_TEST_PASSWORD;
@@ -156,9 +166,14 @@ export async function startLocalNeo4j(options: LocalNeo4jOptions = {}): Promise<
     if (child) return;
     log(`starting Neo4j ${version} on ${uri}`);
     const heap = options.heap ?? '512m';
+    // bash holds the JVM on a leash: when this process dies without stopping the server (a test
+    // runner killed by a signal), bash's stdin pipe closes and it takes the server down too.
     const proc = spawn(
-      java,
+      'bash',
       [
+        '-c',
+        LEASH_SCRIPT,
+        java,
         `-Xms${heap}`,
         `-Xmx${heap}`,
         '-XX:+UseSerialGC',
@@ -169,7 +184,7 @@ export async function startLocalNeo4j(options: LocalNeo4jOptions = {}): Promise<
         `--home-dir=${home}`,
         `--config-dir=${join(home, 'conf')}`,
       ],
-      { env, stdio: ['ignore', 'ignore', 'pipe'] },
+      { env, stdio: ['pipe', 'ignore', 'pipe'] },
     );
     child = proc;
     process.once('exit', killOnExit);
