@@ -2,9 +2,13 @@
  * What the `neo4j-pool-sidecar` program runs beyond the core (recorder, own driver, HTTP server):
  * each concern registers its component factory or CLI command here, in one visible list.
  */
+import { alertsComponentFactory, rulesCommand } from './alerts/index.ts';
 import type { ExtraCommand } from './cli.ts';
+import { probesComponentFactory } from './probe/index.ts';
 import type { ComponentFactory } from './server/index.ts';
 
-export const defaultComponents: readonly ComponentFactory[] = [];
+export const defaultComponents: readonly ComponentFactory[] = [probesComponentFactory, alertsComponentFactory];
 
-export const defaultCommands: Readonly<Record<string, ExtraCommand>> = {};
+export const defaultCommands: Readonly<Record<string, ExtraCommand>> = {
+  rules: rulesCommand,
+};

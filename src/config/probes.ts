@@ -49,7 +49,7 @@ export const probesSection = z
       .min(10)
       .default(5000)
       .describe(
-        'Each probe fails with reason `timeout` after this long. timeoutMs + jitterMs must be shorter than the schedule interval.',
+        'Each probe fails with reason `timeout` after this long. The census runs after the other probes, so 2 x timeoutMs + jitterMs must be shorter than the schedule interval.',
       ),
     jitterMs: z
       .number()
@@ -145,11 +145,13 @@ export const probesSection = z
   .superRefine((probes, context) => {
     if (!cron.validate(probes.schedule)) return;
     const intervalMs = shortestScheduleIntervalMs(probes.schedule);
-    if (probes.timeoutMs + probes.jitterMs >= intervalMs) {
+    // The census runs after the other probes, so a run lasts at most two timeouts plus the jitter.
+    const longestRunMs = 2 * probes.timeoutMs + probes.jitterMs;
+    if (longestRunMs >= intervalMs) {
       context.addIssue({
         code: 'custom',
         path: ['timeoutMs'],
-        message: `timeoutMs + jitterMs (${probes.timeoutMs + probes.jitterMs} ms) must be shorter than the schedule interval (${intervalMs} ms), or runs would overlap`,
+        message: `2 x timeoutMs + jitterMs (${longestRunMs} ms) must be shorter than the schedule interval (${intervalMs} ms), or runs would overlap`,
       });
     }
   })

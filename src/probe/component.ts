@@ -1,0 +1,175 @@
+/**
+ * The probes as a sidecar Component: builds the probe list from the `probes` config section, runs it
+ * on the schedule, derives pool sizing advice after each run, gates /readyz on the probes that are
+ * configured to, and shows the last result of each probe, the census and the sizing in /status.
+ */
+import type { Driver } from 'neo4j-driver';
+import type { SidecarConfig } from '../config/index.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { pool as poolMetrics } from '../metrics/catalogue.ts';
+import type { Recorder } from '../metrics/recorder.ts';
+import { type Component, type ComponentFactory, createSidecarDriver } from '../server/index.ts';
+import { Census } from './census.ts';
+import {
+  acquisitionProbe,
+  censusProbe,
+  DEFAULT_DATABASE,
+  freshConnectProbe,
+  type ProbeSpec,
+  roundTripProbe,
+} from './probes.ts';
+import { type ProbeResult, ProbeScheduler } from './scheduler.ts';
+import { PoolSizer } from './sizing.ts';
+
+export interface ProbesComponentOptions {
+  config: SidecarConfig;
+  /** The sidecar's own pooled driver, instrumented under `ownPoolName`. */
+  driver: Driver;
+  recorder: Recorder;
+  logger?: Logger;
+  /** Pool label of the sidecar's own driver, whose new connections the census leaves out. */
+  ownPoolName?: string;
+  /** Driver for the fresh-connect probe; default: the sidecar's driver settings with a pool of one. */
+  createFreshDriver?: () => Driver;
+}
+
+export interface ProbesComponent extends Component {
+  readonly scheduler: ProbeScheduler;
+  readonly census: Census | undefined;
+  readonly sizer: PoolSizer;
+  /** Runs every due probe now and updates the sizing advice (tests, and the first run at start). */
+  runOnce(): Promise<ProbeResult[]>;
+}
+
+export function createProbesComponent(options: ProbesComponentOptions): ProbesComponent {
+  const { config, driver, recorder } = options;
+  const probesConfig = config.probes;
+  const logger = options.logger?.child({ component: 'probes' });
+  const ownPoolName = options.ownPoolName ?? 'sidecar';
+  let freshConnections = 0;
+
+  const ownConnectionsOpened = () =>
+    freshConnections +
+    recorder
+      .counter(poolMetrics.created)
+      .snapshot()
+      .filter((series) => series.labels.pool === ownPoolName)
+      .reduce((sum, series) => sum + series.value, 0);
+
+  const census = probesConfig.census.enabled
+    ? new Census({
+        recorder,
+        topClientHosts: probesConfig.census.topClientHosts,
+        longTransactionSeconds: probesConfig.census.longTransactionSeconds,
+        ownConnectionsOpened,
+        timeoutMs: probesConfig.timeoutMs,
+      })
+    : undefined;
+
+  const createFreshDriver =
+    options.createFreshDriver ??
+    (() =>
+      createSidecarDriver(
+        {
+          ...config,
+          neo4j: {
+            ...config.neo4j,
+            maxConnectionPoolSize: 1,
+            connectionTimeoutMs: Math.min(config.neo4j.connectionTimeoutMs, probesConfig.timeoutMs),
+          },
+        },
+        options.logger ?? createLogger({ level: 'silent', pretty: 'never' }),
+      ));
+
+  const databases = probesConfig.databases.length > 0 ? probesConfig.databases : [DEFAULT_DATABASE];
+  const specs: ProbeSpec[] = [];
+  for (const database of databases) {
+    if (probesConfig.acquisition.enabled) specs.push(acquisitionProbe(driver, database, probesConfig.acquisition));
+    if (probesConfig.roundTrip.enabled) specs.push(roundTripProbe(driver, database, probesConfig.roundTrip));
+  }
+  if (probesConfig.freshConnect.enabled) {
+    specs.push(
+      freshConnectProbe(
+        {
+          createDriver: createFreshDriver,
+          onConnectionOpened: () => {
+            freshConnections++;
+          },
+        },
+        probesConfig.freshConnect,
+      ),
+    );
+  }
+  if (census) specs.push(censusProbe(driver, census, probesConfig.census));
+
+  const sizer = new PoolSizer({
+    recorder,
+    windowSeconds: probesConfig.sizing.windowSeconds,
+    undersizedRatio: probesConfig.sizing.undersizedRatio,
+    oversizedRatio: probesConfig.sizing.oversizedRatio,
+    logIntervalSeconds: probesConfig.sizing.logIntervalSeconds,
+    ...(logger ? { logger } : {}),
+  });
+
+  let visibilityNote: string | undefined;
+  const afterRun = () => {
+    sizer.observe();
+    const report = census?.last;
+    if (report && report.visibilityNote !== visibilityNote) {
+      visibilityNote = report.visibilityNote;
+      if (visibilityNote) logger?.warn({ visibility: report.visibility }, `census: ${visibilityNote}`);
+    }
+  };
+
+  const scheduler = new ProbeScheduler({
+    probes: specs,
+    recorder,
+    schedule: probesConfig.schedule,
+    timeoutMs: probesConfig.timeoutMs,
+    jitterMs: probesConfig.jitterMs,
+    ...(options.logger ? { logger: options.logger } : {}),
+    afterRun,
+  });
+
+  return {
+    name: 'probes',
+    scheduler,
+    census,
+    sizer,
+    runOnce: () => scheduler.runOnce(),
+    async start() {
+      scheduler.start();
+    },
+    async stop() {
+      await scheduler.stop();
+    },
+    async readiness() {
+      return scheduler.readiness();
+    },
+    status() {
+      return {
+        schedule: probesConfig.schedule,
+        timeoutMs: probesConfig.timeoutMs,
+        completedRuns: scheduler.completedRuns,
+        results: Object.fromEntries(
+          scheduler
+            .results()
+            .map((result) => [result.database ? `${result.probe}:${result.database}` : result.probe, result]),
+        ),
+        ...(census ? { census: census.last ?? null } : {}),
+        poolSizing: sizer.last,
+      };
+    },
+  };
+}
+
+/** Registered in src/components.ts: the probes run unless `probes.enabled` is false. */
+export const probesComponentFactory: ComponentFactory = (context) =>
+  context.config.probes.enabled
+    ? createProbesComponent({
+        config: context.config,
+        driver: context.driver,
+        recorder: context.recorder,
+        logger: context.logger,
+      })
+    : undefined;

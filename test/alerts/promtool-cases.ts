@@ -1,0 +1,398 @@
+/**
+ * Generates `promtool test rules` cases from an alerts config: for every enabled threshold, input
+ * series that reach the levels and series that stay below them, and the expected alerts one
+ * evaluation before and at the `for` boundary, computed by simulating Prometheus's alert state
+ * machine on the same 15 s grid promtool evaluates on.
+ *
+ * Values are modelled exactly as PromQL computes them from these series: counters start at 0 and grow
+ * by a constant step, so `increase(x[w])` is `min(n, w/15s) x step` after n steps (under both the
+ * closed ranges of Prometheus 2 and the left-open ranges of Prometheus 3), and `rate` is that over w.
+ */
+
+import { renderRule } from '../../src/alerts/rules.ts';
+import { renderTemplate } from '../../src/alerts/template.ts';
+import { type AlertRule, configuredAlerts, type Severity } from '../../src/alerts/thresholds.ts';
+import { type AlertsConfig, parsePrometheusDuration, type ThresholdKey } from '../../src/config/alerts.ts';
+
+export const STEP_SECONDS = 15;
+
+export interface PromtoolCaseOptions {
+  /** Labels every input series carries (they must match the configured selector). */
+  seriesLabels: Record<string, string>;
+  /** With a selector configured: labels of look-alike series that must never fire. */
+  decoyLabels?: Record<string, string>;
+}
+
+interface InputSeries {
+  series: string;
+  values: string;
+}
+
+interface ExpectedAlert {
+  exp_labels: Record<string, string>;
+  exp_annotations: Record<string, string>;
+}
+
+interface AlertRuleTest {
+  eval_time: string;
+  alertname: string;
+  exp_alerts: ExpectedAlert[];
+}
+
+export interface PromtoolTestGroup {
+  name: string;
+  interval: string;
+  input_series: InputSeries[];
+  alert_rule_test: AlertRuleTest[];
+}
+
+export interface PromtoolTestFile {
+  rule_files: string[];
+  evaluation_interval: string;
+  tests: PromtoolTestGroup[];
+}
+
+/** A scenario: the input series, and the value the alert expression yields at each grid step (undefined: no result). */
+interface Scenario {
+  name: string;
+  series: InputSeries[];
+  /** Labels of the alert instance the expression yields (without severity). */
+  alertLabels: Record<string, string>;
+  value(step: number): number | undefined;
+  /** Series that must not produce alerts whatever their values. */
+  decoys?: InputSeries[];
+}
+
+function literal(value: number): string {
+  const text = String(Number(value.toPrecision(12)));
+  if (/e/i.test(text)) throw new Error(`series value ${value} would need an exponent`);
+  return text;
+}
+
+function selectorText(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([name, value]) => `${name}="${value}"`)
+    .join(', ');
+}
+
+function seriesName(metric: string, labels: Record<string, string>): string {
+  return `${metric}{${selectorText(labels)}}`;
+}
+
+function constant(value: number, steps: number): string {
+  return `${literal(value)}+0x${steps}`;
+}
+
+function ramp(step: number, steps: number): string {
+  return `0+${literal(step)}x${steps}`;
+}
+
+/** Samples per window on the grid. */
+function samplesPerWindow(rule: AlertRule): number {
+  return Math.round(rule.windowMs / 1000 / STEP_SECONDS);
+}
+
+function increaseAt(step: number, perStep: number, windowSamples: number): number | undefined {
+  if (step < 1) return undefined;
+  return Math.min(step, windowSamples) * perStep;
+}
+
+/** Per-step increment whose increase first reaches `level` at step `crossing`, without exceeding `ceiling`. */
+function stepCrossingBetween(level: number, ceiling: number, windowSamples: number): number | undefined {
+  for (let crossing = Math.ceil(windowSamples / 2); crossing <= windowSamples; crossing++) {
+    const perStep = Number((level / (crossing - 0.5)).toPrecision(12));
+    if (windowSamples * perStep < ceiling * 0.98) return perStep;
+  }
+  return undefined;
+}
+
+type Target = 'between' | 'above' | 'quiet';
+
+/** Builds the scenario that puts a threshold's value between its levels, above both, or below both. */
+function scenario(
+  key: ThresholdKey,
+  target: Target,
+  rules: readonly AlertRule[],
+  labels: Record<string, string>,
+  steps: number,
+): Scenario | undefined {
+  const levels = rules.map((rule) => rule.level);
+  const low = Math.min(...levels);
+  const high = Math.max(...levels);
+  const warning = rules.find((rule) => rule.severity === 'warning')?.level;
+  const critical = rules.find((rule) => rule.severity === 'critical')?.level;
+  const any = rules[0]!;
+  const gaugeTarget = (max = Number.POSITIVE_INFINITY): number | undefined => {
+    if (target === 'quiet') return low * 0.5;
+    if (target === 'above') return Math.min(max, high * 1.5);
+    if (warning === undefined || critical === undefined || critical <= warning * 1.02) return undefined;
+    return (warning + critical) / 2;
+  };
+  /** Counter per-step increments for increase-like levels (already in increase units). */
+  const counterStep = (lowLevel: number, highLevel: number, warningLevel?: number, criticalLevel?: number) => {
+    const samples = samplesPerWindow(any);
+    if (target === 'quiet') return Number(((lowLevel * 0.5) / samples).toPrecision(12));
+    if (target === 'above') return Number((highLevel * 1.5).toPrecision(12));
+    if (warningLevel === undefined || criticalLevel === undefined) return undefined;
+    return stepCrossingBetween(warningLevel, criticalLevel, samples);
+  };
+  const windowSeconds = any.windowMs / 1000;
+
+  switch (key) {
+    case 'acquisitionLatency': {
+      const x = gaugeTarget();
+      if (x === undefined) return undefined;
+      const series = { ...labels, probe: 'acquisition', database: 'neo4j' };
+      return {
+        name: target,
+        series: [{ series: seriesName('neo4j_probe_duration_seconds', series), values: constant(x, steps) }],
+        alertLabels: series,
+        value: () => Number(literal(x)),
+      };
+    }
+    case 'poolUtilization': {
+      const x = gaugeTarget(1);
+      if (x === undefined) return undefined;
+      const series = { ...labels, pool: 'app', address: 'db-1:7687' };
+      const inUse = Math.round(x * 1000);
+      return {
+        name: target,
+        series: [
+          { series: seriesName('neo4j_driver_connections_in_use', series), values: constant(inUse, steps) },
+          { series: seriesName('neo4j_driver_connections_max', series), values: constant(1000, steps) },
+        ],
+        alertLabels: series,
+        value: () => inUse / 1000,
+      };
+    }
+    case 'pendingAcquisitions': {
+      const x = gaugeTarget();
+      if (x === undefined) return undefined;
+      const series = { ...labels, pool: 'app', address: 'db-1:7687' };
+      return {
+        name: target,
+        series: [{ series: seriesName('neo4j_driver_connections_acquiring', series), values: constant(x, steps) }],
+        alertLabels: series,
+        value: () => Number(literal(x)),
+      };
+    }
+    case 'acquisitionTimeouts': {
+      const perStep = counterStep(low, high, warning, critical);
+      if (perStep === undefined) return undefined;
+      const series = { ...labels, pool: 'app', address: 'db-1:7687' };
+      return {
+        name: target,
+        series: [
+          {
+            series: seriesName('neo4j_driver_connections_acquisition_timeout_total', series),
+            values: ramp(perStep, steps),
+          },
+        ],
+        alertLabels: series,
+        value: (step) => increaseAt(step, perStep, samplesPerWindow(any)),
+      };
+    }
+    case 'queryErrorRatio': {
+      const x = gaugeTarget(1);
+      if (x === undefined) return undefined;
+      const queriesPerStep = 100;
+      const failedPerStep = Number((x * queriesPerStep).toPrecision(12));
+      const succeededPerStep = Number((queriesPerStep - failedPerStep).toPrecision(12));
+      const common = { ...labels, source: 'app', database: 'neo4j', mode: 'read' };
+      const samples = samplesPerWindow(any);
+      const rate = (step: number, perStep: number) => (Math.min(step, samples) * perStep) / windowSeconds;
+      return {
+        name: target,
+        series: [
+          {
+            series: seriesName('neo4j_query_duration_seconds_count', { ...common, outcome: 'error' }),
+            values: ramp(failedPerStep, steps),
+          },
+          {
+            series: seriesName('neo4j_query_duration_seconds_count', { ...common, outcome: 'success' }),
+            values: ramp(succeededPerStep, steps),
+          },
+        ],
+        // The sidecar's own probe queries never count, however badly they fail.
+        decoys: [
+          {
+            series: seriesName('neo4j_query_duration_seconds_count', {
+              ...labels,
+              source: 'sidecar',
+              database: 'neo4j',
+              mode: 'read',
+              outcome: 'error',
+            }),
+            values: ramp(50, steps),
+          },
+        ],
+        alertLabels: { ...labels, source: 'app' },
+        value: (step) => {
+          if (step < 1) return undefined;
+          const failed = rate(step, failedPerStep);
+          const all = failed + rate(step, succeededPerStep);
+          return all > 0 ? failed / all : undefined;
+        },
+      };
+    }
+    case 'probeDown': {
+      // Time since the last success grows with time, so one rising scenario crosses both levels.
+      if (target === 'between') return undefined;
+      const series = { ...labels, probe: 'round_trip', database: 'neo4j' };
+      const rising = target === 'above';
+      return {
+        name: rising ? 'down since start' : 'succeeding every run',
+        series: [
+          {
+            series: seriesName('neo4j_probe_last_success_timestamp_seconds', series),
+            values: rising ? constant(0, steps) : ramp(STEP_SECONDS, steps),
+          },
+        ],
+        alertLabels: series,
+        value: (step) => (rising ? step * STEP_SECONDS : 0),
+      };
+    }
+    case 'connectionChurn': {
+      const perStep = counterStep(
+        low * windowSeconds,
+        high * windowSeconds,
+        warning === undefined ? undefined : warning * windowSeconds,
+        critical === undefined ? undefined : critical * windowSeconds,
+      );
+      if (perStep === undefined) return undefined;
+      const samples = samplesPerWindow(any);
+      return {
+        name: target,
+        series: [
+          {
+            series: seriesName('neo4j_census_connections_opened_total', {
+              ...labels,
+              connector: 'closed_before_census',
+            }),
+            values: ramp(perStep, steps),
+          },
+          {
+            series: seriesName('neo4j_census_connections_opened_total', { ...labels, connector: 'bolt' }),
+            values: constant(0, steps),
+          },
+        ],
+        alertLabels: { ...labels },
+        value: (step) => {
+          const increase = increaseAt(step, perStep, samples);
+          return increase === undefined ? undefined : (increase + 0) / windowSeconds;
+        },
+      };
+    }
+    case 'longRunningTransactions': {
+      const x = gaugeTarget();
+      if (x === undefined) return undefined;
+      const series = { ...labels, database: 'neo4j' };
+      return {
+        name: target,
+        series: [{ series: seriesName('neo4j_census_oldest_transaction_seconds', series), values: constant(x, steps) }],
+        alertLabels: series,
+        value: () => Number(literal(x)),
+      };
+    }
+  }
+}
+
+/** Grid steps at which each rule fires, simulating Prometheus's pending/firing state machine. */
+function firingSteps(rule: AlertRule, value: (step: number) => number | undefined, steps: number): boolean[] {
+  const firing: boolean[] = [];
+  let activeSince: number | undefined;
+  for (let step = 0; step <= steps; step++) {
+    const current = value(step);
+    const holds = current !== undefined && current >= rule.level;
+    if (!holds) activeSince = undefined;
+    else activeSince ??= step;
+    firing.push(activeSince !== undefined && (step - activeSince) * STEP_SECONDS * 1000 >= rule.forMs);
+  }
+  return firing;
+}
+
+function horizonSteps(rules: readonly AlertRule[]): number {
+  const longest = Math.max(...rules.map((rule) => rule.forMs + rule.windowMs)) / 1000;
+  const elapsedLevel = Math.max(...rules.map((rule) => (rule.definition.key === 'probeDown' ? rule.level : 0)));
+  return Math.ceil((longest + elapsedLevel) / STEP_SECONDS) + 8;
+}
+
+function evalTime(step: number): string {
+  return `${step * STEP_SECONDS}s`;
+}
+
+export interface GeneratedCase {
+  group: PromtoolTestGroup;
+  /** Which severities fire in this case (empty for a quiet case), for the test's own sanity checks. */
+  fires: Severity[];
+}
+
+export function generateCases(config: AlertsConfig, options: PromtoolCaseOptions): GeneratedCase[] {
+  const rules = configuredAlerts(config.thresholds, config.prometheus.namePrefix);
+  const byKey = new Map<ThresholdKey, AlertRule[]>();
+  for (const rule of rules) byKey.set(rule.definition.key, [...(byKey.get(rule.definition.key) ?? []), rule]);
+  const cases: GeneratedCase[] = [];
+  for (const [key, keyRules] of byKey) {
+    const steps = horizonSteps(keyRules);
+    const name = keyRules[0]!.name;
+    for (const target of ['between', 'above', 'quiet'] as const) {
+      const built = scenario(key, target, keyRules, options.seriesLabels, steps);
+      if (!built) continue;
+      const firing = new Map(keyRules.map((rule) => [rule, firingSteps(rule, built.value, steps)]));
+      const expectedAt = (step: number): ExpectedAlert[] =>
+        keyRules
+          .filter((rule) => firing.get(rule)![step])
+          .map((rule) => {
+            const rendered = renderRule(config, rule);
+            const value = built.value(step)!;
+            return {
+              exp_labels: { ...built.alertLabels, ...rendered.labels },
+              exp_annotations: {
+                summary: rendered.annotations.summary,
+                description: renderTemplate(rendered.annotations.description, built.alertLabels, value),
+                runbook_url: rendered.annotations.runbook_url,
+              },
+            };
+          });
+      const checks = new Set<number>();
+      const fires: Severity[] = [];
+      for (const rule of keyRules) {
+        const first = firing.get(rule)!.indexOf(true);
+        if (first < 0) continue;
+        fires.push(rule.severity);
+        if (first > 0) checks.add(first - 1);
+        checks.add(first);
+      }
+      checks.add(steps);
+      const decoys = [...(built.decoys ?? [])];
+      if (options.decoyLabels && target === 'quiet') {
+        const lookalike = scenario(key, 'above', keyRules, options.decoyLabels, steps);
+        if (lookalike) decoys.push(...lookalike.series);
+      }
+      cases.push({
+        fires,
+        group: {
+          name: `${name}: ${built.name}`,
+          interval: `${STEP_SECONDS}s`,
+          input_series: [...built.series, ...decoys],
+          alert_rule_test: [...checks]
+            .sort((a, b) => a - b)
+            .map((step) => ({ eval_time: evalTime(step), alertname: name, exp_alerts: expectedAt(step) })),
+        },
+      });
+    }
+  }
+  return cases;
+}
+
+export function promtoolTestFile(ruleFile: string, cases: readonly GeneratedCase[]): PromtoolTestFile {
+  return {
+    rule_files: [ruleFile],
+    evaluation_interval: `${STEP_SECONDS}s`,
+    tests: cases.map((generated) => generated.group),
+  };
+}
+
+export function forSeconds(text: string): number {
+  return parsePrometheusDuration(text) / 1000;
+}
