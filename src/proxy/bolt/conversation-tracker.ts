@@ -40,11 +40,11 @@ export interface QueryFinishedEvent {
   readonly recordCount: number;
 }
 
-/** Any FAILURE, attributed to the request it answers. Messages are left out: they can quote parameters. */
+/** Any FAILURE, attributed to the request it answers. Messages are left out: they quote queries and values. */
 export interface FailureEvent {
   readonly type: 'failure';
   readonly request: BoltMessageLabel;
-  /** gql_status ?? neo4j_code ?? code. */
+  /** gql_status, unless it is only the generic 50N42; then neo4j_code (5.7+) or code (before). */
   readonly code: string | null;
   readonly gqlStatus: string | null;
   /** neo4j_code (5.7+) ?? code (before). */
@@ -425,7 +425,7 @@ export class BoltConversationTracker {
     const metadata = this.#readMap(payload, 0, FAILURE_KEYS);
     const gqlStatus = boundedString(metadata?.get('gql_status'));
     const neo4jCode = boundedString(metadata?.get('neo4j_code')) ?? boundedString(metadata?.get('code'));
-    const code = gqlStatus ?? neo4jCode;
+    const code = failureCode(gqlStatus, neo4jCode);
     this.#onEvent({ type: 'failure', request: request.name, code, gqlStatus, neo4jCode });
     if (request.name === 'HELLO' || request.name === 'LOGON') {
       this.#onEvent({ type: 'authFailure', request: request.name, code });
@@ -601,6 +601,18 @@ export class BoltConversationTracker {
 function increment(counts: Uint32Array, signature: number): void {
   const index = signature & 0xff;
   counts[index] = (counts[index] ?? 0) + 1;
+}
+
+/**
+ * Neo4j 5.26 over Bolt 5.8 answers a syntax error and a wrong password alike with gql_status 50N42
+ * ("general processing exception") and puts the specific code in neo4j_code only; keying on that
+ * gql_status would fold every error into one value.
+ */
+const GENERIC_GQL_STATUSES: ReadonlySet<string> = new Set(['50N42']);
+
+function failureCode(gqlStatus: string | null, neo4jCode: string | null): string | null {
+  if (gqlStatus !== null && !GENERIC_GQL_STATUSES.has(gqlStatus)) return gqlStatus;
+  return neo4jCode ?? gqlStatus;
 }
 
 function drainCounts(counts: Uint32Array): Partial<Record<BoltMessageLabel, number>> {

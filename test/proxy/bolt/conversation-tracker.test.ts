@@ -166,6 +166,27 @@ describe('BoltConversationTracker: queries', () => {
     ]);
   });
 
+  it('prefers neo4j_code over the generic gql_status 50N42 that Neo4j 5.26 sends for most errors', () => {
+    const conversation = new Conversation().client(S.RUN, 'RETRUN 1', map({}), map({})).server(
+      S.FAILURE,
+      map({
+        neo4j_code: 'Neo.ClientError.Statement.SyntaxError',
+        message: 'Invalid input',
+        gql_status: '50N42',
+        description: 'error: general processing exception - unexpected error.',
+      }),
+    );
+    assert.deepEqual(conversation.ofType('failure'), [
+      {
+        type: 'failure',
+        request: 'RUN',
+        code: 'Neo.ClientError.Statement.SyntaxError',
+        gqlStatus: '50N42',
+        neo4jCode: 'Neo.ClientError.Statement.SyntaxError',
+      },
+    ]);
+  });
+
   it('falls back to neo4j_code, then to the pre-5.7 code', () => {
     const conversation = new Conversation()
       .client(S.RUN, 'x', map({}), map({}))
