@@ -1,0 +1,344 @@
+"""One client scenario against a Neo4j server (or the sidecar's Bolt proxy) with the official Python driver.
+
+    python scenario.py --uri bolt://127.0.0.1:7687 --user neo4j --password secret --scenario autocommit
+
+Prints exactly one JSON line on stdout, the same contract as the Java client (test/clients/java) and
+the ScenarioResult type in scripts/clients/run-scenario.ts, so results from both clients, direct or
+through the proxy, can be compared field by field. A Neo4j error is a result (ok=false, exit 0), not
+a crash: only bad arguments or a broken harness exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import threading
+import time
+import traceback
+import uuid
+import warnings
+from typing import Any, Callable, Optional
+
+import neo4j
+from neo4j import GraphDatabase, Driver
+from neo4j.exceptions import Neo4jError
+
+SCENARIOS = (
+    "autocommit",
+    "explicit-tx",
+    "managed-read",
+    "managed-write",
+    "failing-query",
+    "wrong-password",
+    "large-result",
+    "concurrent",
+)
+
+# The 5.x driver warns on every GQL attribute read; stderr noise would only hide real problems.
+warnings.filterwarnings("ignore", message="GQLSTATUS support is a preview feature")
+
+# Both clients build the same payloads so that their checksums, and the proxy's, must agree.
+PAYLOAD_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class ScenarioContext:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.server: Optional[dict[str, Any]] = None
+
+    def note_server(self, summary: Any) -> None:
+        if self.server is None and summary is not None and summary.server is not None:
+            self.server = server_info_json(summary.server)
+
+    def session(self, driver: Driver, **config: Any) -> Any:
+        if self.args.database:
+            config["database"] = self.args.database
+        return driver.session(**config)
+
+
+def server_info_json(info: Any) -> dict[str, Any]:
+    version = info.protocol_version
+    return {
+        "address": str(info.address),
+        "agent": info.agent,
+        "protocolVersion": f"{version[0]}.{version[1]}",
+    }
+
+
+def error_json(error: BaseException) -> dict[str, Any]:
+    # The driver chains the server's GQL cause (e.g. 42I06 under 42001) as __cause__.
+    cause = error.__cause__
+    common = {
+        "className": type(error).__name__,
+        "gqlStatus": getattr(error, "gql_status", None),
+        "gqlStatusDescription": getattr(error, "gql_status_description", None),
+        "causeGqlStatus": getattr(cause, "gql_status", None) if cause is not None else None,
+    }
+    if isinstance(error, Neo4jError):
+        return {
+            **common,
+            "code": error.code,
+            "classification": error.classification,
+            "message": error.message,
+            "retryable": error.is_retryable(),
+        }
+    return {
+        **common,
+        "code": None,
+        "classification": None,
+        "message": str(error),
+        "retryable": bool(getattr(error, "is_retryable", lambda: False)()),
+    }
+
+
+def payload_block(row_bytes: int) -> str:
+    repeats = row_bytes // len(PAYLOAD_ALPHABET) + 1
+    return (PAYLOAD_ALPHABET * repeats)[:row_bytes]
+
+
+def run_autocommit(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+    with ctx.session(driver) as session:
+        result = session.run("RETURN 1 AS value")
+        records = list(result)
+        ctx.note_server(result.consume())
+    return {"records": len(records), "value": records[0]["value"]}
+
+
+def run_explicit_tx(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+    probe_id = str(uuid.uuid4())
+    with ctx.session(driver) as session:
+        tx = session.begin_transaction()
+        try:
+            created = tx.run("CREATE (p:ScenarioProbe {id: $id}) RETURN p.id AS id", id=probe_id).single(strict=True)
+            deleted_result = tx.run("MATCH (p:ScenarioProbe {id: $id}) DELETE p RETURN count(*) AS deleted", id=probe_id)
+            deleted = deleted_result.single(strict=True)
+            ctx.note_server(deleted_result.consume())
+            tx.commit()
+        finally:
+            tx.close()
+        bookmarks = session.last_bookmarks()
+    return {
+        "queries": 2,
+        "createdIdMatches": created["id"] == probe_id,
+        "deleted": deleted["deleted"],
+        "committed": True,
+        "hasBookmark": len(bookmarks.raw_values) > 0,
+    }
+
+
+def run_managed_read(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+    def work(tx: Any) -> tuple[int, Any]:
+        result = tx.run("RETURN 1 AS value")
+        value = result.single(strict=True)["value"]
+        return value, result.consume()
+
+    with ctx.session(driver) as session:
+        value, summary = session.execute_read(work)
+    ctx.note_server(summary)
+    return {"value": value, "database": summary.database}
+
+
+def run_managed_write(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+    probe_id = str(uuid.uuid4())
+
+    def work(tx: Any) -> Any:
+        result = tx.run("CREATE (p:ScenarioProbe {id: $id}) WITH p DELETE p RETURN count(*) AS touched", id=probe_id)
+        result.single(strict=True)
+        return result.consume()
+
+    with ctx.session(driver) as session:
+        summary = session.execute_write(work)
+    ctx.note_server(summary)
+    return {
+        "nodesCreated": summary.counters.nodes_created,
+        "nodesDeleted": summary.counters.nodes_deleted,
+        "database": summary.database,
+    }
+
+
+def run_failing_query(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+    with ctx.session(driver) as session:
+        # Raises: a syntax error is a Neo4j error the scenario reports as its result.
+        session.run("THIS IS NOT CYPHER").consume()
+    return {}
+
+
+def run_wrong_password(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+    driver.verify_connectivity()
+    return {}
+
+
+def run_large_result(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+    rows = ctx.args.rows
+    row_bytes = ctx.args.row_bytes
+    digest = hashlib.sha256()
+    row_count = 0
+    payload_bytes = 0
+    last_index = 0
+    in_order = True
+    with ctx.session(driver) as session:
+        result = session.run(
+            "UNWIND range(1, $rows) AS i RETURN i, left(toString(i) + '-' + $block, $rowBytes) AS payload",
+            rows=rows,
+            block=payload_block(row_bytes),
+            rowBytes=row_bytes,
+        )
+        for record in result:
+            encoded = record["payload"].encode("utf-8")
+            digest.update(encoded)
+            digest.update(b"\n")
+            payload_bytes += len(encoded)
+            row_count += 1
+            in_order = in_order and record["i"] == last_index + 1
+            last_index = record["i"]
+        ctx.note_server(result.consume())
+    return {"rows": row_count, "payloadBytes": payload_bytes, "sha256": digest.hexdigest(), "inOrder": in_order}
+
+
+def run_concurrent(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+    sessions = ctx.args.concurrency
+    # Every worker holds an open transaction until all have one, so the server (or proxy) really
+    # sees `sessions` connections at once rather than a few reused in turn.
+    barrier = threading.Barrier(sessions, timeout=ctx.args.barrier_timeout)
+    values: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        arrived = False
+        try:
+            with ctx.session(driver) as session:
+                with session.begin_transaction() as tx:
+                    result = tx.run("RETURN $index AS index", index=index)
+                    value = result.single(strict=True)["index"]
+                    summary = result.consume()
+                    arrived = True
+                    barrier.wait()
+                    tx.commit()
+            with lock:
+                values.append(value)
+                ctx.note_server(summary)
+        except BaseException as error:  # noqa: BLE001 - every failure is reported, none may kill the run
+            with lock:
+                errors.append(error)
+        finally:
+            # A failed worker still arrives, so one failure is reported as such instead of as a barrier timeout.
+            if not arrived:
+                try:
+                    barrier.wait()
+                except threading.BrokenBarrierError:
+                    pass
+
+    threads = [threading.Thread(target=worker, args=(index,), daemon=True) for index in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result = {
+        "sessions": sessions,
+        "succeeded": len(values),
+        "failed": len(errors),
+        "distinctValues": len(set(values)),
+        "heldOpenTogether": len(errors) == 0,
+    }
+    if errors:
+        # The first real failure explains the run; barrier breaks are only its echo.
+        real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] or errors
+        raise ScenarioFailure(real[0], result)
+    return result
+
+
+class ScenarioFailure(Exception):
+    """A failure that still carries the partial result (e.g. how many concurrent sessions worked)."""
+
+    def __init__(self, cause: BaseException, result: dict[str, Any]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.result = result
+
+
+RUNNERS: dict[str, Callable[[Driver, ScenarioContext], dict[str, Any]]] = {
+    "autocommit": run_autocommit,
+    "explicit-tx": run_explicit_tx,
+    "managed-read": run_managed_read,
+    "managed-write": run_managed_write,
+    "failing-query": run_failing_query,
+    "wrong-password": run_wrong_password,
+    "large-result": run_large_result,
+    "concurrent": run_concurrent,
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uri", required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--scenario", required=True, choices=SCENARIOS)
+    parser.add_argument("--database", default=None, help="session database; the server default when omitted")
+    parser.add_argument("--rows", type=int, default=5000, help="large-result: rows to stream")
+    parser.add_argument("--row-bytes", type=int, default=1000, help="large-result: payload bytes per row")
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent: sessions held open at once")
+    parser.add_argument("--barrier-timeout", type=float, default=60.0, help="concurrent: seconds to wait for all")
+    parser.add_argument("--connection-timeout", type=float, default=10.0, help="driver connection timeout, s")
+    return parser.parse_args(argv)
+
+
+def server_info_after_failure(driver: Driver) -> Optional[dict[str, Any]]:
+    try:
+        return server_info_json(driver.get_server_info())
+    except Exception:  # noqa: BLE001 - the scenario's own error is what matters
+        return None
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    ctx = ScenarioContext(args)
+    # wrong-password takes the real credentials like every scenario and spoils them itself, so
+    # callers (and the proxy tests) can run all scenarios with one set of arguments.
+    password = args.password + "-wrong-on-purpose" if args.scenario == "wrong-password" else args.password
+    output: dict[str, Any] = {
+        "client": "python",
+        "scenario": args.scenario,
+        "ok": False,
+        "driverVersion": neo4j.__version__,
+        "uri": args.uri,
+        "server": None,
+        "durationMs": 0,
+        "result": None,
+        "error": None,
+    }
+    started = time.monotonic()
+    driver = GraphDatabase.driver(
+        args.uri,
+        auth=(args.user, password),
+        connection_timeout=args.connection_timeout,
+        max_connection_pool_size=max(100, args.concurrency),
+        user_agent=f"neo4j-pool-sidecar-scenario/python neo4j-python/{neo4j.__version__}",
+    )
+    try:
+        output["result"] = RUNNERS[args.scenario](driver, ctx)
+        output["ok"] = True
+    except ScenarioFailure as failure:
+        output["result"] = failure.result
+        output["error"] = error_json(failure.cause)
+    except Exception as error:  # noqa: BLE001 - reported in the JSON line
+        output["error"] = error_json(error)
+        if not isinstance(error, Neo4jError):
+            # Not a server answer: the trace is what tells a harness bug from a driver one.
+            output["error"]["stack"] = traceback.format_exc(limit=5)
+    finally:
+        output["durationMs"] = round((time.monotonic() - started) * 1000)
+        if ctx.server is None and args.scenario != "wrong-password":
+            ctx.server = server_info_after_failure(driver)
+        output["server"] = ctx.server
+        driver.close()
+    sys.stdout.write(json.dumps(output, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
