@@ -1,0 +1,232 @@
+/**
+ * Runs one scenario with a non-JS Neo4j client (test/clients/python or test/clients/java) and returns
+ * its one-line JSON report, typed. Both clients share one CLI and one output contract, so a scenario's
+ * result can be compared across clients and between a direct connection and the Bolt proxy.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { ensureJavaClient, type JavaDriverLine } from './java.ts';
+import { ensurePythonClient, type PythonDriverLine, pythonScenarioScript } from './python.ts';
+
+export type ClientName = 'python' | 'java';
+
+/** The pinned driver lines both clients offer (see python.ts and java.ts). */
+export type DriverLine = PythonDriverLine & JavaDriverLine;
+
+export const SCENARIO_NAMES = [
+  'autocommit',
+  'explicit-tx',
+  'managed-read',
+  'managed-write',
+  'failing-query',
+  'wrong-password',
+  'large-result',
+  'concurrent',
+] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+/** What each scenario reports when it ran (for `concurrent`, also when some sessions failed). */
+export interface ScenarioOutputs {
+  /** `RETURN 1 AS value` in an auto-commit transaction. */
+  autocommit: { records: number; value: number };
+  /** BEGIN, CREATE a probe node, DELETE it, COMMIT. */
+  'explicit-tx': {
+    queries: number;
+    createdIdMatches: boolean;
+    deleted: number;
+    committed: boolean;
+    hasBookmark: boolean;
+  };
+  /** `RETURN 1 AS value` through execute_read / executeRead. */
+  'managed-read': { value: number; database: string };
+  /** CREATE and DELETE a probe node through execute_write / executeWrite. */
+  'managed-write': { nodesCreated: number; nodesDeleted: number; database: string };
+  /** Always fails with a Cypher syntax error: see `error`. */
+  'failing-query': Record<string, never>;
+  /** Logs in with the given password plus a suffix, so always fails authentication: see `error`. */
+  'wrong-password': Record<string, never>;
+  /** Streams `rows` rows of `rowBytes`-byte payloads; sha256 over every payload + '\n', in order. */
+  'large-result': { rows: number; payloadBytes: number; sha256: string; inOrder: boolean };
+  /** `sessions` sessions, each holding an open transaction until all have one, then committing. */
+  concurrent: {
+    sessions: number;
+    succeeded: number;
+    failed: number;
+    distinctValues: number;
+    heldOpenTogether: boolean;
+  };
+}
+
+export interface ScenarioServerInfo {
+  address: string;
+  /** e.g. `Neo4j/5.26.30`. */
+  agent: string;
+  /** Negotiated Bolt version, `major.minor`. */
+  protocolVersion: string;
+}
+
+export interface ScenarioError {
+  /** The driver's exception class: names differ between clients (AuthError vs AuthenticationException). */
+  className: string;
+  /** Neo4j status code, e.g. `Neo.ClientError.Statement.SyntaxError`; null for errors not from the server. */
+  code: string | null;
+  /** GQL status; drivers fill in 50N42 when the server sent none (Neo4j 5.26 does not). */
+  gqlStatus: string | null;
+  gqlStatusDescription: string | null;
+  /** GQL status of the cause the server nested under this error, e.g. 42I06 under 42001. */
+  causeGqlStatus: string | null;
+  /** Second segment of `code`, e.g. `ClientError`. */
+  classification: string | null;
+  message: string;
+  retryable: boolean;
+  /** Only for errors that did not come from the server. */
+  stack?: string;
+}
+
+export interface ScenarioResult<S extends ScenarioName = ScenarioName> {
+  client: ClientName;
+  scenario: S;
+  /** False when the driver raised: `error` says what. Expected for failing-query and wrong-password. */
+  ok: boolean;
+  driverVersion: string;
+  uri: string;
+  /** From a result summary, or a follow-up query after a failure; null when no login succeeded. */
+  server: ScenarioServerInfo | null;
+  durationMs: number;
+  result: ScenarioOutputs[S] | null;
+  error: ScenarioError | null;
+}
+
+/** Scenario tuning; each maps to the CLI flag of the same name in kebab case. */
+export interface ScenarioExtraOptions {
+  /** Session database; the server default when omitted. */
+  database?: string;
+  /** large-result: rows to stream (default 5000). */
+  rows?: number;
+  /** large-result: payload bytes per row (default 1000, so 5 MB in all). */
+  rowBytes?: number;
+  /** concurrent: sessions held open at once (default 50). */
+  concurrency?: number;
+  /** concurrent: how long a session waits for the others (default 60). */
+  barrierTimeoutSeconds?: number;
+  /** Driver connection timeout (default 10). */
+  connectionTimeoutSeconds?: number;
+}
+
+export interface RunScenarioOptions {
+  uri: string;
+  user: string;
+  password: string;
+  extra?: ScenarioExtraOptions;
+  /** Which pinned driver line the client uses; 5 by default. */
+  driverLine?: DriverLine;
+  /** Kills the client after this long (default 180 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * neo4j.conf lines for a server that scenarios run against: without them a few wrong-password runs in
+ * a row lock the `neo4j` user for 5 s and the next scenarios fail with AuthenticationRateLimit.
+ */
+export const SCENARIO_SERVER_CONFIG: Readonly<Record<string, string>> = {
+  'dbms.security.auth_max_failed_attempts': '0',
+};
+
+const PAYLOAD_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** The sha256 a correct large-result run reports, computed the way both clients do. */
+export function expectedLargeResultSha256(rows = 5000, rowBytes = 1000): string {
+  const block = PAYLOAD_ALPHABET.repeat(Math.floor(rowBytes / PAYLOAD_ALPHABET.length) + 1).slice(0, rowBytes);
+  const hash = createHash('sha256');
+  for (let i = 1; i <= rows; i++) {
+    hash.update(`${`${i}-${block}`.slice(0, rowBytes)}\n`);
+  }
+  return hash.digest('hex');
+}
+
+function scenarioArguments(scenario: ScenarioName, options: RunScenarioOptions): string[] {
+  const args = ['--uri', options.uri, '--user', options.user, '--password', options.password, '--scenario', scenario];
+  const extra = options.extra ?? {};
+  const flags: [string, string | number | undefined][] = [
+    ['--database', extra.database],
+    ['--rows', extra.rows],
+    ['--row-bytes', extra.rowBytes],
+    ['--concurrency', extra.concurrency],
+    ['--barrier-timeout', extra.barrierTimeoutSeconds],
+    ['--connection-timeout', extra.connectionTimeoutSeconds],
+  ];
+  for (const [flag, value] of flags) {
+    if (value !== undefined) args.push(flag, String(value));
+  }
+  return args;
+}
+
+/** Installs or builds a client once (cached) and returns how to start it; the scenario flags go after `args`. */
+export async function ensureClient(
+  client: ClientName,
+  driverLine: DriverLine = '5',
+): Promise<{ command: string; args: string[] }> {
+  if (client === 'python') {
+    return { command: await ensurePythonClient({ driverLine }), args: [pythonScenarioScript] };
+  }
+  return ensureJavaClient({ driverLine });
+}
+
+function isScenarioResult(value: unknown, client: ClientName, scenario: ScenarioName): value is ScenarioResult {
+  if (typeof value !== 'object' || value === null) return false;
+  const report = value as Record<string, unknown>;
+  return (
+    report.client === client &&
+    report.scenario === scenario &&
+    typeof report.ok === 'boolean' &&
+    typeof report.driverVersion === 'string' &&
+    typeof report.durationMs === 'number' &&
+    'result' in report &&
+    'error' in report &&
+    'server' in report
+  );
+}
+
+/** Builds the client if needed (cached), runs one scenario in a child process and parses its report. */
+export async function runClientScenario<S extends ScenarioName>(
+  client: ClientName,
+  scenario: S,
+  options: RunScenarioOptions,
+): Promise<ScenarioResult<S>> {
+  const { command, args } = await ensureClient(client, options.driverLine ?? '5');
+  const timeoutMs = options.timeoutMs ?? 180_000;
+  const child = spawn(command, [...args, ...scenarioArguments(scenario, options)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-8000);
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const exitCode = await new Promise<number | null>((resolveExit, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolveExit(code));
+  }).finally(() => clearTimeout(timer));
+
+  const describe = () => `${client} ${scenario} (exit ${exitCode}${timedOut ? ', timed out' : ''}): ${stderr.trim()}`;
+  if (timedOut || exitCode !== 0) throw new Error(`scenario client failed: ${describe()}`);
+  const lastLine = stdout.trim().split('\n').at(-1) ?? '';
+  let report: unknown;
+  try {
+    report = JSON.parse(lastLine);
+  } catch {
+    throw new Error(`scenario client printed no JSON line: ${describe()}\nstdout: ${stdout.slice(-2000)}`);
+  }
+  if (!isScenarioResult(report, client, scenario)) {
+    throw new Error(`scenario client printed an unexpected report: ${lastLine.slice(0, 2000)}`);
+  }
+  return report as ScenarioResult<S>;
+}

@@ -1,0 +1,3 @@
+import { defineClientSuite } from './client-suite.ts';
+
+defineClientSuite('java', '5');
