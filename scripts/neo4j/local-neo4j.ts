@@ -141,6 +141,9 @@ export async function startLocalNeo4j(options: LocalNeo4jOptions = {}): Promise<
     'server.https.enabled': 'false',
     'dbms.security.auth_enabled': 'true',
     'dbms.usage_report.enabled': 'false',
+    // Tests log in with wrong passwords on purpose; the default lockout (3 failures) would then refuse
+    // the right one for a few seconds and make unrelated tests flaky.
+    'dbms.security.auth_max_failed_attempts': '0',
     'server.memory.pagecache.size': '64m',
     ...options.extraConfig,
   };
