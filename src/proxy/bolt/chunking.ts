@@ -100,6 +100,14 @@ export class BoltDechunker {
     return this.#phase === Phase.HeaderLow ? this.#headerStart : null;
   }
 
+  /**
+   * Signature of the message still being received, once its second byte arrived. With it a proxy holds
+   * back only messages it may replace (say, while keepPayload would keep them) and streams the rest.
+   */
+  get pendingMessageSignature(): number | null {
+    return this.#signature === NO_SIGNATURE ? null : this.#signature;
+  }
+
   feed(data: Uint8Array): void {
     if (this.#failure !== null) {
       throw new BoltFramingError('stream-failed', `stream already failed: ${this.#failure.message}`);

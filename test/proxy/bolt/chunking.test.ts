@@ -130,10 +130,14 @@ describe('BoltDechunker', () => {
     assert.equal(dechunker.pendingMessageStart, null);
     dechunker.feed(hex('00 02 B0 0F 00 00 | 00'));
     assert.equal(dechunker.pendingMessageStart, 6, 'half a chunk header');
-    dechunker.feed(hex('03 B1 70'));
+    dechunker.feed(hex('03 B1'));
     assert.equal(dechunker.pendingMessageStart, 6);
+    assert.equal(dechunker.pendingMessageSignature, null, 'not known before the second byte');
+    dechunker.feed(hex('70'));
+    assert.equal(dechunker.pendingMessageSignature, 0x70);
     dechunker.feed(hex('A0 00 00'));
     assert.equal(dechunker.pendingMessageStart, null);
+    assert.equal(dechunker.pendingMessageSignature, null);
     assert.equal(dechunker.bytesFed, 13);
   });
 

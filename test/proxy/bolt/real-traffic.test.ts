@@ -126,7 +126,12 @@ class BoltTap {
         messageBytes = progress.leftover;
       }
       serverMessages.feed(messageBytes);
-      for (const piece of splicer.take(messageBytes, serverMessages.pendingMessageStart ?? serverMessages.bytesFed)) {
+      // Hold back only a message that may be replaced: signature unknown yet, or one the tracker keeps.
+      const pendingStart = serverMessages.pendingMessageStart;
+      const pendingSignature = serverMessages.pendingMessageSignature;
+      const mayBeReplaced = pendingSignature === null || tracker.keepServerPayload(pendingSignature);
+      const safeEnd = pendingStart !== null && mayBeReplaced ? pendingStart : serverMessages.bytesFed;
+      for (const piece of splicer.take(messageBytes, safeEnd)) {
         if (piece.length > 0) client.write(piece);
       }
     });
