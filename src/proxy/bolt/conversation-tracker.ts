@@ -132,6 +132,7 @@ interface QueryState {
   readonly mode: AccessMode;
   readonly isRoutingProcedure: boolean;
   database: string | null;
+  qid: number | null;
   recordCount: number;
   fields: string[] | null;
   routingTable: RoutingTableSummary | null;
@@ -312,6 +313,7 @@ export class BoltConversationTracker {
       mode: transaction?.mode ?? accessMode(extra?.get('mode')),
       isRoutingProcedure: this.#isRoutingProcedureCall(payload),
       database: transaction?.database ?? databaseName(extra?.get('db')),
+      qid: null,
       recordCount: 0,
       fields: null,
       routingTable: null,
@@ -376,7 +378,10 @@ export class BoltConversationTracker {
   #onRunSuccess(query: QueryState | null, metadata: PackStreamMap | null): void {
     if (query === null || metadata === null) return;
     const qid = asNumber(metadata.get('qid'));
-    if (qid !== null && qid !== -1 && query.transactionId !== null) this.#queriesByQid.set(qid, query);
+    if (qid !== null && qid !== -1 && query.transactionId !== null && this.#openQueries.has(query)) {
+      query.qid = qid;
+      this.#queriesByQid.set(qid, query);
+    }
     const database = databaseName(metadata.get('db'));
     if (database !== null) query.database = database;
     if (query.isRoutingProcedure) query.fields = stringList(metadata.get('fields'));
@@ -487,6 +492,8 @@ export class BoltConversationTracker {
   #finishQuery(query: QueryState, outcome: QueryOutcome, errorCode: string | null, nowMs: number): void {
     this.#openQueries.delete(query);
     if (this.#lastQuery === query) this.#lastQuery = null;
+    // A long transaction runs many queries: only open ones stay addressable by qid.
+    if (query.qid !== null && this.#queriesByQid.get(query.qid) === query) this.#queriesByQid.delete(query.qid);
     this.#onEvent({
       type: 'queryFinished',
       durationSeconds: secondsBetween(query.startedAtMs, nowMs),

@@ -136,6 +136,21 @@ describe('BoltConversationTracker: queries', () => {
     ]);
   });
 
+  it('keeps only open queries addressable by qid, however many a transaction runs', () => {
+    const conversation = new Conversation().client(S.BEGIN, map({})).success();
+    for (let qid = 0; qid < 2000; qid++) {
+      conversation
+        .client(S.RUN, 'RETURN 1', map({}), map({}))
+        .success({ fields: ['1'], qid })
+        .client(S.PULL, map({ n: -1, qid }))
+        .server(S.RECORD, [1])
+        .success({ has_more: false });
+    }
+    conversation.client(S.PULL, map({ n: -1, qid: 5 })).success({ has_more: false });
+    assert.equal(conversation.ofType('queryFinished').length, 2000, 'a PULL for a finished qid finishes nothing');
+    assert.equal(conversation.tracker.openQueryCount, 0);
+  });
+
   it('reports a failed RUN once, with the code, and ignores the IGNORED PULL after it', () => {
     const conversation = new Conversation()
       .client(S.RUN, 'RETRUN 1', map({}), map({}))
