@@ -51,7 +51,8 @@ export class MetricHistory {
 
   /** Records the tracked counters at `now` and returns a reader for this evaluation. */
   record(now: number): MetricReader {
-    this.recorder.sample();
+    // Forced: evaluations are seconds apart, and a pool gauge sampled 100 ms ago may already be stale.
+    this.recorder.sample(true);
     for (const definition of this.tracked) {
       const list = this.snapshots.get(definition) ?? [];
       const series = new Map<string, SeriesSnapshot>();

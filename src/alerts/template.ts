@@ -7,22 +7,44 @@
  * `| humanizePercentage`, and `{{ if $labels.name }}...{{ end }}` (not nested).
  */
 
+/**
+ * The `precision` significant digits of |value| and its decimal exponent, rounded half to even on the
+ * exact binary value as Go's strconv does (JavaScript's toExponential rounds exact ties up).
+ */
+function significantDigits(value: number, precision: number): { digits: string; exponent: number } {
+  const rounded = value.toExponential(precision - 1);
+  const [mantissa = '', exponentText = '0'] = rounded.split('e');
+  const exact = value.toExponential(Math.min(100, precision + 24));
+  const [exactMantissa = '', exactExponentText = '0'] = exact.split('e');
+  const exactDigits = exactMantissa.replace('.', '');
+  const tail = exactDigits.slice(precision);
+  const lastKept = Number(exactDigits[precision - 1]);
+  if (/^50*$/.test(tail) && lastKept % 2 === 0) {
+    return { digits: exactDigits.slice(0, precision), exponent: Number(exactExponentText) };
+  }
+  return { digits: mantissa.replace('.', ''), exponent: Number(exponentText) };
+}
+
+function stripZeros(text: string): string {
+  return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
+}
+
 /** Go's `fmt.Sprintf("%.4g", v)`: four significant digits, no trailing zeros, exponent form outside 1e-4..1e4. */
 export function formatSignificant(value: number, precision = 4): string {
   if (Number.isNaN(value)) return 'NaN';
   if (!Number.isFinite(value)) return value > 0 ? '+Inf' : '-Inf';
   if (value === 0) return '0';
-  const [mantissa = '', exponentText = '0'] = value.toExponential(precision - 1).split('e');
-  const exponent = Number(exponentText);
+  const sign = value < 0 ? '-' : '';
+  const { digits, exponent } = significantDigits(Math.abs(value), precision);
   if (exponent < -4 || exponent >= precision) {
-    const sign = exponent < 0 ? '-' : '+';
-    return `${stripZeros(mantissa)}e${sign}${String(Math.abs(exponent)).padStart(2, '0')}`;
+    const mantissa = stripZeros(`${digits[0]}.${digits.slice(1)}`);
+    return `${sign}${mantissa}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
   }
-  return stripZeros(value.toFixed(Math.max(0, precision - 1 - exponent)));
-}
-
-function stripZeros(text: string): string {
-  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+  const fixed =
+    exponent >= 0
+      ? `${digits.slice(0, exponent + 1)}.${digits.slice(exponent + 1)}`
+      : `0.${'0'.repeat(-exponent - 1)}${digits}`;
+  return `${sign}${stripZeros(fixed)}`;
 }
 
 const LARGE_PREFIXES = ['k', 'M', 'G', 'T', 'P', 'E', 'Z', 'Y'];

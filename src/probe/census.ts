@@ -322,7 +322,7 @@ export class Census {
     const openedByConnector: Record<string, number> = {};
     let stillOpen = 0;
     for (const row of rows) {
-      if (row.id === undefined || row.id <= since || row.family === OWN_FAMILY) continue;
+      if (row.id === undefined || row.id <= since || row.family.split('/', 1)[0] === OWN_FAMILY) continue;
       stillOpen++;
       increment(openedByConnector, row.connector);
     }

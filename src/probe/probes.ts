@@ -19,6 +19,8 @@ export interface ProbeSuccess {
   /** The measured time, when it is not the whole run (the acquisition probe excludes the release). */
   seconds?: number;
   detail?: Record<string, unknown>;
+  /** Frees what the probe kept open until the end of the run (called once the run's census is done). */
+  release?: () => Promise<void>;
 }
 
 export interface ProbeSpec {
@@ -70,6 +72,11 @@ export function acquisitionProbe(driver: Driver, database: string, scheduling: P
   };
 }
 
+/** The system database refuses plain Cypher; `db.ping()` is its equivalent of `RETURN 1`. */
+function roundTripQuery(database: string): string {
+  return database.toLowerCase() === 'system' ? 'CALL db.ping()' : 'RETURN 1 AS probe';
+}
+
 /**
  * `RETURN 1` in an auto-commit transaction: session.run to its summary, so one RUN+PULL round trip on a
  * pooled connection plus the (normally idle, microsecond) acquisition.
@@ -83,7 +90,7 @@ export function roundTripProbe(driver: Driver, database: string, scheduling: Pro
       const target = databaseOption(database);
       const session = driver.session({ defaultAccessMode: 'READ', ...(target ? { database: target } : {}) });
       try {
-        const result = await session.run('RETURN 1 AS probe');
+        const result = await session.run(roundTripQuery(database));
         const server = result.summary.server;
         return { detail: { server: server.address, database: result.summary.database.name } };
       } finally {
@@ -103,6 +110,10 @@ export interface FreshConnectOptions {
 /**
  * A brand-new driver up to an authenticated connection (TCP, TLS, Bolt handshake, HELLO/LOGON, and for
  * neo4j:// URIs the routing table): what a per-task driver pays before its first query, every task.
+ *
+ * The connection stays open until the run's census has listed it: being the newest connection on the
+ * server, it tells the census the server's current connection id, so connections that opened and
+ * closed since the previous census are counted now rather than when a later one shows up.
  */
 export function freshConnectProbe(options: FreshConnectOptions, scheduling: ProbeScheduling): ProbeSpec {
   return {
@@ -111,13 +122,18 @@ export function freshConnectProbe(options: FreshConnectOptions, scheduling: Prob
     ...scheduling,
     async run() {
       const driver = options.createDriver();
+      let info: Awaited<ReturnType<Driver['getServerInfo']>>;
       try {
         options.onConnectionOpened?.();
-        const info = await driver.getServerInfo();
-        return { detail: { server: info.address, agent: info.agent, protocolVersion: info.protocolVersion } };
-      } finally {
+        info = await driver.getServerInfo();
+      } catch (error) {
         await driver.close();
+        throw error;
       }
+      return {
+        detail: { server: info.address, agent: info.agent, protocolVersion: info.protocolVersion },
+        release: () => driver.close(),
+      };
     },
   };
 }

@@ -131,8 +131,11 @@ export class ProbeScheduler {
   private async run(): Promise<ProbeResult[]> {
     const runIndex = this.runs;
     const due = this.options.probes.filter((spec) => runIndex % spec.everyRuns === 0);
-    const first = await Promise.all(due.filter((spec) => !spec.afterOthers).map((spec) => this.runProbe(spec)));
-    const then = await Promise.all(due.filter((spec) => spec.afterOthers).map((spec) => this.runProbe(spec)));
+    const held: Array<() => Promise<void>> = [];
+    const hold = (release: () => Promise<void>) => held.push(release);
+    const first = await Promise.all(due.filter((spec) => !spec.afterOthers).map((spec) => this.runProbe(spec, hold)));
+    const then = await Promise.all(due.filter((spec) => spec.afterOthers).map((spec) => this.runProbe(spec, hold)));
+    await Promise.allSettled(held.map((release) => release()));
     const results = [...first, ...then];
     this.runs++;
     try {
@@ -143,13 +146,15 @@ export class ProbeScheduler {
     return results;
   }
 
-  private async runProbe(spec: ProbeSpec): Promise<ProbeResult> {
+  private async runProbe(spec: ProbeSpec, hold: (release: () => Promise<void>) => void): Promise<ProbeResult> {
     const { recorder, timeoutMs } = this.options;
     const labels = { probe: spec.probe, database: spec.database };
     const started = performance.now();
     let result: ProbeResult;
     try {
-      const success = await withTimeout(spec.run(), timeoutMs, () => {});
+      // A success that arrives after the timeout still has its resources freed.
+      const success = await withTimeout(spec.run(), timeoutMs, (late) => void late.release?.().catch(() => {}));
+      if (success.release) hold(success.release);
       const seconds = success.seconds ?? (performance.now() - started) / 1000;
       result = {
         ...labels,

@@ -1,0 +1,136 @@
+/**
+ * A whole sidecar (probes and alerts registered as in production) against a Neo4j of its own that is
+ * stopped and started again: probes fail with reason `unavailable`, /readyz drops, the probe-down alert
+ * fires, and everything recovers without restarting the sidecar.
+ */
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import type { LocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
+import { type AlertEvaluator, alertsComponentFactory } from '../../src/alerts/index.ts';
+import { configSchema } from '../../src/config/index.ts';
+import { createLogger } from '../../src/logger.ts';
+import { type ProbeResult, type ProbesComponent, probesComponentFactory } from '../../src/probe/index.ts';
+import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
+import { privateNeo4j } from '../support/neo4j.ts';
+import { parseExposition } from '../support/prometheus-text.ts';
+
+let server: LocalNeo4j;
+let sidecar: RunningSidecar;
+let base: string;
+let probes: ProbesComponent;
+let alerts: AlertEvaluator;
+const logLines: string[] = [];
+
+/** /readyz answers from a 1 s cache; wait it out so the answer reflects the latest probe run. */
+const READINESS_CACHE_MS = 1100;
+
+before(async () => {
+  server = await privateNeo4j('probe-outage');
+  const config = configSchema.parse({
+    neo4j: {
+      uri: server.uri,
+      password: server.password,
+      connectionTimeoutMs: 2000,
+      connectionAcquisitionTimeoutMs: 2000,
+    },
+    http: { port: 0 },
+    // Not under test here, and prom-client may render an event-loop lag of NaN as "Nan".
+    metrics: { processMetrics: false },
+    proxy: { enabled: false },
+    probes: { timeoutMs: 3000, census: { enabled: false }, freshConnect: { everyRuns: 1 } },
+    alerts: { thresholds: { probeDown: { warning: 1, critical: null, for: '0s' } } },
+  });
+  const stream = new PassThrough();
+  stream.on('data', (chunk: Buffer) => logLines.push(...chunk.toString().split('\n').filter(Boolean)));
+  const logger = createLogger({ level: 'debug', pretty: 'never', destination: stream });
+  sidecar = await startSidecar(config, { logger, components: [probesComponentFactory, alertsComponentFactory] });
+  base = `http://127.0.0.1:${sidecar.httpAddress.port}`;
+  probes = sidecar.components.find((component) => component.name === 'probes') as ProbesComponent;
+  alerts = sidecar.components.find((component) => component.name === 'alerts') as AlertEvaluator;
+});
+
+after(async () => {
+  await sidecar?.stop();
+  await server?.destroy();
+});
+
+async function readyz(): Promise<{ status: number; body: { ready: boolean; reason?: string } }> {
+  await new Promise((resolve) => setTimeout(resolve, READINESS_CACHE_MS));
+  const response = await fetch(`${base}/readyz`);
+  return { status: response.status, body: (await response.json()) as { ready: boolean; reason?: string } };
+}
+
+function gating(results: readonly ProbeResult[]): ProbeResult[] {
+  return results.filter((result) => result.probe === 'acquisition' || result.probe === 'round_trip');
+}
+
+async function metric(name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const samples = parseExposition(text).samples.filter(
+    (sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+  );
+  return samples.length === 0 ? undefined : samples.reduce((sum, sample) => sum + sample.value, 0);
+}
+
+describe('probes through a Neo4j outage', () => {
+  it('report ready, then unavailable and not ready while Neo4j is down, then recover without a restart', async () => {
+    await probes.runOnce();
+    const healthy = await probes.runOnce();
+    assert.ok(gating(healthy).every((result) => result.ok));
+    assert.equal((await readyz()).status, 200);
+    const status = (await (await fetch(`${base}/status`)).json()) as {
+      probes: { results: Record<string, ProbeResult> };
+    };
+    assert.equal(status.probes.results['acquisition:default']?.ok, true);
+
+    await server.stop();
+    const down = await probes.runOnce();
+    for (const result of down) {
+      assert.equal(result.ok, false, `${result.probe} should fail while Neo4j is down`);
+      assert.equal(result.reason, 'unavailable', `${result.probe}: ${result.error}`);
+    }
+    assert.ok(
+      ((await metric('neo4j_probe_failures_total', { probe: 'acquisition', reason: 'unavailable' })) ?? 0) >= 1,
+    );
+    assert.equal(await metric('neo4j_probe_up', { probe: 'round_trip' }), 0);
+    const notReady = await readyz();
+    assert.equal(notReady.status, 503);
+    assert.match(notReady.body.reason ?? '', /probes: .*acquisition:default unavailable/);
+    const firing = alerts.evaluate().filter((alert) => alert.state === 'firing');
+    assert.ok(
+      firing.some((alert) => alert.alert === 'Neo4jPoolProbeDown' && alert.labels.probe === 'round_trip'),
+      JSON.stringify(firing),
+    );
+    assert.equal(await metric('neo4j_sidecar_alert_active', { alert: 'Neo4jPoolProbeDown', severity: 'warning' }), 1);
+    const failingLines = logLines.filter((line) => line.includes('probe round_trip failing'));
+    await probes.runOnce();
+    assert.equal(
+      logLines.filter((line) => line.includes('probe round_trip failing')).length,
+      failingLines.length,
+      'a failure is logged when it starts, not on every run',
+    );
+
+    await server.start();
+    let recovered: ProbeResult[] = [];
+    // The first run after a restart may still meet a connection the dead server left in the pool.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      recovered = await probes.runOnce();
+      if (gating(recovered).every((result) => result.ok)) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.ok(
+      recovered.every((result) => result.ok),
+      JSON.stringify(recovered),
+    );
+    // Evaluated right after the successful run: the time since the last success is back near zero.
+    assert.deepEqual(
+      alerts.evaluate().filter((alert) => alert.state === 'firing'),
+      [],
+    );
+    assert.equal(await metric('neo4j_sidecar_alert_active', { alert: 'Neo4jPoolProbeDown', severity: 'warning' }), 0);
+    assert.equal((await readyz()).status, 200);
+    assert.ok(logLines.some((line) => line.includes('probe round_trip recovered')));
+    assert.ok(logLines.some((line) => line.includes('Neo4jPoolProbeDown (warning) resolved')));
+  });
+});
