@@ -54,10 +54,20 @@ export interface SeriesSnapshot {
   readonly count: number;
 }
 
+/**
+ * Label values → series, as a tree with one Map level per label. Looking a series up then needs
+ * no string built per call (label values are usually constants whose hashes V8 has cached).
+ */
+type SeriesTree = Map<string, SeriesTree | Series>;
+
 /** Shared machinery of counters, gauges and histograms: label values → cached series. */
 abstract class Metric<Label extends string> {
-  private readonly seriesByKey = new Map<string, Series>();
-  private overflowCounted = false;
+  private readonly tree: SeriesTree = new Map();
+  private readonly all = new Set<Series>();
+  /** Label sets past the cap share these, keyed by their folded values; never cached in the tree, so memory stays bounded. */
+  private readonly overflow = new Map<string, Series>();
+  private unlabelled: Series | undefined;
+  private overflowReported = false;
 
   constructor(
     protected readonly recorder: Recorder,
@@ -66,40 +76,65 @@ abstract class Metric<Label extends string> {
 
   protected seriesFor(labels: LabelValues<Label>): Series {
     const names = this.definition.labelNames;
-    let key = '';
-    for (let i = 0; i < names.length; i++) key += `${labels[names[i]!]}\u0000`;
-    const existing = this.seriesByKey.get(key);
-    if (existing) return existing;
-    return this.createSeries(key, labels);
+    const last = names.length - 1;
+    if (last < 0) {
+      this.unlabelled ??= this.addSeries([]);
+      return this.unlabelled;
+    }
+    let node = this.tree;
+    for (let i = 0; i < last; i++) {
+      const next = node.get(labels[names[i]!]) as SeriesTree | undefined;
+      if (next === undefined) return this.createSeries(labels);
+      node = next;
+    }
+    return (node.get(labels[names[last]!]) as Series | undefined) ?? this.createSeries(labels);
   }
 
-  private createSeries(key: string, labels: LabelValues<Label>): Series {
+  private createSeries(labels: LabelValues<Label>): Series {
     const definition = this.definition;
-    let values = definition.labelNames.map((name) => String(labels[name] ?? ''));
-    if (this.seriesByKey.size >= this.recorder.maxSeriesPerMetric && definition.labelNames.length > 0) {
-      const bounded = new Set<string>(definition.boundedLabels ?? []);
-      values = definition.labelNames.map((name, i) => (bounded.has(name) ? values[i]! : OVERFLOW_VALUE));
-      if (definition !== sidecar.seriesOverflow) {
-        this.recorder.counter(sidecar.seriesOverflow).inc({ metric: definition.name });
-        if (!this.overflowCounted) {
-          this.overflowCounted = true;
-          this.recorder.reportError(
-            new Error(
-              `${definition.name} reached ${this.recorder.maxSeriesPerMetric} series; folding new ones into "other"`,
-            ),
-          );
-        }
+    const values = definition.labelNames.map((name) => String(labels[name] ?? ''));
+    if (this.all.size - this.overflow.size >= this.recorder.maxSeriesPerMetric) return this.overflowSeries(values);
+    const series = this.addSeries(values);
+    let node = this.tree;
+    for (let i = 0; i < values.length - 1; i++) {
+      let next = node.get(values[i]!) as SeriesTree | undefined;
+      if (next === undefined) {
+        next = new Map();
+        node.set(values[i]!, next);
       }
-      const overflowKey = `${values.join('\u0000')}\u0000`;
-      const overflow = this.seriesByKey.get(overflowKey);
-      if (overflow) {
-        this.seriesByKey.set(key, overflow);
-        return overflow;
-      }
-      key = overflowKey;
+      node = next;
     }
-    const series = new Series(values, this.recorder.createSinkSeries(definition, values));
-    this.seriesByKey.set(key, series);
+    node.set(values[values.length - 1]!, series);
+    return series;
+  }
+
+  private overflowSeries(values: string[]): Series {
+    const definition = this.definition;
+    const bounded = new Set<string>(definition.boundedLabels ?? []);
+    const folded = definition.labelNames.map((name, i) => (bounded.has(name) ? values[i]! : OVERFLOW_VALUE));
+    if (definition !== sidecar.seriesOverflow) {
+      this.recorder.counter(sidecar.seriesOverflow).inc({ metric: definition.name });
+      if (!this.overflowReported) {
+        this.overflowReported = true;
+        this.recorder.reportError(
+          new Error(
+            `${definition.name} reached ${this.recorder.maxSeriesPerMetric} series; folding new ones into "other"`,
+          ),
+        );
+      }
+    }
+    const key = folded.join('\u0000');
+    let series = this.overflow.get(key);
+    if (!series) {
+      series = this.addSeries(folded);
+      this.overflow.set(key, series);
+    }
+    return series;
+  }
+
+  private addSeries(values: readonly string[]): Series {
+    const series = new Series(values, this.recorder.createSinkSeries(this.definition, values));
+    this.all.add(series);
     return series;
   }
 
@@ -115,11 +150,18 @@ abstract class Metric<Label extends string> {
   /** Drops the series for these labels from every sink. */
   remove(labels: LabelValues<Label>): void {
     const names = this.definition.labelNames;
-    let key = '';
-    for (let i = 0; i < names.length; i++) key += `${labels[names[i]!]}\u0000`;
-    const series = this.seriesByKey.get(key);
+    if (names.length === 0) return;
+    let node = this.tree;
+    for (let i = 0; i < names.length - 1; i++) {
+      const next = node.get(labels[names[i]!]) as SeriesTree | undefined;
+      if (next === undefined) return;
+      node = next;
+    }
+    const leaf = labels[names[names.length - 1]!];
+    const series = node.get(leaf) as Series | undefined;
     if (!series) return;
-    this.seriesByKey.delete(key);
+    node.delete(leaf);
+    this.all.delete(series);
     for (const sink of series.sinks) {
       try {
         sink.remove();
@@ -132,7 +174,7 @@ abstract class Metric<Label extends string> {
   /** Current values of every series, for the sidecar's own alert evaluation and /status. */
   snapshot(): SeriesSnapshot[] {
     const names = this.definition.labelNames;
-    return [...new Set(this.seriesByKey.values())].map((series) => ({
+    return [...this.all].map((series) => ({
       labels: Object.fromEntries(names.map((name, i) => [name, series.labelValues[i]!])),
       value: series.value,
       count: series.count,
@@ -141,7 +183,7 @@ abstract class Metric<Label extends string> {
 
   /** Number of distinct series, for tests and the cardinality guard. */
   get seriesCount(): number {
-    return new Set(this.seriesByKey.values()).size;
+    return this.all.size;
   }
 }
 

@@ -27,6 +27,11 @@ export interface StatsdSinkOptions {
   maxBufferSize: number;
   /** How often counters, gauges and the packet buffer are flushed. */
   flushIntervalMs: number;
+  /**
+   * DogStatsD only: send many values of a series in one line (`name:1.2:3.4|ms`), which the
+   * Datadog agent understands since 6.25/7.25. Cuts the per-query cost several times.
+   */
+  packValues?: boolean;
   /** Told (rate-limited by the caller) when a packet could not be sent. */
   onSendError?: (error: Error) => void;
 }
@@ -43,8 +48,33 @@ function sanitize(value: string): string {
   return value.replace(/[^A-Za-z0-9_.\-/]/g, '_');
 }
 
+function sanitizeTagKey(key: string): string {
+  return key.replace(/[:|,@#=\s]/g, '_');
+}
+
+/** Colons are fine in tag values (addresses); separators of the line protocol are not. */
+function sanitizeTagValue(value: string): string {
+  return value.replace(/[|,@#=\s]/g, '_');
+}
+
+/**
+ * hot-shots' unbuffered packet send (socket, DNS cache, error handler). The sink batches lines
+ * itself: hot-shots' own buffer costs ~2.6 us per line, its array-free batching here ~0.1 us.
+ */
+interface PacketClient {
+  sendMessage(packet: string): void;
+}
+
 /** Label values as tags; hot-shots renders them as `k:v` (DogStatsD) or `k=v` (Telegraf) and escapes them. */
 type Tags = Record<string, string>;
+
+/** DogStatsD value packing (`name:v1:v2:v3|ms|#tags`): one line carries many values of one series. */
+interface PackedSeries {
+  head: string;
+  tail: string;
+  values: string[];
+  bytes: number;
+}
 
 interface BufferedSeries {
   name: string;
@@ -54,6 +84,10 @@ interface BufferedSeries {
 
 export class StatsdSink implements MetricSink {
   private readonly client: StatsD;
+  private readonly packetClient: PacketClient;
+  private lines: string[] = [];
+  private lineBytes = 0;
+  private readonly packed = new Set<PackedSeries>();
   private readonly counters: BufferedSeries[] = [];
   private readonly gauges = new Set<BufferedSeries>();
   private readonly timer: NodeJS.Timeout;
@@ -70,6 +104,8 @@ export class StatsdSink implements MetricSink {
       bufferFlushInterval: options.flushIntervalMs,
       errorHandler: (error) => this.sendFailed(error),
     });
+    // `sendMessage` is on hot-shots' prototype but not in its typings.
+    this.packetClient = this.client as unknown as PacketClient;
     this.timer = setInterval(() => this.flushAggregates(), options.flushIntervalMs);
     this.timer.unref();
   }
@@ -108,19 +144,38 @@ export class StatsdSink implements MetricSink {
         };
       }
       case 'histogram': {
+        // Each value must reach StatsD for its percentiles, so this is the per-query path: the
+        // line is pre-rendered per series and only the number is formatted per event.
+        const scale = definition.unit === 'seconds' ? 1000 : 1;
+        // Only DogStatsD knows the `h` type; plain StatsD and Telegraf compute percentiles for `ms`.
+        const type = definition.unit !== 'seconds' && this.options.tagFormat === 'dogstatsd' ? 'h' : 'ms';
+        const { head, tail } = this.lineParts(name, tags, type);
         const sampleRate = this.options.sampleRate;
-        const client = this.client;
-        if (definition.unit === 'seconds') {
+        const sampled = sampleRate < 1;
+        if (this.options.packValues && this.options.tagFormat === 'dogstatsd') {
+          const packed: PackedSeries = { head, tail, values: [], bytes: 0 };
+          this.packed.add(packed);
           return {
-            record: (value) => client.timing(name, value * 1000, sampleRate, tags),
-            remove: () => {},
+            record: (value) => {
+              if (sampled && Math.random() >= sampleRate) return;
+              const text = String(value * scale);
+              packed.values.push(text);
+              packed.bytes += text.length + 1;
+              if (packed.bytes + head.length + tail.length > this.options.maxBufferSize) this.emitPacked(packed);
+            },
+            remove: () => {
+              this.emitPacked(packed);
+              this.packed.delete(packed);
+            },
           };
         }
-        // Only DogStatsD knows the `h` type; plain StatsD and Telegraf compute percentiles for `ms`.
-        if (this.options.tagFormat === 'dogstatsd') {
-          return { record: (value) => client.histogram(name, value, sampleRate, tags), remove: () => {} };
-        }
-        return { record: (value) => client.timing(name, value, sampleRate, tags), remove: () => {} };
+        return {
+          record: (value) => {
+            if (sampled && Math.random() >= sampleRate) return;
+            this.enqueueLine(head + value * scale + tail);
+          },
+          remove: () => {},
+        };
       }
     }
   }
@@ -152,8 +207,49 @@ export class StatsdSink implements MetricSink {
     return { name: definition.statsdName, tags };
   }
 
+  /**
+   * The fixed parts of a StatsD line around the value, in the client's tag format:
+   * DogStatsD `name:V|ms|@0.1|#k:v`, Telegraf `name,k=v:V|ms|@0.1`, plain `name:V|ms|@0.1`.
+   */
+  private lineParts(name: string, tags: Tags, type: string): { head: string; tail: string } {
+    const rate = this.options.sampleRate < 1 ? `|@${this.options.sampleRate}` : '';
+    const entries = Object.entries(tags).map(([key, value]) => [sanitizeTagKey(key), sanitizeTagValue(value)] as const);
+    const fullName = `${this.options.prefix}${name}`;
+    if (entries.length === 0) return { head: `${fullName}:`, tail: `|${type}${rate}` };
+    if (this.options.tagFormat === 'telegraf') {
+      return { head: `${fullName},${entries.map(([k, v]) => `${k}=${v}`).join(',')}:`, tail: `|${type}${rate}` };
+    }
+    return { head: `${fullName}:`, tail: `|${type}${rate}|#${entries.map(([k, v]) => `${k}:${v}`).join(',')}` };
+  }
+
+  /** Lines are ASCII but for label values; byte counts are checked where the packet is built. */
+  private enqueueLine(line: string): void {
+    if (this.lineBytes + line.length + 1 > this.options.maxBufferSize) this.flushLines();
+    this.lines.push(line);
+    this.lineBytes += line.length + 1;
+    if (this.options.maxBufferSize === 0) this.flushLines();
+  }
+
+  private flushLines(): void {
+    if (this.lines.length === 0 || this.closed) return;
+    const packet = this.lines.join('\n');
+    this.lines = [];
+    this.lineBytes = 0;
+    this.packetClient.sendMessage(packet);
+  }
+
+  private emitPacked(packed: PackedSeries): void {
+    if (packed.values.length === 0) return;
+    const line = packed.head + packed.values.join(':') + packed.tail;
+    packed.values = [];
+    packed.bytes = 0;
+    this.enqueueLine(line);
+  }
+
   private flushAggregates(): void {
     if (this.closed) return;
+    for (const packed of this.packed) this.emitPacked(packed);
+    this.flushLines();
     this.recorder?.sample();
     for (const counter of this.counters) this.sendCounter(counter);
     for (const gauge of this.gauges) this.client.gauge(gauge.name, gauge.pending, 1, gauge.tags);

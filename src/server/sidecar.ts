@@ -101,6 +101,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
         sampleRate: config.statsd.sampleRate,
         maxBufferSize: config.statsd.maxBufferSize,
         flushIntervalMs: config.statsd.flushIntervalMs,
+        packValues: config.statsd.packValues,
         onSendError: (() => {
           const warn = rateLimited((fields, message) => logger.warn(fields, message), 60_000);
           return (error: Error) => warn({ component: 'statsd', err: error.message }, 'StatsD send failed');

@@ -34,7 +34,7 @@ before(async () => {
 after(releaseSharedNeo4j);
 
 // A query that fails before the server names the database is labelled with the requested one, here the home database (`default`).
-async function runQueries(tagFormat: StatsdTagFormat) {
+async function runQueries(tagFormat: StatsdTagFormat, packValues = false) {
   const udp = await udpListener();
   const statsd = new StatsdSink({
     host: '127.0.0.1',
@@ -44,6 +44,7 @@ async function runQueries(tagFormat: StatsdTagFormat) {
     sampleRate: 1,
     maxBufferSize: 1400,
     flushIntervalMs: 100,
+    packValues,
   });
   const recorder = new Recorder({ sinks: [new PrometheusSink(), statsd] });
   const driver = neo4j.driver(server.uri, neo4j.auth.basic(server.username, server.password));
@@ -76,6 +77,19 @@ describe('StatsD export over real UDP', () => {
       await waitFor(udp.lines, /^neo4j\.driver\.connections\.acquisition:[\d.]+\|ms\|#pool:udp,/);
       const durations = udp.lines.filter((line) => line.startsWith('neo4j.query.duration:'));
       assert.equal(durations.length, 3, 'one timing per query');
+    } finally {
+      await recorder.close();
+      udp.socket.close();
+    }
+  });
+
+  it('packs the values of one series into one DogStatsD line when asked', async () => {
+    const { udp, recorder } = await runQueries('dogstatsd', true);
+    try {
+      await waitFor(
+        udp.lines,
+        /^neo4j\.query\.duration:[\d.]+:[\d.]+\|ms\|#source:driver,database:neo4j,mode:write,outcome:success$/,
+      );
     } finally {
       await recorder.close();
       udp.socket.close();
