@@ -13,22 +13,14 @@ import { PrometheusSink, Recorder } from '../../src/metrics/index.ts';
 import { type CensusReport, createProbesComponent } from '../../src/probe/index.ts';
 import { metricValue } from '../support/metrics.ts';
 import { privateNeo4j } from '../support/neo4j.ts';
+import { warmUpCensusQueries } from './warm-up.ts';
 
 const QUIET = { logging: { level: 'error' as const, logger: () => {} } };
 
 let server: LocalNeo4j;
 before(async () => {
   server = await privateNeo4j('census');
-  // A cold server plans its first system-database queries slowly; the census probe's 5 s budget is for
-  // a warm one.
-  const warmUp = neo4j.driver(server.uri, neo4j.auth.basic(server.username, server.password), QUIET);
-  try {
-    for (const query of ['SHOW CURRENT USER', 'CALL dbms.listConnections()', 'SHOW TRANSACTIONS']) {
-      await warmUp.executeQuery(query, {}, { database: 'system' });
-    }
-  } finally {
-    await warmUp.close();
-  }
+  await warmUpCensusQueries(server);
 });
 after(async () => {
   await server?.destroy();

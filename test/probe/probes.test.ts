@@ -11,10 +11,12 @@ import { PrometheusSink, Recorder } from '../../src/metrics/index.ts';
 import { createProbesComponent, type ProbeResult, ProbeScheduler } from '../../src/probe/index.ts';
 import { metricValue } from '../support/metrics.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+import { warmUpCensusQueries } from './warm-up.ts';
 
 let server: TestNeo4j;
 before(async () => {
   server = await sharedNeo4j();
+  await warmUpCensusQueries(server);
 });
 after(releaseSharedNeo4j);
 
