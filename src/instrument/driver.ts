@@ -37,6 +37,25 @@ export interface InstrumentedDriver {
   detach(): void;
 }
 
+/** The gauges a pool's live state is sampled into, by field name (also the /status columns). */
+export const POOL_STATE_GAUGES = {
+  inUse: poolMetrics.inUse,
+  idle: poolMetrics.idle,
+  creating: poolMetrics.creating,
+  acquiring: poolMetrics.acquiring,
+  max: poolMetrics.max,
+} as const;
+
+export function poolStateGauges(recorder: Recorder) {
+  return {
+    inUse: recorder.gauge(POOL_STATE_GAUGES.inUse),
+    idle: recorder.gauge(POOL_STATE_GAUGES.idle),
+    creating: recorder.gauge(POOL_STATE_GAUGES.creating),
+    acquiring: recorder.gauge(POOL_STATE_GAUGES.acquiring),
+    max: recorder.gauge(POOL_STATE_GAUGES.max),
+  };
+}
+
 const ACQUISITION_TIMEOUT_MESSAGE = 'Connection acquisition timed out';
 const INSTRUMENTED = Symbol.for('neo4j-pool-sidecar.instrumented');
 const DRIVER_SOURCE_FALLBACK = 'driver';
@@ -207,13 +226,7 @@ function observePool(
     return originalRelease.call(this, address, resource, singlePool);
   };
 
-  const gauges = {
-    inUse: recorder.gauge(poolMetrics.inUse),
-    idle: recorder.gauge(poolMetrics.idle),
-    creating: recorder.gauge(poolMetrics.creating),
-    acquiring: recorder.gauge(poolMetrics.acquiring),
-    max: recorder.gauge(poolMetrics.max),
-  };
+  const gauges = poolStateGauges(recorder);
   const reported = new Set<string>();
 
   const sample = () => {
@@ -268,9 +281,9 @@ export function instrumentDriver(driver: object, options: InstrumentOptions): In
     if (detached) return;
     detached = true;
     unregister();
-    const gauges = [poolMetrics.inUse, poolMetrics.idle, poolMetrics.creating, poolMetrics.acquiring, poolMetrics.max];
+    const gauges = Object.values(poolStateGauges(recorder));
     for (const address of observed.addresses()) {
-      for (const definition of gauges) recorder.gauge(definition).remove({ pool: poolName, address });
+      for (const gauge of gauges) gauge.remove({ pool: poolName, address });
     }
   };
   const closable = driver as { close?: () => Promise<void> };

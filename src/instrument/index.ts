@@ -1,1 +1,8 @@
-export { errorCodeLabel, type InstrumentedDriver, type InstrumentOptions, instrumentDriver } from './driver.ts';
+export {
+  errorCodeLabel,
+  type InstrumentedDriver,
+  type InstrumentOptions,
+  instrumentDriver,
+  POOL_STATE_GAUGES,
+  poolStateGauges,
+} from './driver.ts';

@@ -8,15 +8,9 @@ import type { AddressInfo } from 'node:net';
 import neo4j, { type Driver, type Config as DriverConfig } from 'neo4j-driver';
 import client from 'prom-client';
 import { maskConfig, type SidecarConfig } from '../config/index.ts';
-import { instrumentDriver } from '../instrument/index.ts';
+import { instrumentDriver, poolStateGauges } from '../instrument/index.ts';
 import { type Logger, rateLimited } from '../logger.ts';
-import {
-  PrometheusSink,
-  pool as poolMetrics,
-  Recorder,
-  StatsdSink,
-  sidecar as sidecarMetrics,
-} from '../metrics/index.ts';
+import { PrometheusSink, Recorder, StatsdSink, sidecar as sidecarMetrics } from '../metrics/index.ts';
 import { createHttpServer, type Readiness } from './http.ts';
 import { SIDECAR_VERSION } from './version.ts';
 
@@ -208,14 +202,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
 function poolStatus(recorder: Recorder): Array<Record<string, string | number>> {
   recorder.sample();
   const rows = new Map<string, Record<string, string | number>>();
-  const gauges = {
-    inUse: recorder.gauge(poolMetrics.inUse),
-    idle: recorder.gauge(poolMetrics.idle),
-    creating: recorder.gauge(poolMetrics.creating),
-    acquiring: recorder.gauge(poolMetrics.acquiring),
-    max: recorder.gauge(poolMetrics.max),
-  };
-  for (const [field, gauge] of Object.entries(gauges)) {
+  for (const [field, gauge] of Object.entries(poolStateGauges(recorder))) {
     for (const series of gauge.snapshot()) {
       const key = `${series.labels.pool}\u0000${series.labels.address}`;
       const row = rows.get(key) ?? { pool: series.labels.pool ?? '', address: series.labels.address ?? '' };
