@@ -7,6 +7,9 @@ import { z } from 'zod';
 
 const SCHEDULE_SAMPLE_RUNS = 120;
 
+/** How long the other probes of a run wait for the acquisition probe before starting anyway. */
+export const LEAD_HEAD_START_MS = 200;
+
 /**
  * The shortest gap between two runs of a cron expression, in milliseconds, found by listing its next
  * runs: cron fields are too irregular (lists, ranges, steps) for a closed formula.
@@ -49,7 +52,7 @@ export const probesSection = z
       .min(10)
       .default(5000)
       .describe(
-        'Each probe fails with reason `timeout` after this long. The census runs after the other probes, so 2 x timeoutMs + jitterMs must be shorter than the schedule interval.',
+        'Each probe fails with reason `timeout` after this long. A run lasts at most 2 x timeoutMs + jitterMs + 200 ms (the census runs after the other probes), which must be shorter than the schedule interval.',
       ),
     jitterMs: z
       .number()
@@ -145,13 +148,13 @@ export const probesSection = z
   .superRefine((probes, context) => {
     if (!cron.validate(probes.schedule)) return;
     const intervalMs = shortestScheduleIntervalMs(probes.schedule);
-    // The census runs after the other probes, so a run lasts at most two timeouts plus the jitter.
-    const longestRunMs = 2 * probes.timeoutMs + probes.jitterMs;
+    // The census runs after the other probes, which give the acquisition probe a head start.
+    const longestRunMs = 2 * probes.timeoutMs + probes.jitterMs + LEAD_HEAD_START_MS;
     if (longestRunMs >= intervalMs) {
       context.addIssue({
         code: 'custom',
         path: ['timeoutMs'],
-        message: `2 x timeoutMs + jitterMs (${longestRunMs} ms) must be shorter than the schedule interval (${intervalMs} ms), or runs would overlap`,
+        message: `2 x timeoutMs + jitterMs + ${LEAD_HEAD_START_MS} ms (${longestRunMs} ms) must be shorter than the schedule interval (${intervalMs} ms), or runs would overlap`,
       });
     }
   })

@@ -15,6 +15,8 @@ export const NO_DATABASE = '';
 /** The `database` label when no database is configured: the user's home database. */
 export const DEFAULT_DATABASE = 'default';
 
+export type ProbePhase = 'lead' | 'main' | 'last';
+
 export interface ProbeSuccess {
   /** The measured time, when it is not the whole run (the acquisition probe excludes the release). */
   seconds?: number;
@@ -30,10 +32,12 @@ export interface ProbeSpec {
   readonly everyRuns: number;
   readonly gatesReadiness: boolean;
   /**
-   * Runs once the other probes of the run have finished. The census does, so that a connection the
-   * fresh-connect probe just opened marks the server's current connection id (see census.ts).
+   * `lead` probes start alone and the others wait for them (a short while at most), so the acquisition
+   * probe times the pool rather than the event loop busy with the other probes. `last` probes start once
+   * the others have finished: the census, so that a connection the fresh-connect probe just opened marks
+   * the server's current connection id (see census.ts). Default `main`.
    */
-  readonly afterOthers?: boolean;
+  readonly phase?: ProbePhase;
   run(): Promise<ProbeSuccess>;
 }
 
@@ -57,6 +61,7 @@ export function acquisitionProbe(driver: Driver, database: string, scheduling: P
     probe: 'acquisition',
     database,
     ...scheduling,
+    phase: 'lead',
     async run() {
       const found = findConnectionProvider(driver);
       if (!found.ok) throw new Error(`acquisition probe unsupported by this neo4j-driver: ${found.reason}`);
@@ -143,7 +148,7 @@ export function censusProbe(driver: Driver, census: Census, scheduling: ProbeSch
     probe: 'census',
     database: NO_DATABASE,
     ...scheduling,
-    afterOthers: true,
+    phase: 'last',
     async run() {
       const report = await census.run(driver);
       return {

@@ -1,12 +1,14 @@
 /**
- * Runs the probes on a node-cron schedule: the due probes of a run in parallel (the census after the
- * others, so at most two timeouts per run), each bounded by the probe timeout, never two runs at once (node-cron's noOverlap, and runOnce joins a run in flight), each
+ * Runs the probes on a node-cron schedule: the due probes of a run in parallel (the acquisition probe
+ * given a short head start, the census after the others, so a run lasts at most two timeouts plus that
+ * head start), each bounded by the probe timeout, never two runs at once (node-cron's noOverlap, and runOnce joins a run in flight), each
  * run started after a small random delay so a fleet of sidecars does not probe in lockstep.
  *
  * Every outcome feeds the recorder: neo4j_probe_duration_seconds, neo4j_probe_up,
  * neo4j_probe_last_success_timestamp_seconds and neo4j_probe_failures_total{reason}.
  */
 import cron, { type ScheduledTask } from 'node-cron';
+import { LEAD_HEAD_START_MS } from '../config/probes.ts';
 import type { Logger } from '../logger.ts';
 import { probe as probeMetrics } from '../metrics/catalogue.ts';
 import type { Recorder } from '../metrics/recorder.ts';
@@ -41,6 +43,23 @@ export interface ProbeSchedulerOptions {
 export interface ProbeReadiness {
   ok: boolean;
   detail?: string;
+}
+
+/** Resolves when `work` settles or after `ms`, whichever comes first. */
+function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
 }
 
 function resultKey(probe: ProbeName, database: string): string {
@@ -133,8 +152,14 @@ export class ProbeScheduler {
     const due = this.options.probes.filter((spec) => runIndex % spec.everyRuns === 0);
     const held: Array<() => Promise<void>> = [];
     const hold = (release: () => Promise<void>) => held.push(release);
-    const first = await Promise.all(due.filter((spec) => !spec.afterOthers).map((spec) => this.runProbe(spec, hold)));
-    const then = await Promise.all(due.filter((spec) => spec.afterOthers).map((spec) => this.runProbe(spec, hold)));
+    const phase = (spec: ProbeSpec) => spec.phase ?? 'main';
+    const leads = due.filter((spec) => phase(spec) === 'lead').map((spec) => this.runProbe(spec, hold));
+    if (leads.length > 0) await settledWithin(Promise.all(leads), LEAD_HEAD_START_MS);
+    const mains = due.filter((spec) => phase(spec) === 'main').map((spec) => this.runProbe(spec, hold));
+    const first = await Promise.all([...leads, ...mains]);
+    const then = await Promise.all(
+      due.filter((spec) => phase(spec) === 'last').map((spec) => this.runProbe(spec, hold)),
+    );
     await Promise.allSettled(held.map((release) => release()));
     const results = [...first, ...then];
     this.runs++;

@@ -88,7 +88,7 @@ describe('the alerts and probes config sections', () => {
 
   it('refuse a probe timeout that would let runs overlap the schedule', () => {
     const message = issues("probes:\n  schedule: '*/5 * * * * *'\n  timeoutMs: 2500\n  jitterMs: 500\n");
-    assert.match(message, /probes\.timeoutMs.*5500 ms.*shorter than the schedule interval \(5000 ms\)/);
+    assert.match(message, /probes\.timeoutMs.*5700 ms.*shorter than the schedule interval \(5000 ms\)/);
     assert.match(issues("probes:\n  schedule: 'every minute'\n"), /probes\.schedule.*not a valid cron expression/);
     const accepted = loadConfig({
       file: 'sidecar.yaml',
