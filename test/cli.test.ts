@@ -3,12 +3,13 @@
  * anything starts (no port is bound, no connection is made).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
-import { repoRoot } from '../../scripts/neo4j/local-neo4j.ts';
+import { after, describe, it } from 'node:test';
+import { freePort, repoRoot } from '../scripts/neo4j/local-neo4j.ts';
+import { releaseSharedNeo4j, sharedNeo4j } from './support/neo4j.ts';
 
 function runCli(args: string[], env: Record<string, string> = {}) {
   const result = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), ...args], {
@@ -68,5 +69,54 @@ describe('neo4j-pool-sidecar CLI', () => {
   it('prints help and the version', () => {
     assert.match(runCli(['--help']).stdout, /Usage: neo4j-pool-sidecar/);
     assert.match(runCli(['--version']).stdout, /^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('neo4j-pool-sidecar run', () => {
+  after(releaseSharedNeo4j);
+
+  it('serves /metrics against a real Neo4j, then stops cleanly with exit 0 on SIGTERM', async () => {
+    const server = await sharedNeo4j();
+    const [httpPort, proxyPort] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), 'run'], {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        NEO4J_URI: server.uri,
+        NEO4J_PASSWORD: server.password,
+        SIDECAR__HTTP__PORT: String(httpPort),
+        SIDECAR__PROXY__PORT: String(proxyPort),
+        SIDECAR__LOG__PRETTY: 'never',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 60_000;
+      let healthy = false;
+      while (!healthy && Date.now() < deadline) {
+        healthy = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then(
+          (response) => response.ok,
+          () => false,
+        );
+        if (!healthy) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.ok(healthy, `the sidecar never answered /healthz:\n${output}`);
+      const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      assert.match(metrics, /^neo4j_sidecar_build_info\{/m);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, output);
+      assert.match(output, /"msg":"stopped"/);
+      assert.doesNotMatch(output, new RegExp(server.password));
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
