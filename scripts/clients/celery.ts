@@ -1,0 +1,187 @@
+/**
+ * What the Celery example (examples/celery) needs to run on this machine: a Python venv with Celery,
+ * the Redis client and the Neo4j driver, and a throwaway Redis server as the broker.
+ *
+ * The venv lives in .cache/venv-celery and is rebuilt only when examples/celery/requirements.txt
+ * changes (a marker in the venv records the hash it was installed from). Redis comes from Debian's
+ * redis-server package, installed with apt-get when it is missing, and each ensureRedis() call starts
+ * a private server on a free loopback port with its own directory and no persistence.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, repoRoot } from '../neo4j/local-neo4j.ts';
+import { withCacheLock } from './cache-lock.ts';
+
+const execFileAsync = promisify(execFile);
+
+export const celeryExampleDir = join(repoRoot, 'examples', 'celery');
+const requirementsFile = join(celeryExampleDir, 'requirements.txt');
+const venvDir = join(repoRoot, '.cache', 'venv-celery');
+
+export interface EnsureOptions {
+  log?: (line: string) => void;
+}
+
+/** Creates the venv and installs the pinned requirements once; returns the venv's python executable. */
+export async function ensureCelery(options: EnsureOptions & { basePython?: string } = {}): Promise<string> {
+  const log = options.log ?? (() => {});
+  const python = join(venvDir, 'bin', 'python');
+  const marker = join(venvDir, '.installed-requirements-sha256');
+  const requirementsHash = createHash('sha256')
+    .update(await readFile(requirementsFile))
+    .digest('hex');
+  const isCurrent = async (): Promise<boolean> =>
+    existsSync(python) && existsSync(marker) && (await readFile(marker, 'utf8')).trim() === requirementsHash;
+
+  if (await isCurrent()) return python;
+  return withCacheLock(`${venvDir}.lock`, async () => {
+    if (await isCurrent()) return python;
+    log(`creating ${venvDir} from ${requirementsFile} (first run only)...`);
+    // From scratch, so a changed pin never leaves an old package behind.
+    await rm(venvDir, { recursive: true, force: true });
+    await execFileAsync(options.basePython ?? process.env.PYTHON ?? 'python3', ['-m', 'venv', venvDir]);
+    await execFileAsync(
+      python,
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '-r', requirementsFile],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    await writeFile(marker, `${requirementsHash}\n`);
+    return python;
+  });
+}
+
+function onPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, command);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** Returns the redis-server binary, installing Debian's package first when it is missing. */
+export async function ensureRedisServer(options: EnsureOptions = {}): Promise<string> {
+  const found = onPath('redis-server') ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined);
+  if (found) return found;
+  return withCacheLock(join(repoRoot, '.cache', 'apt-redis-server.lock'), async () => {
+    const again = onPath('redis-server');
+    if (again) return again;
+    if (process.getuid?.() !== 0) {
+      throw new Error('redis-server is not installed and this is not root: run `apt-get install redis-server` first');
+    }
+    const log = options.log ?? (() => {});
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    log('installing redis-server with apt-get (first run only)...');
+    await execFileAsync('apt-get', ['update', '-qq'], { env, maxBuffer: 16 * 1024 * 1024 });
+    await execFileAsync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'redis-server'], {
+      env,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const installed = onPath('redis-server') ?? '/usr/bin/redis-server';
+    if (!existsSync(installed)) throw new Error('apt-get installed redis-server but no redis-server binary was found');
+    return installed;
+  });
+}
+
+export interface LocalRedis {
+  /** `redis://127.0.0.1:<port>/0` */
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * bash holds redis-server on a leash, as local-neo4j.ts does the JVM: when the process that started
+ * it dies without stopping it, bash's stdin pipe closes and bash takes the server down too.
+ */
+const LEASH_SCRIPT = `
+"$0" "$@" </dev/null &
+server=$!
+trap 'kill -TERM "$server" 2>/dev/null' TERM INT
+( while read -r _; do :; done; kill -TERM "$server" 2>/dev/null ) <&0 &
+wait "$server"
+wait "$server" 2>/dev/null
+exit 0
+`;
+
+async function redisAnswersPing(port: number): Promise<boolean> {
+  return new Promise((resolvePing) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let answer = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolvePing(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (data: Buffer) => {
+      answer += data.toString();
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
+    });
+  });
+}
+
+/** Starts a private Redis on a free loopback port: no persistence, its own throwaway directory. */
+export async function ensureRedis(options: EnsureOptions = {}): Promise<LocalRedis> {
+  const binary = await ensureRedisServer(options);
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'neo4j-pool-sidecar-redis-'));
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
+  ];
+  const child = spawn('bash', ['-c', LEASH_SCRIPT, binary, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (data: Buffer) => {
+    stderr = (stderr + data.toString()).slice(-4000);
+  });
+  let exited = false;
+  const exitedPromise = new Promise<void>((done) =>
+    child.once('exit', () => {
+      exited = true;
+      done();
+    }),
+  );
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+
+  const stop = async () => {
+    process.removeListener('exit', killOnExit);
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exitedPromise;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 20_000;
+  while (!(await redisAnswersPing(port))) {
+    if (exited || Date.now() > deadline) {
+      await stop();
+      throw new Error(`redis-server did not answer PING on 127.0.0.1:${port}: ${stderr.trim()}`);
+    }
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  options.log?.(`redis-server ready on 127.0.0.1:${port}`);
+  return { url: `redis://127.0.0.1:${port}/0`, port, stop };
+}
