@@ -76,9 +76,10 @@ interface PackedSeries {
   bytes: number;
 }
 
+/** A counter (summed) or gauge (last value) waiting for the next flush, with its line pre-rendered around the value. */
 interface BufferedSeries {
-  name: string;
-  tags: Tags;
+  head: string;
+  tail: string;
   pending: number;
 }
 
@@ -98,10 +99,9 @@ export class StatsdSink implements MetricSink {
     this.client = new StatsD({
       host: options.host,
       port: options.port,
-      prefix: options.prefix,
       telegraf: options.tagFormat === 'telegraf',
-      maxBufferSize: options.maxBufferSize,
-      bufferFlushInterval: options.flushIntervalMs,
+      // The sink renders and batches metric lines itself; hot-shots sends the packets and events.
+      maxBufferSize: 0,
       errorHandler: (error) => this.sendFailed(error),
     });
     // `sendMessage` is on hot-shots' prototype but not in its typings.
@@ -118,7 +118,7 @@ export class StatsdSink implements MetricSink {
     const { name, tags } = this.nameAndTags(definition, labelValues);
     switch (definition.kind) {
       case 'counter': {
-        const buffered: BufferedSeries = { name, tags, pending: 0 };
+        const buffered: BufferedSeries = { ...this.lineParts(name, tags, 'c', 1), pending: 0 };
         this.counters.push(buffered);
         return {
           record: (value) => {
@@ -132,7 +132,7 @@ export class StatsdSink implements MetricSink {
         };
       }
       case 'gauge': {
-        const buffered: BufferedSeries = { name, tags, pending: 0 };
+        const buffered: BufferedSeries = { ...this.lineParts(name, tags, 'g', 1), pending: 0 };
         this.gauges.add(buffered);
         return {
           record: (value) => {
@@ -149,8 +149,8 @@ export class StatsdSink implements MetricSink {
         const scale = definition.unit === 'seconds' ? 1000 : 1;
         // Only DogStatsD knows the `h` type; plain StatsD and Telegraf compute percentiles for `ms`.
         const type = definition.unit !== 'seconds' && this.options.tagFormat === 'dogstatsd' ? 'h' : 'ms';
-        const { head, tail } = this.lineParts(name, tags, type);
         const sampleRate = this.options.sampleRate;
+        const { head, tail } = this.lineParts(name, tags, type, sampleRate);
         const sampled = sampleRate < 1;
         if (this.options.packValues && this.options.tagFormat === 'dogstatsd') {
           const packed: PackedSeries = { head, tail, values: [], bytes: 0 };
@@ -211,8 +211,8 @@ export class StatsdSink implements MetricSink {
    * The fixed parts of a StatsD line around the value, in the client's tag format:
    * DogStatsD `name:V|ms|@0.1|#k:v`, Telegraf `name,k=v:V|ms|@0.1`, plain `name:V|ms|@0.1`.
    */
-  private lineParts(name: string, tags: Tags, type: string): { head: string; tail: string } {
-    const rate = this.options.sampleRate < 1 ? `|@${this.options.sampleRate}` : '';
+  private lineParts(name: string, tags: Tags, type: string, sampleRate: number): { head: string; tail: string } {
+    const rate = sampleRate < 1 ? `|@${sampleRate}` : '';
     const entries = Object.entries(tags).map(([key, value]) => [sanitizeTagKey(key), sanitizeTagValue(value)] as const);
     const fullName = `${this.options.prefix}${name}`;
     if (entries.length === 0) return { head: `${fullName}:`, tail: `|${type}${rate}` };
@@ -249,15 +249,15 @@ export class StatsdSink implements MetricSink {
   private flushAggregates(): void {
     if (this.closed) return;
     for (const packed of this.packed) this.emitPacked(packed);
-    this.flushLines();
     this.recorder?.sample();
     for (const counter of this.counters) this.sendCounter(counter);
-    for (const gauge of this.gauges) this.client.gauge(gauge.name, gauge.pending, 1, gauge.tags);
+    for (const gauge of this.gauges) this.enqueueLine(gauge.head + gauge.pending + gauge.tail);
+    this.flushLines();
   }
 
   private sendCounter(counter: BufferedSeries): void {
     if (counter.pending === 0 || this.closed) return;
-    this.client.increment(counter.name, counter.pending, 1, counter.tags);
+    this.enqueueLine(counter.head + counter.pending + counter.tail);
     counter.pending = 0;
   }
 
