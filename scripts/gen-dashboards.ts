@@ -25,7 +25,7 @@ import { repoRoot } from './neo4j/local-neo4j.ts';
 // ---------------------------------------------------------------------------------------------
 // Dashboard model: only the parts of Grafana's JSON model these dashboards use.
 
-type Unit = 'none' | 'short' | 'percentunit' | 's' | 'ops' | 'cps' | 'bool' | 'bool_yes_no';
+type Unit = 'none' | 'Bps' | 'short' | 'percentunit' | 's' | 'ops' | 'cps' | 'bool' | 'bool_yes_no';
 
 interface Target {
   expr: string;
@@ -680,9 +680,14 @@ export const DASHBOARD_SPECS: readonly (() => DashboardSpec)[] = [fleet, queries
 
 function variable(name: VariableName, filtersBefore: readonly VariableName[]): Record<string, unknown> {
   const label = { job: 'Job', instance: 'Instance', pool: 'Pool', database: 'Database' }[name];
-  const anchor = name === 'database' ? `${query.duration.name}_count` : ANCHOR;
-  const matchers = filtersBefore.map((before) => `${before}=~"$${before}"`);
-  const selector = matchers.length > 0 ? `${anchor}{${matchers.join(', ')}}` : anchor;
+  const anchor = name === 'database' ? query.duration : pool.max;
+  const anchorName = name === 'database' ? `${query.duration.name}_count` : ANCHOR;
+  // Earlier selections narrow the choices, but only through labels the anchor metric has.
+  const applicable = filtersBefore.filter(
+    (before) => before === 'job' || before === 'instance' || (anchor.labelNames as readonly string[]).includes(before),
+  );
+  const matchers = applicable.map((before) => `${before}=~"$${before}"`);
+  const selector = matchers.length > 0 ? `${anchorName}{${matchers.join(', ')}}` : anchorName;
   const query_ = `label_values(${selector}, ${name})`;
   return {
     name,

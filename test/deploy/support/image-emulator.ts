@@ -141,11 +141,21 @@ export class ImageEmulator {
             break;
           }
           this.log(`[${name}] RUN ${instruction.command}`);
-          await execFileAsync('sh', ['-c', instruction.command], {
-            cwd: inRoot(root, emulated.workdir),
-            env: { ...process.env, ...emulated.env },
-            maxBuffer: 64 * 1024 * 1024,
-          });
+          try {
+            await execFileAsync('sh', ['-c', instruction.command], {
+              cwd: inRoot(root, emulated.workdir),
+              env: { ...process.env, ...emulated.env },
+              maxBuffer: 64 * 1024 * 1024,
+            });
+          } catch (error) {
+            const output = `${(error as { stderr?: string }).stderr ?? ''}`;
+            const hint = /package\.json and package-lock\.json .* are in sync|Missing: .* from lock file/.test(output)
+              ? '\npackage-lock.json is out of sync with package.json, so `npm ci` refuses it: regenerate the lock file (the image build would fail the same way).'
+              : '';
+            throw new Error(`[${name}] RUN ${instruction.command} failed:${hint}\n${output.slice(-3000)}`, {
+              cause: error,
+            });
+          }
           break;
         }
         default:

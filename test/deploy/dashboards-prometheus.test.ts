@@ -1,0 +1,402 @@
+/**
+ * Every query of every dashboard panel (and every template variable) run against a real Prometheus
+ * (Debian's package) that scrapes a running sidecar while instrumented drivers put real load on the
+ * real Neo4j, directly and through the sidecar's Bolt proxy: successful and failing queries on two
+ * databases, a one-connection pool that times out, a driver per task, a wrong password and a client
+ * that is not Bolt at all. Each query must return data, so a panel that would stay empty
+ * in Grafana (a misspelt metric, a label that does not exist, a broken filter) fails here.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import neo4j, { type Driver } from 'neo4j-driver';
+import { stringify as toYaml } from 'yaml';
+import { freePort } from '../../scripts/neo4j/local-neo4j.ts';
+import { ensurePrometheus } from '../../scripts/tools/prometheus.ts';
+import { defaultComponents } from '../../src/components.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { instrumentDriver } from '../../src/instrument/index.ts';
+import { createLogger } from '../../src/logger.ts';
+import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
+import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+import { type GrafanaDashboard, loadDashboards, panelsOf } from './support/dashboards.ts';
+
+const SCRAPE_INTERVAL = '1s';
+/** What Grafana would make of $__rate_interval with a 1 s scrape interval, with room for scrape jitter. */
+const RATE_INTERVAL = '10s';
+/** $__range: the dashboard's time range; longer than the whole test, so it covers all of the load. */
+const RANGE = '10m';
+/** How long to wait for every query to have data before reporting the ones that have none. */
+const DATA_DEADLINE_MS = 150_000;
+
+interface PromResponse<T> {
+  status: 'success' | 'error';
+  data: T;
+  error?: string;
+}
+
+interface MatrixResult {
+  resultType: 'matrix' | 'vector';
+  result: Array<{ metric: Record<string, string>; values?: Array<[number, string]>; value?: [number, string] }>;
+}
+
+/** Replaces the dashboard's variables with what Grafana sends for "All" and its global variables. */
+function substitute(expr: string, dashboard: GrafanaDashboard): string {
+  let out = expr.replaceAll('$__rate_interval', RATE_INTERVAL).replaceAll('$__range', RANGE);
+  const variables = dashboard.templating.list
+    .filter((variable) => variable.type === 'query')
+    .sort((a, b) => b.name.length - a.name.length);
+  for (const variable of variables) {
+    const value = variable.allValue ?? '.*';
+    out = out.replaceAll(`\${${variable.name}}`, value).replaceAll(`$${variable.name}`, value);
+  }
+  assert.doesNotMatch(out, /\$\w/, `unsubstituted variable in ${out}`);
+  return out;
+}
+
+class LoadGenerator {
+  private stopping = false;
+  private readonly loops: Promise<void>[] = [];
+  readonly drivers: Driver[] = [];
+  counts = { ok: 0, failed: 0, timeouts: 0, authFailures: 0 };
+  /** The first unexpected error of the timeout and per-task loops, for the test's diagnostics. */
+  unexpected: string | undefined;
+
+  noteError(error: Error): void {
+    this.unexpected ??= error.message.slice(0, 300);
+  }
+
+  constructor(
+    private readonly server: TestNeo4j,
+    private readonly sidecar: RunningSidecar,
+    /** bolt:// URI of the sidecar's Bolt proxy (or of Neo4j itself in a build without one). */
+    private readonly proxyUri: string,
+  ) {}
+
+  private driver(
+    pool: string,
+    config: Record<string, unknown> = {},
+    { password = this.server.password, uri = this.server.uri } = {},
+  ): Driver {
+    const driver = neo4j.driver(uri, neo4j.auth.basic(this.server.username, password), {
+      logging: { level: 'error', logger: () => {} },
+      ...config,
+    });
+    instrumentDriver(driver, { recorder: this.sidecar.recorder, poolName: pool, source: 'driver' });
+    this.drivers.push(driver);
+    return driver;
+  }
+
+  start(maxMs: number): void {
+    const until = Date.now() + maxMs;
+    const running = () => !this.stopping && Date.now() < until;
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    // Connections older than 3 s are closed on release and replaced: the pool's own churn.
+    const worker = this.driver('worker', { maxConnectionPoolSize: 10, maxConnectionLifetime: 3000 });
+    for (let lane = 0; lane < 4; lane++) {
+      this.loops.push(
+        (async () => {
+          for (let i = 0; running(); i++) {
+            try {
+              if (i % 10 === 3) await worker.executeQuery('RETURN 1 +');
+              else if (i % 10 === 5) await worker.executeQuery('SHOW DATABASES', {}, { database: 'system' });
+              else if (i % 2 === 0) {
+                await worker.executeQuery(
+                  'MATCH (n:DashboardLoad) RETURN count(n) AS n',
+                  {},
+                  { routing: neo4j.routing.READ },
+                );
+              } else
+                await worker.executeQuery('MERGE (n:DashboardLoad {lane: $lane}) SET n.at = timestamp()', { lane });
+              this.counts.ok++;
+            } catch {
+              this.counts.failed++;
+            }
+            await pause(20);
+          }
+        })(),
+      );
+    }
+
+    // One connection, a short acquisition timeout and a caller that keeps it busy: acquisition timeouts.
+    const tiny = this.driver('tiny', { maxConnectionPoolSize: 1, connectionAcquisitionTimeout: 200 });
+    this.loops.push(
+      (async () => {
+        while (running()) {
+          try {
+            const holder = tiny.session();
+            try {
+              const tx = await holder.beginTransaction();
+              await tx.run('RETURN 1');
+              await tiny.executeQuery('RETURN 2').catch((error: Error) => {
+                if (/acquisition timed out/i.test(error.message)) this.counts.timeouts++;
+                else this.noteError(error);
+              });
+              await tx.rollback();
+            } finally {
+              await holder.close();
+            }
+          } catch (error) {
+            this.noteError(error as Error);
+          }
+          await pause(500);
+        }
+      })(),
+    );
+
+    // Steady load through the sidecar's Bolt proxy.
+    const proxied = this.driver('proxied', { maxConnectionPoolSize: 4 }, { uri: this.proxyUri });
+    this.loops.push(
+      (async () => {
+        for (let i = 0; running(); i++) {
+          try {
+            await proxied.executeQuery(i % 5 === 0 ? 'RETURN 1 +' : 'MATCH (n:DashboardLoad) RETURN count(n) AS n');
+            this.counts.ok++;
+          } catch {
+            this.counts.failed++;
+          }
+          await pause(50);
+        }
+      })(),
+    );
+
+    // Not Bolt at all: the proxy refuses the handshake.
+    this.loops.push(
+      (async () => {
+        while (running()) {
+          await new Promise<void>((resolve) => {
+            const socket = createConnection({ host: '127.0.0.1', port: Number(new URL(this.proxyUri).port) }, () => {
+              socket.end('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+            });
+            socket.on('error', () => resolve());
+            socket.on('close', () => resolve());
+            socket.resume();
+          });
+          await pause(2000);
+        }
+      })(),
+    );
+
+    // A driver per task through the proxy, the pattern the census and the proxy exist to find:
+    // connections opened and closed all the time, one query each.
+    this.loops.push(
+      (async () => {
+        while (running()) {
+          const perTask = this.driver('per-task', { maxConnectionPoolSize: 1 }, { uri: this.proxyUri });
+          try {
+            await perTask.executeQuery('RETURN 1');
+          } catch (error) {
+            this.noteError(error as Error);
+          } finally {
+            await perTask.close();
+            this.drivers.splice(this.drivers.indexOf(perTask), 1);
+          }
+          await pause(300);
+        }
+      })(),
+    );
+
+    // A wrong password: connections that fail to open.
+    // Through the proxy, so it sees the refused logins too.
+    const badAuth = this.driver(
+      'bad-auth',
+      { maxConnectionPoolSize: 2 },
+      { password: 'not-the-password', uri: this.proxyUri },
+    );
+    this.loops.push(
+      (async () => {
+        while (running()) {
+          await badAuth.executeQuery('RETURN 1').catch(() => {
+            this.counts.authFailures++;
+          });
+          await pause(1000);
+        }
+      })(),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled(this.loops);
+    await Promise.allSettled(this.drivers.map((driver) => driver.close()));
+  }
+}
+
+describe('dashboard queries against a real Prometheus scraping a loaded sidecar', { timeout: 15 * 60_000 }, () => {
+  let server: TestNeo4j;
+  let sidecar: RunningSidecar;
+  let load: LoadGenerator;
+  let prometheus: ChildProcess | undefined;
+  let prometheusUrl: string;
+  let workDir: string;
+  let prometheusLog = '';
+
+  async function api<T>(path: string, params: Record<string, string>): Promise<PromResponse<T>> {
+    const response = await fetch(`${prometheusUrl}${path}?${new URLSearchParams(params)}`);
+    return (await response.json()) as PromResponse<T>;
+  }
+
+  /** Non-empty with at least one finite sample over the last 30 s. */
+  async function hasData(expr: string): Promise<{ ok: boolean; detail: string }> {
+    const end = Date.now() / 1000;
+    const reply = await api<MatrixResult>('/api/v1/query_range', {
+      query: expr,
+      start: String(end - 30),
+      end: String(end),
+      step: '1',
+    });
+    if (reply.status !== 'success') return { ok: false, detail: `error: ${reply.error}` };
+    const finite = reply.data.result.some((series) =>
+      (series.values ?? []).some(([, value]) => Number.isFinite(Number(value))),
+    );
+    return {
+      ok: finite,
+      detail: `${reply.data.result.length} series, ${finite ? 'finite values' : 'no finite value'}`,
+    };
+  }
+
+  before(async () => {
+    const tools = await ensurePrometheus((line) => console.log(line));
+    server = await sharedNeo4j();
+    workDir = await mkdtemp(join(tmpdir(), 'dashboards-prometheus-'));
+
+    const proxyPort = await freePort();
+    const config = configSchema.parse({
+      neo4j: { uri: server.uri, username: server.username, password: server.password },
+      http: { host: '127.0.0.1', port: 0 },
+      proxy: { enabled: true, host: '127.0.0.1', port: proxyPort },
+      log: { level: 'error', pretty: 'never' },
+      // Probes and the census every 2 s, so their panels fill within the test.
+      probes: { schedule: '*/2 * * * * *', timeoutMs: 800, jitterMs: 0, freshConnect: { everyRuns: 1 } },
+      alerts: { evaluationIntervalSeconds: 1 },
+    });
+    sidecar = await startSidecar(config, {
+      logger: createLogger({ level: 'error', pretty: 'never' }),
+      components: defaultComponents,
+    });
+    // Through the Bolt proxy when this build has one (its panels need its traffic), else straight to Neo4j.
+    const proxyRunning = sidecar.components.some((component) => component.name === 'proxy');
+    load = new LoadGenerator(server, sidecar, proxyRunning ? `bolt://127.0.0.1:${proxyPort}` : server.uri);
+    load.start(10 * 60_000);
+
+    const port = await freePort();
+    prometheusUrl = `http://127.0.0.1:${port}`;
+    const configFile = join(workDir, 'prometheus.yml');
+    await writeFile(
+      configFile,
+      toYaml({
+        global: { scrape_interval: SCRAPE_INTERVAL, evaluation_interval: SCRAPE_INTERVAL },
+        scrape_configs: [
+          {
+            job_name: 'neo4j-pool-sidecar',
+            static_configs: [{ targets: [`127.0.0.1:${sidecar.httpAddress.port}`] }],
+          },
+        ],
+      }),
+    );
+    prometheus = spawn(
+      tools.prometheus,
+      [
+        `--config.file=${configFile}`,
+        `--storage.tsdb.path=${join(workDir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--storage.tsdb.retention.time=1h',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    prometheus.stderr?.on('data', (data: Buffer) => {
+      prometheusLog = (prometheusLog + data.toString()).slice(-4000);
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const ready = await fetch(`${prometheusUrl}/-/ready`).catch(() => undefined);
+      if (ready?.ok) break;
+      if (Date.now() > deadline || prometheus.exitCode !== null) {
+        throw new Error(`Prometheus did not become ready: ${prometheusLog}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  });
+
+  after(async () => {
+    prometheus?.kill('SIGTERM');
+    await load?.stop();
+    await sidecar?.stop();
+    await releaseSharedNeo4j();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('scrapes the sidecar', async () => {
+    const deadline = Date.now() + 60_000;
+    let up = '';
+    while (Date.now() < deadline) {
+      const reply = await api<MatrixResult>('/api/v1/query', { query: 'up{job="neo4j-pool-sidecar"}' });
+      up = reply.data.result[0]?.value?.[1] ?? '';
+      if (up === '1') break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.equal(up, '1', `the scrape target is not up: ${prometheusLog}`);
+  });
+
+  it('returns data for every panel query and every template variable', async (t) => {
+    const dashboards = await loadDashboards();
+    const queries: Array<{ where: string; expr: string }> = [];
+    const variables: Array<{ where: string; selector: string; label: string }> = [];
+    for (const [file, dashboard] of dashboards) {
+      for (const panel of panelsOf(dashboard)) {
+        for (const target of panel.targets ?? []) {
+          queries.push({
+            where: `${file} / ${panel.title} / ${target.refId}`,
+            expr: substitute(target.expr, dashboard),
+          });
+        }
+      }
+      for (const variable of dashboard.templating.list) {
+        if (variable.type !== 'query') continue;
+        const text = typeof variable.query === 'string' ? variable.query : (variable.query?.query ?? '');
+        const match = /^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/.exec(text);
+        assert.ok(match, `${file}: variable ${variable.name} uses label_values(selector, label): ${text}`);
+        variables.push({
+          where: `${file} / $${variable.name}`,
+          selector: substitute(match[1]!, dashboard),
+          label: match[2]!,
+        });
+      }
+    }
+    assert.ok(queries.length >= 40, `expected the dashboards' ${queries.length} queries to be many`);
+
+    // Poll until everything has data: the census and the counters need a few probe runs and scrapes.
+    const deadline = Date.now() + DATA_DEADLINE_MS;
+    let missing: string[] = [];
+    for (;;) {
+      missing = [];
+      for (const query of queries) {
+        const result = await hasData(query.expr);
+        if (!result.ok) missing.push(`${query.where}: ${result.detail}\n    ${query.expr}`);
+      }
+      for (const variable of variables) {
+        const end = Date.now() / 1000;
+        const reply = await api<Array<Record<string, string>>>('/api/v1/series', {
+          'match[]': variable.selector,
+          start: String(end - 60),
+          end: String(end),
+        });
+        const values = new Set(reply.status === 'success' ? reply.data.map((series) => series[variable.label]) : []);
+        values.delete(undefined as unknown as string);
+        if (values.size === 0)
+          missing.push(`${variable.where}: no values for ${variable.label} in ${variable.selector}`);
+      }
+      if (missing.length === 0 || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+    t.diagnostic(
+      `${queries.length} panel queries, ${variables.length} variables; load: ${JSON.stringify(load.counts)}`,
+    );
+    assert.deepEqual(missing, [], `queries without data:\n${missing.join('\n')}`);
+  });
+});
