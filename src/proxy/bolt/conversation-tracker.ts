@@ -17,7 +17,7 @@ import {
   summarizeRoutingTable,
 } from './routing-table.ts';
 import { type BoltMessageLabel, BoltSignature, messageName } from './signatures.ts';
-import { userAgentFamily } from './user-agent.ts';
+import { userAgentFamily } from '../../metrics/user-agent.ts';
 
 export type QueryOutcome = 'success' | 'error' | 'ignored' | 'abandoned';
 export type AccessMode = 'read' | 'write';

@@ -2,6 +2,8 @@
  * Pure, I/O-free Bolt wire codec for observing proxied traffic: handshake, dechunking, PackStream,
  * conversation tracking, and the one re-encoding the proxy does (routing tables).
  */
+
+export { KNOWN_DRIVER_NAMES, type KnownDriverName, userAgentFamily } from '../../metrics/user-agent.ts';
 export {
   BoltDechunker,
   type BoltDechunkerOptions,
@@ -69,4 +71,3 @@ export {
   rewriteRoutingProcedureRecord,
 } from './routing-table.ts';
 export { type BoltMessageLabel, type BoltMessageName, BoltSignature, messageName } from './signatures.ts';
-export { KNOWN_DRIVER_NAMES, type KnownDriverName, userAgentFamily } from './user-agent.ts';

@@ -1,4 +1,7 @@
 /**
+ * Bolt user agents folded into bounded label values, shared by the proxy (HELLO's user_agent) and
+ * the server census (dbms.listConnections), so both label the same clients the same way.
+ *
  * Driver names as they appear before the "/" of a Bolt user_agent. A fixed list, so that a metric label
  * built from it has a bounded set of values whatever clients send.
  */
@@ -11,6 +14,7 @@ export const KNOWN_DRIVER_NAMES = [
   'neo4j-jdbc',
   'neo4j-cypher-shell',
   'neo4j-browser',
+  'neo4j-pool-sidecar',
   'neo4rs',
 ] as const;
 
