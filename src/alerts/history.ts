@@ -10,18 +10,24 @@ export interface Measured {
   readonly value: number;
 }
 
+/**
+ * A metric to read: its definition, or its name for metrics another part of the sidecar defines and
+ * records (the Bolt proxy's), looked up among what the recorder holds.
+ */
+export type MetricRef = MetricDefinition | string;
+
 export interface MetricReader {
   /** Milliseconds since the epoch of this evaluation. */
   readonly now: number;
-  /** Current series of a gauge (pool gauges are sampled first). */
-  current(definition: MetricDefinition): readonly SeriesSnapshot[];
+  /** Current series of a gauge (pool gauges are sampled first); none for a metric never recorded. */
+  current(metric: MetricRef): readonly SeriesSnapshot[];
   /**
    * Per label set: how much a counter (`value`) or a histogram's observation count (`count`) grew over
    * the window, and the seconds actually covered (shorter than the window right after start).
    * Nothing until two evaluations have been recorded.
    */
   increase(
-    definition: MetricDefinition,
+    metric: MetricRef,
     windowMs: number,
     field?: 'value' | 'count',
   ): Array<Measured & { readonly spanSeconds: number }>;
@@ -39,13 +45,13 @@ function labelKey(labels: Readonly<Record<string, string>>): string {
     .join('\u0000');
 }
 
-/** Keeps, per counter definition, the snapshots of the last `retainMs`. */
+/** Keeps, per counter, the snapshots of the last `retainMs`. */
 export class MetricHistory {
-  private readonly snapshots = new Map<MetricDefinition, Snapshot[]>();
+  private readonly snapshots = new Map<string, Snapshot[]>();
 
   constructor(
     private readonly recorder: Recorder,
-    private readonly tracked: readonly MetricDefinition[],
+    private readonly tracked: readonly MetricRef[],
     private readonly retainMs: number,
   ) {}
 
@@ -53,20 +59,31 @@ export class MetricHistory {
   record(now: number): MetricReader {
     // Forced: evaluations are seconds apart, and a pool gauge sampled 100 ms ago may already be stale.
     this.recorder.sample(true);
-    for (const definition of this.tracked) {
-      const list = this.snapshots.get(definition) ?? [];
+    for (const metric of this.tracked) {
+      const definition = this.resolve(metric);
+      if (!definition) continue;
+      const list = this.snapshots.get(definition.name) ?? [];
       const series = new Map<string, SeriesSnapshot>();
       for (const snapshot of this.snapshotOf(definition)) series.set(labelKey(snapshot.labels), snapshot);
       list.push({ at: now, series });
       // Keep the newest snapshot at least retainMs old: it is the baseline of a full window.
       while (list.length > 2 && list[1]!.at <= now - this.retainMs) list.shift();
-      this.snapshots.set(definition, list);
+      this.snapshots.set(definition.name, list);
     }
     return {
       now,
-      current: (definition) => this.snapshotOf(definition),
-      increase: (definition, windowMs, field = 'value') => this.increase(definition, now, windowMs, field),
+      current: (metric) => {
+        const definition = this.resolve(metric);
+        return definition ? this.snapshotOf(definition) : [];
+      },
+      increase: (metric, windowMs, field = 'value') =>
+        this.increase(typeof metric === 'string' ? metric : metric.name, now, windowMs, field),
     };
+  }
+
+  private resolve(metric: MetricRef): MetricDefinition | undefined {
+    if (typeof metric !== 'string') return metric;
+    return this.recorder.definitions().find((definition) => definition.name === metric);
   }
 
   private snapshotOf(definition: MetricDefinition): SeriesSnapshot[] {
@@ -81,12 +98,12 @@ export class MetricHistory {
   }
 
   private increase(
-    definition: MetricDefinition,
+    name: string,
     now: number,
     windowMs: number,
     field: 'value' | 'count',
   ): Array<Measured & { spanSeconds: number }> {
-    const list = this.snapshots.get(definition);
+    const list = this.snapshots.get(name);
     if (!list || list.length < 2) return [];
     const latest = list[list.length - 1]!;
     let base = list[0]!;

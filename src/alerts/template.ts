@@ -4,7 +4,7 @@
  * Alertmanager shows (promtool's expected annotations in the tests check that).
  *
  * Supported: `{{ $labels.name }}`, `{{ $value }}`, `{{ $value | humanize }}`, `| humanizeDuration`,
- * `| humanizePercentage`, and `{{ if $labels.name }}...{{ end }}` (not nested).
+ * `| humanizePercentage`, and `{{ if $labels.name }}...{{ else }}...{{ end }}` (not nested).
  */
 
 /**
@@ -128,7 +128,10 @@ function formatPlain(value: number): string {
 export function renderTemplate(template: string, labels: Readonly<Record<string, string>>, value: number): string {
   const withConditionals = template.replace(
     /\{\{-?\s*if\s+\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)\s*-?\}\}([\s\S]*?)\{\{-?\s*end\s*-?\}\}/g,
-    (_, name: string, body: string) => (labels[name] ? body : ''),
+    (_, name: string, body: string) => {
+      const [then = '', otherwise = ''] = body.split(/\{\{-?\s*else\s*-?\}\}/);
+      return labels[name] ? then : otherwise;
+    },
   );
   return withConditionals.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (whole, expression: string) => {
     const label = /^\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)$/.exec(expression);

@@ -7,8 +7,7 @@
 import type { ThresholdKey, ThresholdsConfig } from '../config/alerts.ts';
 import { parsePrometheusDuration } from '../config/alerts.ts';
 import { census, pool, probe, query } from '../metrics/catalogue.ts';
-import type { MetricDefinition } from '../metrics/definitions.ts';
-import type { Measured, MetricReader } from './history.ts';
+import type { Measured, MetricReader, MetricRef } from './history.ts';
 import { humanize, humanizeDuration, humanizePercentage } from './template.ts';
 
 export type Severity = 'warning' | 'critical';
@@ -35,7 +34,7 @@ export interface AlertDefinition {
   readonly description: string;
   readonly unit: LevelUnit;
   /** Counters whose history the sidecar's own evaluation needs. */
-  readonly history: readonly MetricDefinition[];
+  readonly history: readonly MetricRef[];
   /** PromQL giving the value per instance; the rule is `(expr) >= level`. */
   expression(context: ExpressionContext): string;
   /** The same value per instance, from the sidecar's own numbers. */
@@ -71,6 +70,11 @@ function sumWithout(values: readonly Measured[], drop: readonly string[]): Map<s
 }
 
 const SIDECAR_QUERY_SOURCE = 'sidecar';
+/**
+ * Client connections the Bolt proxy accepted, by user-agent family. Defined and recorded by the proxy;
+ * read by name so the alerts need nothing from it but the metric.
+ */
+const PROXY_CONNECTIONS_OPENED = 'neo4j_proxy_client_connections_opened_total';
 const QUERY_LABELS_SUMMED = ['database', 'mode', 'outcome'] as const;
 
 export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> = {
@@ -188,20 +192,21 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
     anchor: 'connection-churn',
     summary: 'Clients open new Neo4j connections at a high rate instead of reusing pooled ones.',
     description:
-      'The Neo4j server accepted {{ $value | humanize }} new connections per second over the last {{window}} (threshold {{threshold}}).',
+      '{{ if $labels.user_agent }}Clients of family {{ $labels.user_agent }} opened {{ $value | humanize }} new connections per second through the Bolt proxy{{ else }}The Neo4j server accepted {{ $value | humanize }} new connections per second{{ end }} over the last {{window}} (threshold {{threshold}}).',
     unit: 'perSecond',
-    history: [census.connectionsOpened],
+    history: [census.connectionsOpened, PROXY_CONNECTIONS_OPENED],
     expression: ({ selector, window }) =>
-      `sum without (connector) (rate(${selectMetric(census.connectionsOpened.name, [], selector)}[${window}]))`,
+      `sum without (connector) (rate(${selectMetric(census.connectionsOpened.name, [], selector)}[${window}])) or rate(${selectMetric(PROXY_CONNECTIONS_OPENED, [], selector)}[${window}])`,
     measure: (reader, windowMs) => {
-      const increases = reader.increase(census.connectionsOpened, windowMs);
-      if (increases.length === 0) return [];
-      const spanSeconds = increases[0]!.spanSeconds;
-      if (!(spanSeconds > 0)) return [];
-      return [...sumWithout(increases, ['connector']).values()].map(({ labels, value }) => ({
-        labels,
-        value: value / spanSeconds,
-      }));
+      const perSecond = (entries: ReturnType<MetricReader['increase']>, drop: readonly string[]) =>
+        [...sumWithout(entries, drop).values()].flatMap(({ labels, value }) => {
+          const spanSeconds = entries[0]?.spanSeconds ?? 0;
+          return spanSeconds > 0 ? [{ labels, value: value / spanSeconds }] : [];
+        });
+      return [
+        ...perSecond(reader.increase(census.connectionsOpened, windowMs), ['connector']),
+        ...perSecond(reader.increase(PROXY_CONNECTIONS_OPENED, windowMs), []),
+      ];
     },
   },
   longRunningTransactions: {

@@ -19,7 +19,7 @@ import { defaultCommands } from '../../src/components.ts';
 import { configSchema, loadConfig, type SidecarConfig, type SidecarConfigInput } from '../../src/config/index.ts';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { createLogger } from '../../src/logger.ts';
-import { PrometheusSink, Recorder, StatsdSink } from '../../src/metrics/index.ts';
+import { defineCounter, PrometheusSink, Recorder, StatsdSink } from '../../src/metrics/index.ts';
 import { createProbesComponent } from '../../src/probe/index.ts';
 import { metricValue } from '../support/metrics.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
@@ -277,6 +277,37 @@ describe('alert evaluation in the sidecar', () => {
     } finally {
       await second.driver.close();
     }
+  });
+
+  it('counts the churn the Bolt proxy sees, per client family, from the metric the proxy records', () => {
+    // Defined here as the proxy defines it: the evaluator reads it by name from whatever the recorder holds.
+    const proxyConnectionsOpened = defineCounter({
+      name: 'neo4j_proxy_client_connections_opened_total',
+      help: 'Client connections accepted by the Bolt proxy.',
+      unit: 'connections',
+      labelNames: ['user_agent'] as const,
+      statsdName: 'proxy.client_connections.opened',
+    });
+    const recorder = new Recorder({ sinks: [new PrometheusSink()] });
+    const config = configWith({
+      alerts: { thresholds: { connectionChurn: { warning: 0.5, critical: 5, window: '30s', for: '0s' } } },
+    });
+    const evaluator = new AlertEvaluator({ config: config.alerts, recorder });
+    const start = Date.now();
+    evaluator.evaluate(start);
+    recorder.counter(proxyConnectionsOpened).inc({ user_agent: 'neo4j-python/5' }, 30);
+    recorder.counter(proxyConnectionsOpened).inc({ user_agent: 'neo4j-java/5' }, 1);
+    evaluator.evaluate(start + 5_000);
+    recorder.counter(proxyConnectionsOpened).inc({ user_agent: 'neo4j-python/5' }, 30);
+    const firing = evaluator.evaluate(start + 10_000).filter((alert) => alert.state === 'firing');
+    assert.deepEqual(
+      firing.map((alert) => `${alert.severity}/${alert.labels.user_agent}/${alert.value}`),
+      ['critical/neo4j-python/5/6', 'warning/neo4j-python/5/6'],
+    );
+    assert.equal(
+      firing[1]!.description,
+      'Clients of family neo4j-python/5 opened 6 new connections per second through the Bolt proxy over the last 30s (threshold 500m/s).',
+    );
   });
 
   it('refuses a threshold file whose critical level is below its warning level, naming the option', async () => {

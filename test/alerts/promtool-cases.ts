@@ -52,13 +52,18 @@ export interface PromtoolTestFile {
   tests: PromtoolTestGroup[];
 }
 
-/** A scenario: the input series, and the value the alert expression yields at each grid step (undefined: no result). */
+/** An alert instance the expression yields: its labels (without severity) and its value per grid step. */
+interface Instance {
+  labels: Record<string, string>;
+  /** undefined: no result at that step. */
+  value(step: number): number | undefined;
+}
+
+/** A scenario: the input series and the instances the alert expression yields from them. */
 interface Scenario {
   name: string;
   series: InputSeries[];
-  /** Labels of the alert instance the expression yields (without severity). */
-  alertLabels: Record<string, string>;
-  value(step: number): number | undefined;
+  instances: Instance[];
   /** Series that must not produce alerts whatever their values. */
   decoys?: InputSeries[];
 }
@@ -146,8 +151,7 @@ function scenario(
       return {
         name: target,
         series: [{ series: seriesName('neo4j_probe_duration_seconds', series), values: constant(x, steps) }],
-        alertLabels: series,
-        value: () => Number(literal(x)),
+        instances: [{ labels: series, value: () => Number(literal(x)) }],
       };
     }
     case 'poolUtilization': {
@@ -161,8 +165,7 @@ function scenario(
           { series: seriesName('neo4j_driver_connections_in_use', series), values: constant(inUse, steps) },
           { series: seriesName('neo4j_driver_connections_max', series), values: constant(1000, steps) },
         ],
-        alertLabels: series,
-        value: () => inUse / 1000,
+        instances: [{ labels: series, value: () => inUse / 1000 }],
       };
     }
     case 'pendingAcquisitions': {
@@ -172,8 +175,7 @@ function scenario(
       return {
         name: target,
         series: [{ series: seriesName('neo4j_driver_connections_acquiring', series), values: constant(x, steps) }],
-        alertLabels: series,
-        value: () => Number(literal(x)),
+        instances: [{ labels: series, value: () => Number(literal(x)) }],
       };
     }
     case 'acquisitionTimeouts': {
@@ -188,8 +190,7 @@ function scenario(
             values: ramp(perStep, steps),
           },
         ],
-        alertLabels: series,
-        value: (step) => increaseAt(step, perStep, samplesPerWindow(any)),
+        instances: [{ labels: series, value: (step) => increaseAt(step, perStep, samplesPerWindow(any)) }],
       };
     }
     case 'queryErrorRatio': {
@@ -226,13 +227,17 @@ function scenario(
             values: ramp(50, steps),
           },
         ],
-        alertLabels: { ...labels, source: 'app' },
-        value: (step) => {
-          if (step < 1) return undefined;
-          const failed = rate(step, failedPerStep);
-          const all = failed + rate(step, succeededPerStep);
-          return all > 0 ? failed / all : undefined;
-        },
+        instances: [
+          {
+            labels: { ...labels, source: 'app' },
+            value: (step) => {
+              if (step < 1) return undefined;
+              const failed = rate(step, failedPerStep);
+              const all = failed + rate(step, succeededPerStep);
+              return all > 0 ? failed / all : undefined;
+            },
+          },
+        ],
       };
     }
     case 'probeDown': {
@@ -248,8 +253,7 @@ function scenario(
             values: rising ? constant(0, steps) : ramp(STEP_SECONDS, steps),
           },
         ],
-        alertLabels: series,
-        value: (step) => (rising ? step * STEP_SECONDS : 0),
+        instances: [{ labels: series, value: (step) => (rising ? step * STEP_SECONDS : 0) }],
       };
     }
     case 'connectionChurn': {
@@ -261,6 +265,11 @@ function scenario(
       );
       if (perStep === undefined) return undefined;
       const samples = samplesPerWindow(any);
+      const proxyLabels = { ...labels, user_agent: 'neo4j-python/5' };
+      const perSecond = (step: number) => {
+        const increase = increaseAt(step, perStep, samples);
+        return increase === undefined ? undefined : increase / windowSeconds;
+      };
       return {
         name: target,
         series: [
@@ -275,12 +284,16 @@ function scenario(
             series: seriesName('neo4j_census_connections_opened_total', { ...labels, connector: 'bolt' }),
             values: constant(0, steps),
           },
+          // The same churn seen by the Bolt proxy, per client family: an instance of its own.
+          {
+            series: seriesName('neo4j_proxy_client_connections_opened_total', { ...proxyLabels }),
+            values: ramp(perStep, steps),
+          },
         ],
-        alertLabels: { ...labels },
-        value: (step) => {
-          const increase = increaseAt(step, perStep, samples);
-          return increase === undefined ? undefined : (increase + 0) / windowSeconds;
-        },
+        instances: [
+          { labels: { ...labels }, value: perSecond },
+          { labels: proxyLabels, value: perSecond },
+        ],
       };
     }
     case 'longRunningTransactions': {
@@ -290,14 +303,13 @@ function scenario(
       return {
         name: target,
         series: [{ series: seriesName('neo4j_census_oldest_transaction_seconds', series), values: constant(x, steps) }],
-        alertLabels: series,
-        value: () => Number(literal(x)),
+        instances: [{ labels: series, value: () => Number(literal(x)) }],
       };
     }
   }
 }
 
-/** Grid steps at which each rule fires, simulating Prometheus's pending/firing state machine. */
+/** Grid steps at which a rule fires for an instance, simulating Prometheus's pending/firing state machine. */
 function firingSteps(rule: AlertRule, value: (step: number) => number | undefined, steps: number): boolean[] {
   const firing: boolean[] = [];
   let activeSince: number | undefined;
@@ -338,28 +350,30 @@ export function generateCases(config: AlertsConfig, options: PromtoolCaseOptions
     for (const target of ['between', 'above', 'quiet'] as const) {
       const built = scenario(key, target, keyRules, options.seriesLabels, steps);
       if (!built) continue;
-      const firing = new Map(keyRules.map((rule) => [rule, firingSteps(rule, built.value, steps)]));
+      const pairs = keyRules.flatMap((rule) =>
+        built.instances.map((instance) => ({ rule, instance, firing: firingSteps(rule, instance.value, steps) })),
+      );
       const expectedAt = (step: number): ExpectedAlert[] =>
-        keyRules
-          .filter((rule) => firing.get(rule)![step])
-          .map((rule) => {
+        pairs
+          .filter((pair) => pair.firing[step])
+          .map(({ rule, instance }) => {
             const rendered = renderRule(config, rule);
-            const value = built.value(step)!;
+            const value = instance.value(step)!;
             return {
-              exp_labels: { ...built.alertLabels, ...rendered.labels },
+              exp_labels: { ...instance.labels, ...rendered.labels },
               exp_annotations: {
                 summary: rendered.annotations.summary,
-                description: renderTemplate(rendered.annotations.description, built.alertLabels, value),
+                description: renderTemplate(rendered.annotations.description, instance.labels, value),
                 runbook_url: rendered.annotations.runbook_url,
               },
             };
           });
       const checks = new Set<number>();
-      const fires: Severity[] = [];
-      for (const rule of keyRules) {
-        const first = firing.get(rule)!.indexOf(true);
+      const fires = new Set<Severity>();
+      for (const { rule, firing } of pairs) {
+        const first = firing.indexOf(true);
         if (first < 0) continue;
-        fires.push(rule.severity);
+        fires.add(rule.severity);
         if (first > 0) checks.add(first - 1);
         checks.add(first);
       }
@@ -370,7 +384,7 @@ export function generateCases(config: AlertsConfig, options: PromtoolCaseOptions
         if (lookalike) decoys.push(...lookalike.series);
       }
       cases.push({
-        fires,
+        fires: [...fires],
         group: {
           name: `${name}: ${built.name}`,
           interval: `${STEP_SECONDS}s`,
