@@ -5,9 +5,14 @@
 import { alertsComponentFactory, rulesCommand } from './alerts/index.ts';
 import type { ExtraCommand } from './cli.ts';
 import { probesComponentFactory } from './probe/index.ts';
+import { proxyComponent } from './proxy/index.ts';
 import type { ComponentFactory } from './server/index.ts';
 
-export const defaultComponents: readonly ComponentFactory[] = [probesComponentFactory, alertsComponentFactory];
+export const defaultComponents: readonly ComponentFactory[] = [
+  probesComponentFactory,
+  alertsComponentFactory,
+  proxyComponent,
+];
 
 export const defaultCommands: Readonly<Record<string, ExtraCommand>> = {
   rules: rulesCommand,

@@ -289,6 +289,114 @@ export const alerts = {
   }),
 };
 
+/** Queries carried per client connection: a fleet of per-task drivers piles up in the 1 and 2 buckets. */
+export const QUERIES_PER_CONNECTION_BUCKETS: readonly number[] = [0, 1, 2, 3, 5, 10, 25, 100, 1000, 10000];
+
+/**
+ * The Bolt proxy's own view of its clients. Its queries go to neo4j_query_* with source="proxy". The
+ * user_agent label is the client's driver family (neo4j-python/5, neo4j-java/6, ..., other, unknown before
+ * HELLO), never the raw agent string, so it stays bounded whatever clients send.
+ */
+export const proxy = {
+  clientConnectionsOpened: defineCounter({
+    name: 'neo4j_proxy_client_connections_opened_total',
+    help: 'Client connections accepted by the Bolt proxy, counted once the HELLO names the client (or at close, as user_agent="unknown", when none came).',
+    unit: 'connections',
+    labelNames: ['user_agent'] as const,
+    boundedLabels: ['user_agent'] as const,
+    statsdName: 'proxy.client_connections.opened',
+  }),
+  clientConnectionsClosed: defineCounter({
+    name: 'neo4j_proxy_client_connections_closed_total',
+    help: 'Client connections ended, by reason: client_closed, server_closed, shutdown, or the problem that made the proxy close it (see neo4j_proxy_connections_rejected_total).',
+    unit: 'connections',
+    labelNames: ['user_agent', 'reason'] as const,
+    boundedLabels: ['user_agent', 'reason'] as const,
+    statsdName: 'proxy.client_connections.closed',
+  }),
+  clientConnectionsActive: defineGauge({
+    name: 'neo4j_proxy_client_connections_active',
+    help: 'Client connections open through the Bolt proxy right now (each holds one upstream connection).',
+    unit: 'connections',
+    labelNames: [] as const,
+    statsdName: 'proxy.client_connections.active',
+  }),
+  connectionsRejected: defineCounter({
+    name: 'neo4j_proxy_connections_rejected_total',
+    help: 'Client connections the proxy refused or cut off, by reason: limit, bad_handshake, handshake_timeout, framing, message_too_large, undecodable_message, too_many_pending, upstream_unavailable, upstream_not_bolt, internal_error.',
+    unit: 'connections',
+    labelNames: ['reason'] as const,
+    boundedLabels: ['reason'] as const,
+    statsdName: 'proxy.connections.rejected',
+  }),
+  clientConnectionLifetime: defineHistogram({
+    name: 'neo4j_proxy_client_connection_lifetime_seconds',
+    help: 'How long client connections stayed open, from accept to close; per-task drivers show up as short lifetimes.',
+    unit: 'seconds',
+    labelNames: ['user_agent'] as const,
+    boundedLabels: ['user_agent'] as const,
+    statsdName: 'proxy.client_connection.lifetime',
+    buckets: LIFETIME_BUCKETS_SECONDS,
+  }),
+  queriesPerConnection: defineHistogram({
+    name: 'neo4j_proxy_queries_per_connection',
+    help: 'Queries (RUN messages) a client connection carried before it closed; per-task drivers show up as 1 or 2.',
+    unit: 'queries',
+    labelNames: ['user_agent'] as const,
+    boundedLabels: ['user_agent'] as const,
+    statsdName: 'proxy.queries_per_connection',
+    buckets: QUERIES_PER_CONNECTION_BUCKETS,
+  }),
+  authFailures: defineCounter({
+    name: 'neo4j_proxy_auth_failures_total',
+    help: 'Logins (HELLO before Bolt 5.1, LOGON after) that Neo4j refused; credentials are never decoded.',
+    unit: 'count',
+    labelNames: ['user_agent'] as const,
+    boundedLabels: ['user_agent'] as const,
+    statsdName: 'proxy.auth_failures',
+  }),
+  boltVersions: defineCounter({
+    name: 'neo4j_proxy_bolt_versions_total',
+    help: 'Client connections by the Bolt version client and server agreed on ("none" when they share none).',
+    unit: 'connections',
+    labelNames: ['version'] as const,
+    boundedLabels: ['version'] as const,
+    statsdName: 'proxy.bolt_versions',
+  }),
+  bytes: defineCounter({
+    name: 'neo4j_proxy_bytes_total',
+    help: 'Bytes forwarded, by direction: client_to_server or server_to_client.',
+    unit: 'bytes',
+    labelNames: ['direction'] as const,
+    boundedLabels: ['direction'] as const,
+    statsdName: 'proxy.bytes',
+  }),
+  messages: defineCounter({
+    name: 'neo4j_proxy_messages_total',
+    help: 'Bolt messages forwarded, by direction and message type (RUN, PULL, RECORD, SUCCESS, ..., UNKNOWN).',
+    unit: 'messages',
+    labelNames: ['direction', 'message'] as const,
+    boundedLabels: ['direction', 'message'] as const,
+    statsdName: 'proxy.messages',
+  }),
+  routingTablesRewritten: defineCounter({
+    name: 'neo4j_proxy_routing_tables_rewritten_total',
+    help: "Routing tables rewritten to the proxy's advertised address, by how the client asked: ROUTE or procedure (Bolt 3 to 4.2).",
+    unit: 'count',
+    labelNames: ['via'] as const,
+    boundedLabels: ['via'] as const,
+    statsdName: 'proxy.routing_tables_rewritten',
+  }),
+  upstreamConnectSeconds: defineHistogram({
+    name: 'neo4j_proxy_upstream_connect_seconds',
+    help: 'Time to open the upstream connection to Neo4j for one client connection (TCP, plus TLS for +s URIs).',
+    unit: 'seconds',
+    labelNames: [] as const,
+    statsdName: 'proxy.upstream_connect',
+    buckets: LATENCY_BUCKETS_SECONDS,
+  }),
+};
+
 /** Every metric definition, in the order docs/metrics.md lists them. */
 export const allMetrics: readonly MetricDefinition[] = [
   ...Object.values(pool),
@@ -298,4 +406,5 @@ export const allMetrics: readonly MetricDefinition[] = [
   ...Object.values(census),
   ...Object.values(sizing),
   ...Object.values(alerts),
+  ...Object.values(proxy),
 ];

@@ -1,3 +1,4 @@
+import { userAgentFamily } from '../../metrics/user-agent.ts';
 import type { BoltMessageFrame } from './chunking.ts';
 import { BoltConversationError, PackStreamError } from './errors.ts';
 import { decodeBoltMessage, readMessageMapEntries, readMessageShortString } from './packstream-decoder.ts';
@@ -17,7 +18,6 @@ import {
   summarizeRoutingTable,
 } from './routing-table.ts';
 import { type BoltMessageLabel, BoltSignature, messageName } from './signatures.ts';
-import { userAgentFamily } from '../../metrics/user-agent.ts';
 
 export type QueryOutcome = 'success' | 'error' | 'ignored' | 'abandoned';
 export type AccessMode = 'read' | 'write';
@@ -178,6 +178,7 @@ export class BoltConversationTracker {
   #serverCounts = new Uint32Array(256);
   #unmatchedSummaries = 0;
   #payloadDecodeFailures = 0;
+  #clientUserAgent: string | null = null;
 
   constructor(options: ConversationTrackerOptions) {
     this.#onEvent = options.onEvent;
@@ -204,6 +205,16 @@ export class BoltConversationTracker {
     return this.#openQueries.size;
   }
 
+  /** The user_agent of the client's HELLO (bounded in length), from the moment it is sent: auth may still fail. */
+  get clientUserAgent(): string | null {
+    return this.#clientUserAgent;
+  }
+
+  /** Between BEGIN and the COMMIT, ROLLBACK or RESET that ends it: closing now would roll the client's work back. */
+  get inExplicitTransaction(): boolean {
+    return this.#transaction !== null;
+  }
+
   /** Summaries that arrived with no request waiting: a peer out of step with the protocol. */
   get unmatchedSummaryCount(): number {
     return this.#unmatchedSummaries;
@@ -225,7 +236,8 @@ export class BoltConversationTracker {
         // Answered by the server closing the connection, never by a summary.
         break;
       case BoltSignature.HELLO:
-        this.#enqueue('HELLO', nowMs, null, null, this.#helloUserAgent(payload));
+        this.#clientUserAgent = this.#helloUserAgent(payload);
+        this.#enqueue('HELLO', nowMs, null, null, this.#clientUserAgent);
         break;
       case BoltSignature.BEGIN:
         this.#beginTransaction(payload);

@@ -1,0 +1,10 @@
+/**
+ * The metering Bolt proxy: workers point their NEO4J_URI at it instead of at Neo4j, and every
+ * connection and query they make shows up in the sidecar's metrics. The sidecar registers
+ * `proxyComponent`; `startBoltProxy` runs one on its own (tests, embedding).
+ */
+export { type BoltProxyComponent, isBoltProxyComponent, PROXY_COMPONENT_NAME, proxyComponent } from './component.ts';
+export type { CloseReason, ProblemReason } from './metrics.ts';
+export { CONNECTION_LIMIT_CODE, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';
+export { BoltProxy, type BoltProxyOptions, type BoltProxyStatus, startBoltProxy } from './server.ts';
+export { type UpstreamTarget, type UpstreamTls, upstreamFromUri } from './upstream.ts';

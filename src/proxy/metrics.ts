@@ -1,0 +1,167 @@
+/**
+ * Turns what the proxy observes into recorder calls against the catalogue. One instance per proxy,
+ * shared by its connections; label sets are bound once and cached, since queryFinished runs per query.
+ */
+
+import { proxy as proxyMetrics, query as queryMetrics } from '../metrics/catalogue.ts';
+import type { Recorder } from '../metrics/recorder.ts';
+import type { MessageCounts, QueryFinishedEvent } from './bolt/index.ts';
+
+/** Why the proxy itself refused or closed a client connection; each is a value of the `reason` label. */
+export type ProblemReason =
+  | 'limit'
+  | 'bad_handshake'
+  | 'handshake_timeout'
+  | 'framing'
+  | 'message_too_large'
+  | 'undecodable_message'
+  | 'too_many_pending'
+  | 'upstream_unavailable'
+  | 'upstream_not_bolt'
+  | 'internal_error';
+
+/** Why an accepted connection ended. */
+export type CloseReason =
+  | Exclude<ProblemReason, 'limit'>
+  | 'client_closed'
+  | 'server_closed'
+  | 'client_error'
+  | 'server_error'
+  | 'shutdown';
+
+/** user_agent label of a connection whose client has not sent HELLO (yet, or ever). */
+export const UNKNOWN_USER_AGENT = 'unknown';
+export const PROXY_SOURCE = 'proxy';
+const DEFAULT_DATABASE_LABEL = 'default';
+const UNKNOWN_ERROR_CODE = 'unknown';
+
+interface ClientFamilySeries {
+  readonly opened: (value?: number) => void;
+  readonly authFailures: (value?: number) => void;
+  readonly lifetime: (value: number) => void;
+  readonly queriesPerConnection: (value: number) => void;
+}
+
+export interface ConnectionSummary {
+  readonly userAgent: string;
+  readonly reason: CloseReason;
+  readonly lifetimeSeconds: number;
+  readonly queries: number;
+}
+
+export class ProxyMetrics {
+  readonly #recorder: Recorder;
+  readonly #families = new Map<string, ClientFamilySeries>();
+  readonly #durations = new Map<string, (value: number) => void>();
+  readonly #messages = new Map<string, (value?: number) => void>();
+  readonly #bytesFromClient: (value?: number) => void;
+  readonly #bytesFromServer: (value?: number) => void;
+  readonly #upstreamConnect: (value: number) => void;
+
+  constructor(recorder: Recorder) {
+    this.#recorder = recorder;
+    const bytes = recorder.counter(proxyMetrics.bytes);
+    this.#bytesFromClient = bytes.bind({ direction: 'client_to_server' });
+    this.#bytesFromServer = bytes.bind({ direction: 'server_to_client' });
+    this.#upstreamConnect = recorder.histogram(proxyMetrics.upstreamConnectSeconds).bind({});
+    // Present from the start, so a dashboard shows 0 rather than no data before the first client.
+    recorder.gauge(proxyMetrics.clientConnectionsActive).set({}, 0);
+  }
+
+  connectionAccepted(): void {
+    this.#recorder.gauge(proxyMetrics.clientConnectionsActive).inc({});
+  }
+
+  /** The connection's client is known: its HELLO arrived, or it closed without one. */
+  connectionOpened(userAgent: string): void {
+    this.#family(userAgent).opened();
+  }
+
+  connectionClosed(summary: ConnectionSummary): void {
+    const family = this.#family(summary.userAgent);
+    family.lifetime(summary.lifetimeSeconds);
+    family.queriesPerConnection(summary.queries);
+    this.#recorder
+      .counter(proxyMetrics.clientConnectionsClosed)
+      .inc({ user_agent: summary.userAgent, reason: summary.reason });
+    this.#recorder.gauge(proxyMetrics.clientConnectionsActive).dec({});
+  }
+
+  rejected(reason: ProblemReason): void {
+    this.#recorder.counter(proxyMetrics.connectionsRejected).inc({ reason });
+  }
+
+  upstreamConnected(seconds: number): void {
+    this.#upstreamConnect(seconds);
+  }
+
+  boltVersion(version: string): void {
+    this.#recorder.counter(proxyMetrics.boltVersions).inc({ version });
+  }
+
+  authFailure(userAgent: string): void {
+    this.#family(userAgent).authFailures();
+  }
+
+  routingTableRewritten(via: 'ROUTE' | 'procedure'): void {
+    this.#recorder.counter(proxyMetrics.routingTablesRewritten).inc({ via });
+  }
+
+  queryFinished(event: QueryFinishedEvent): void {
+    const database = event.database ?? DEFAULT_DATABASE_LABEL;
+    const key = `${database}\u0000${event.mode}\u0000${event.outcome}`;
+    let observe = this.#durations.get(key);
+    if (observe === undefined) {
+      observe = this.#recorder
+        .histogram(queryMetrics.duration)
+        .bind({ source: PROXY_SOURCE, database, mode: event.mode, outcome: event.outcome });
+      this.#durations.set(key, observe);
+    }
+    observe(event.durationSeconds);
+    if (event.outcome === 'error') {
+      this.#recorder
+        .counter(queryMetrics.errors)
+        .inc({ source: PROXY_SOURCE, database, code: event.errorCode ?? UNKNOWN_ERROR_CODE });
+    }
+  }
+
+  queriesInFlight(count: number): void {
+    this.#recorder.gauge(queryMetrics.inFlight).set({ source: PROXY_SOURCE }, count);
+  }
+
+  /** Bytes and message counts are summed per connection and added here in batches, not per read. */
+  traffic(bytesFromClient: number, bytesFromServer: number, messages: MessageCounts): void {
+    this.#bytesFromClient(bytesFromClient);
+    this.#bytesFromServer(bytesFromServer);
+    this.#addMessages('client_to_server', messages.client);
+    this.#addMessages('server_to_client', messages.server);
+  }
+
+  #addMessages(direction: string, counts: MessageCounts['client']): void {
+    for (const [message, count] of Object.entries(counts)) {
+      if (count === undefined || count === 0) continue;
+      const key = `${direction}\u0000${message}`;
+      let add = this.#messages.get(key);
+      if (add === undefined) {
+        add = this.#recorder.counter(proxyMetrics.messages).bind({ direction, message });
+        this.#messages.set(key, add);
+      }
+      add(count);
+    }
+  }
+
+  #family(userAgent: string): ClientFamilySeries {
+    let series = this.#families.get(userAgent);
+    if (series === undefined) {
+      const labels = { user_agent: userAgent };
+      series = {
+        opened: this.#recorder.counter(proxyMetrics.clientConnectionsOpened).bind(labels),
+        authFailures: this.#recorder.counter(proxyMetrics.authFailures).bind(labels),
+        lifetime: this.#recorder.histogram(proxyMetrics.clientConnectionLifetime).bind(labels),
+        queriesPerConnection: this.#recorder.histogram(proxyMetrics.queriesPerConnection).bind(labels),
+      };
+      this.#families.set(userAgent, series);
+    }
+    return series;
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * The Bolt proxy: a TCP listener that opens one upstream connection per client connection, forwards
+ * both byte streams unchanged and records what it sees (see connection.ts). Bad input closes that one
+ * connection with a logged reason and a counter; the listener and the process carry on.
+ */
+import net from 'node:net';
+import { hostname } from 'node:os';
+import { createLogger, type Logger, rateLimited } from '../logger.ts';
+import type { Recorder } from '../metrics/recorder.ts';
+import { type ConnectionHooks, type ConnectionSettings, ProxiedConnection } from './connection.ts';
+import { type ProblemReason, ProxyMetrics } from './metrics.ts';
+import { BoltRefusal, CONNECTION_LIMIT_CODE } from './refusal.ts';
+import { formatAddress, type UpstreamTarget } from './upstream.ts';
+
+export interface BoltProxyOptions {
+  readonly upstream: UpstreamTarget;
+  readonly recorder: Recorder;
+  readonly logger?: Logger;
+  /** Listen address; 127.0.0.1 by default. */
+  readonly host?: string;
+  /** Listen port; 7687 by default, 0 for a free one. */
+  readonly port?: number;
+  /** host:port written into routing tables; the listen address by default (this host's name when listening on all interfaces). */
+  readonly advertisedAddress?: string;
+  readonly maxConnections?: number;
+  readonly handshakeTimeoutMs?: number;
+  readonly upstreamConnectTimeoutMs?: number;
+  readonly maxMessageBytes?: number;
+  /** How long stop() lets connections finish in-flight work. */
+  readonly shutdownGraceMs?: number;
+}
+
+export interface BoltProxyStatus {
+  readonly listen: string;
+  readonly advertisedAddress: string;
+  readonly upstream: string;
+  readonly activeConnections: number;
+  readonly maxConnections: number;
+  readonly acceptedConnections: number;
+  readonly refusedConnections: number;
+  /** Connections by negotiated Bolt version since start ("none": no common version). */
+  readonly boltVersions: Readonly<Record<string, number>>;
+  /** Open connections by client driver family. */
+  readonly activeByUserAgent: Readonly<Record<string, number>>;
+  readonly queriesInFlight: number;
+  /** Bytes waiting in the proxy's socket buffers and held messages: stays small under back-pressure. */
+  readonly bufferedBytes: number;
+}
+
+const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 7687,
+  maxConnections: 1000,
+  handshakeTimeoutMs: 10_000,
+  upstreamConnectTimeoutMs: 5000,
+  maxMessageBytes: 16 * 1024 * 1024,
+  shutdownGraceMs: 10_000,
+};
+/** Refusals being answered at once; past this a refused client is just closed, so a flood costs nothing. */
+const MAX_CONCURRENT_REFUSALS = 64;
+const PROBLEM_LOG_INTERVAL_MS = 10_000;
+const WILDCARD_HOSTS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '']);
+
+export class BoltProxy {
+  readonly #server: net.Server;
+  readonly #options: BoltProxyOptions;
+  readonly #logger: Logger;
+  readonly #metrics: ProxyMetrics;
+  readonly #settings: ConnectionSettings;
+  readonly #maxConnections: number;
+  readonly #connections = new Set<ProxiedConnection>();
+  readonly #refusals = new Set<net.Socket>();
+  readonly #versions = new Map<string, number>();
+  readonly #logProblem = new Map<ProblemReason, (fields: Record<string, unknown>, message: string) => void>();
+  readonly #removeSampler: () => void;
+  readonly #listen: string;
+  #nextId = 1;
+  #accepted = 0;
+  #refused = 0;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(server: net.Server, options: BoltProxyOptions, listenHost: string, listenPort: number) {
+    this.#server = server;
+    this.#options = options;
+    this.#logger = (options.logger ?? createLogger({ level: 'silent', pretty: 'never' })).child({ component: 'proxy' });
+    this.#metrics = new ProxyMetrics(options.recorder);
+    this.#maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
+    this.#listen = formatAddress(listenHost, listenPort);
+    const advertisedHost = WILDCARD_HOSTS.has(listenHost) ? hostname() : listenHost;
+    this.#settings = {
+      upstream: options.upstream,
+      advertisedAddress: options.advertisedAddress ?? formatAddress(advertisedHost, listenPort),
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
+      upstreamConnectTimeoutMs: options.upstreamConnectTimeoutMs ?? DEFAULTS.upstreamConnectTimeoutMs,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
+    };
+    this.#removeSampler = options.recorder.addSampler(() => this.#sample());
+    server.on('connection', (socket) => this.#onConnection(socket));
+    server.on('error', (error) => this.#logger.error({ err: error.message }, 'Bolt proxy listener error'));
+  }
+
+  /** Listens, then resolves; rejects when the address cannot be bound. */
+  static async start(options: BoltProxyOptions): Promise<BoltProxy> {
+    const server = net.createServer();
+    const host = options.host ?? DEFAULTS.host;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port: options.port ?? DEFAULTS.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as net.AddressInfo;
+    const proxy = new BoltProxy(server, options, host, port);
+    proxy.#logger.info(
+      { listen: proxy.#listen, advertisedAddress: proxy.advertisedAddress, upstream: options.upstream.uri },
+      'Bolt proxy listening',
+    );
+    return proxy;
+  }
+
+  /** host:port the proxy listens on. */
+  get address(): string {
+    return this.#listen;
+  }
+
+  get port(): number {
+    return (this.#server.address() as net.AddressInfo | null)?.port ?? 0;
+  }
+
+  get advertisedAddress(): string {
+    return this.#settings.advertisedAddress;
+  }
+
+  get activeConnections(): number {
+    return this.#connections.size;
+  }
+
+  status(): BoltProxyStatus {
+    const activeByUserAgent: Record<string, number> = {};
+    let queriesInFlight = 0;
+    let bufferedBytes = 0;
+    for (const connection of this.#connections) {
+      activeByUserAgent[connection.userAgent] = (activeByUserAgent[connection.userAgent] ?? 0) + 1;
+      queriesInFlight += connection.openQueries;
+      bufferedBytes += connection.bufferedBytes;
+    }
+    return {
+      listen: this.#listen,
+      advertisedAddress: this.advertisedAddress,
+      upstream: this.#options.upstream.uri,
+      activeConnections: this.#connections.size,
+      maxConnections: this.#maxConnections,
+      acceptedConnections: this.#accepted,
+      refusedConnections: this.#refused,
+      boltVersions: Object.fromEntries(this.#versions),
+      activeByUserAgent,
+      queriesInFlight,
+      bufferedBytes,
+    };
+  }
+
+  /**
+   * Stops accepting, lets open connections finish their in-flight queries and transactions for up to
+   * `graceMs` (closing each as soon as it is idle), then closes the rest.
+   */
+  stop(graceMs: number = this.#options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs): Promise<void> {
+    this.#stopping ??= (async () => {
+      const listenerClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      for (const socket of this.#refusals) socket.destroy();
+      const open = [...this.#connections];
+      for (const connection of open) connection.drain();
+      const allClosed = Promise.all(open.map((connection) => connection.closed));
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'grace-over'>((resolve) => {
+        timer = setTimeout(() => resolve('grace-over'), graceMs);
+      });
+      const outcome = await Promise.race([allClosed, graceOver]);
+      clearTimeout(timer);
+      if (outcome === 'grace-over') {
+        const left = [...this.#connections];
+        if (left.length > 0)
+          this.#logger.warn({ connections: left.length }, 'closing connections still busy after the grace period');
+        for (const connection of left) connection.terminate();
+      }
+      await allClosed;
+      await listenerClosed;
+      this.#sample();
+      this.#removeSampler();
+      this.#logger.info('Bolt proxy stopped');
+    })();
+    return this.#stopping;
+  }
+
+  #onConnection(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    if (this.#stopping !== null) {
+      socket.destroy();
+      return;
+    }
+    if (this.#connections.size >= this.#maxConnections) {
+      this.#refuseOverLimit(socket);
+      return;
+    }
+    socket.setKeepAlive(true, 60_000);
+    this.#accepted++;
+    const hooks: ConnectionHooks = {
+      metrics: this.#metrics,
+      onProblem: (connection, reason, error) => this.#onProblem(reason, error, connection),
+      onVersion: (version) => this.#versions.set(version, (this.#versions.get(version) ?? 0) + 1),
+      onClosed: (connection) => {
+        this.#connections.delete(connection);
+        this.#logger.debug(
+          { connection: connection.id, client: connection.remoteAddress, userAgent: connection.userAgent },
+          'client connection closed',
+        );
+      },
+    };
+    const connection = new ProxiedConnection(this.#nextId++, socket, this.#settings, hooks);
+    this.#connections.add(connection);
+  }
+
+  #refuseOverLimit(socket: net.Socket): void {
+    this.#refused++;
+    this.#metrics.rejected('limit');
+    this.#onProblem(
+      'limit',
+      new Error(`at proxy.maxConnections (${this.#maxConnections}) client connections`),
+      undefined,
+      socket,
+    );
+    if (this.#refusals.size >= MAX_CONCURRENT_REFUSALS) {
+      socket.destroy();
+      return;
+    }
+    this.#refusals.add(socket);
+    const refusal = new BoltRefusal(socket, {
+      code: CONNECTION_LIMIT_CODE,
+      message: `neo4j-pool-sidecar: the Bolt proxy is at its limit of ${this.#maxConnections} client connections (proxy.maxConnections); try again later`,
+    });
+    const timer = setTimeout(() => socket.destroy(), this.#settings.handshakeTimeoutMs);
+    socket.on('data', (data: Buffer) => {
+      try {
+        refusal.feed(data);
+      } catch {
+        socket.destroy();
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      clearTimeout(timer);
+      this.#refusals.delete(socket);
+    });
+  }
+
+  #onProblem(
+    reason: ProblemReason,
+    error: Error,
+    connection: ProxiedConnection | undefined,
+    socket?: net.Socket,
+  ): void {
+    let log = this.#logProblem.get(reason);
+    if (log === undefined) {
+      log = rateLimited((fields, message) => this.#logger.warn(fields, message), PROBLEM_LOG_INTERVAL_MS);
+      this.#logProblem.set(reason, log);
+    }
+    const client =
+      connection?.remoteAddress ??
+      (socket ? formatAddress(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0) : undefined);
+    log(
+      {
+        reason,
+        client,
+        ...(connection ? { connection: connection.id, userAgent: connection.userAgent } : {}),
+        err: error.message,
+      },
+      reason === 'limit' ? 'refused a client connection' : 'closed a client connection',
+    );
+  }
+
+  #sample(): void {
+    let queriesInFlight = 0;
+    for (const connection of this.#connections) {
+      connection.flushTraffic();
+      queriesInFlight += connection.openQueries;
+    }
+    this.#metrics.queriesInFlight(queriesInFlight);
+  }
+}
+
+export function startBoltProxy(options: BoltProxyOptions): Promise<BoltProxy> {
+  return BoltProxy.start(options);
+}
