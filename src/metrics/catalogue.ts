@@ -270,7 +270,7 @@ export const census = {
 export const sizing = {
   needed: defineGauge({
     name: 'neo4j_driver_connections_needed',
-    help: "Connections the measured load needs on average (Little's law: acquisitions per second x mean seconds held), over probes.sizing.windowSeconds; compare with neo4j_driver_connections_max.",
+    help: "Connections the measured load needs on average over probes.sizing.windowSeconds (Little's law: acquisitions per second x mean seconds held, or the mean sampled in-use count when higher); compare with neo4j_driver_connections_max.",
     unit: 'connections',
     labelNames: poolLabels,
     boundedLabels: bounded,

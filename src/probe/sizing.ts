@@ -19,7 +19,10 @@ export interface PoolSizing {
   pool: string;
   address: string;
   maxConnections: number;
-  /** Little's law over the window: acquisitionsPerSecond x meanHoldSeconds. */
+  /**
+   * Little's law over the window: acquisitionsPerSecond x meanHoldSeconds, or the mean in-use count
+   * sampled in the window when that is higher (connections not yet released have no hold time).
+   */
   neededConnections: number;
   acquisitionsPerSecond: number;
   meanHoldSeconds: number | undefined;
@@ -181,7 +184,11 @@ export class PoolSizer {
     const timeouts = Math.max(0, last.timeouts - first.timeouts);
     const acquisitionsPerSecond = acquisitions / spanSeconds;
     const meanHoldSeconds = releases > 0 ? heldSeconds / releases : undefined;
-    const neededConnections = meanHoldSeconds === undefined ? 0 : acquisitionsPerSecond * meanHoldSeconds;
+    const littlesLaw = meanHoldSeconds === undefined ? 0 : acquisitionsPerSecond * meanHoldSeconds;
+    // Hold times are recorded at release: connections checked out for the whole window (long
+    // transactions, leaks) are missing from them, but not from the in-use counts sampled meanwhile.
+    const meanSampledInUse = samples.reduce((sum, sample) => sum + sample.inUse, 0) / samples.length;
+    const neededConnections = Math.max(littlesLaw, meanSampledInUse);
     const peakInUse = Math.max(...samples.map((sample) => sample.inUse));
     const peakWaiting = Math.max(...samples.map((sample) => sample.waiting));
     const max = last.max;

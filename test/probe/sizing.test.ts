@@ -73,6 +73,7 @@ describe('pool sizing advice', () => {
       const holdCount = await metricValue(registry, 'neo4j_driver_connections_usage_seconds_count', { pool: 'app' });
       assert.ok(holdSeconds > 0 && holdCount >= 2);
       assert.ok(sizing!.neededConnections > 0);
+      // The pool was idle at both observations, so the sampled in-use floor is 0 and Little's law decides.
       assert.ok(
         Math.abs(sizing!.neededConnections - sizing!.acquisitionsPerSecond * (sizing!.meanHoldSeconds ?? 0)) < 0.01,
         JSON.stringify(sizing),
@@ -112,6 +113,25 @@ describe('pool sizing advice', () => {
       assert.equal(sizing?.suggestedMaxConnections, 10);
       assert.ok(sizing!.neededConnections < 1);
     } finally {
+      await driver.close();
+    }
+  });
+
+  it('counts connections held through the whole window, which have no hold time yet', async () => {
+    const { driver, sizer } = setUp({ maxConnectionPoolSize: 4 }, 10);
+    const start = Date.now();
+    const holders = [driver.session(), driver.session(), driver.session()];
+    try {
+      const transactions = await Promise.all(holders.map((session) => session.beginTransaction()));
+      await Promise.all(transactions.map((tx) => tx.run('RETURN 1')));
+      sizer.observe(start);
+      sizer.observe(start + 5_000);
+      const [sizing] = sizer.observe(start + 10_000);
+      assert.equal(sizing?.neededConnections, 3);
+      assert.equal(sizing?.peakInUse, 3);
+      await Promise.all(transactions.map((tx) => tx.rollback()));
+    } finally {
+      await Promise.all(holders.map((session) => session.close()));
       await driver.close();
     }
   });
