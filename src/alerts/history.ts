@@ -10,24 +10,18 @@ export interface Measured {
   readonly value: number;
 }
 
-/**
- * A metric to read: its definition, or its name for metrics another part of the sidecar defines and
- * records (the Bolt proxy's), looked up among what the recorder holds.
- */
-export type MetricRef = MetricDefinition | string;
-
 export interface MetricReader {
   /** Milliseconds since the epoch of this evaluation. */
   readonly now: number;
-  /** Current series of a gauge (pool gauges are sampled first); none for a metric never recorded. */
-  current(metric: MetricRef): readonly SeriesSnapshot[];
+  /** Current series of a gauge (pool gauges are sampled first). */
+  current(definition: MetricDefinition): readonly SeriesSnapshot[];
   /**
    * Per label set: how much a counter (`value`) or a histogram's observation count (`count`) grew over
    * the window, and the seconds actually covered (shorter than the window right after start).
    * Nothing until two evaluations have been recorded.
    */
   increase(
-    metric: MetricRef,
+    definition: MetricDefinition,
     windowMs: number,
     field?: 'value' | 'count',
   ): Array<Measured & { readonly spanSeconds: number }>;
@@ -51,7 +45,7 @@ export class MetricHistory {
 
   constructor(
     private readonly recorder: Recorder,
-    private readonly tracked: readonly MetricRef[],
+    private readonly tracked: readonly MetricDefinition[],
     private readonly retainMs: number,
   ) {}
 
@@ -59,9 +53,7 @@ export class MetricHistory {
   record(now: number): MetricReader {
     // Forced: evaluations are seconds apart, and a pool gauge sampled 100 ms ago may already be stale.
     this.recorder.sample(true);
-    for (const metric of this.tracked) {
-      const definition = this.resolve(metric);
-      if (!definition) continue;
+    for (const definition of this.tracked) {
       const list = this.snapshots.get(definition.name) ?? [];
       const series = new Map<string, SeriesSnapshot>();
       for (const snapshot of this.snapshotOf(definition)) series.set(labelKey(snapshot.labels), snapshot);
@@ -72,18 +64,9 @@ export class MetricHistory {
     }
     return {
       now,
-      current: (metric) => {
-        const definition = this.resolve(metric);
-        return definition ? this.snapshotOf(definition) : [];
-      },
-      increase: (metric, windowMs, field = 'value') =>
-        this.increase(typeof metric === 'string' ? metric : metric.name, now, windowMs, field),
+      current: (definition) => this.snapshotOf(definition),
+      increase: (definition, windowMs, field = 'value') => this.increase(definition.name, now, windowMs, field),
     };
-  }
-
-  private resolve(metric: MetricRef): MetricDefinition | undefined {
-    if (typeof metric !== 'string') return metric;
-    return this.recorder.definitions().find((definition) => definition.name === metric);
   }
 
   private snapshotOf(definition: MetricDefinition): SeriesSnapshot[] {

@@ -6,8 +6,9 @@
  */
 import type { ThresholdKey, ThresholdsConfig } from '../config/alerts.ts';
 import { parsePrometheusDuration } from '../config/alerts.ts';
-import { census, pool, probe, query } from '../metrics/catalogue.ts';
-import type { Measured, MetricReader, MetricRef } from './history.ts';
+import { census, pool, probe, proxy, query } from '../metrics/catalogue.ts';
+import type { MetricDefinition } from '../metrics/definitions.ts';
+import type { Measured, MetricReader } from './history.ts';
 import { humanize, humanizeDuration, humanizePercentage } from './template.ts';
 
 export type Severity = 'warning' | 'critical';
@@ -34,7 +35,7 @@ export interface AlertDefinition {
   readonly description: string;
   readonly unit: LevelUnit;
   /** Counters whose history the sidecar's own evaluation needs. */
-  readonly history: readonly MetricRef[];
+  readonly history: readonly MetricDefinition[];
   /** PromQL giving the value per instance; the rule is `(expr) >= level`. */
   expression(context: ExpressionContext): string;
   /** The same value per instance, from the sidecar's own numbers. */
@@ -70,11 +71,8 @@ function sumWithout(values: readonly Measured[], drop: readonly string[]): Map<s
 }
 
 const SIDECAR_QUERY_SOURCE = 'sidecar';
-/**
- * Client connections the Bolt proxy accepted, by user-agent family. Defined and recorded by the proxy;
- * read by name so the alerts need nothing from it but the metric.
- */
-const PROXY_CONNECTIONS_OPENED = 'neo4j_proxy_client_connections_opened_total';
+/** Client connections the Bolt proxy accepted, by user-agent family (recorded by the proxy). */
+const PROXY_CONNECTIONS_OPENED = proxy.clientConnectionsOpened;
 const QUERY_LABELS_SUMMED = ['database', 'mode', 'outcome'] as const;
 
 export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> = {
@@ -196,7 +194,7 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
     unit: 'perSecond',
     history: [census.connectionsOpened, PROXY_CONNECTIONS_OPENED],
     expression: ({ selector, window }) =>
-      `sum without (connector) (rate(${selectMetric(census.connectionsOpened.name, [], selector)}[${window}])) or rate(${selectMetric(PROXY_CONNECTIONS_OPENED, [], selector)}[${window}])`,
+      `sum without (connector) (rate(${selectMetric(census.connectionsOpened.name, [], selector)}[${window}])) or rate(${selectMetric(PROXY_CONNECTIONS_OPENED.name, [], selector)}[${window}])`,
     measure: (reader, windowMs) => {
       const perSecond = (entries: ReturnType<MetricReader['increase']>, drop: readonly string[]) =>
         [...sumWithout(entries, drop).values()].flatMap(({ labels, value }) => {

@@ -19,7 +19,8 @@ import { defaultCommands } from '../../src/components.ts';
 import { configSchema, loadConfig, type SidecarConfig, type SidecarConfigInput } from '../../src/config/index.ts';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { createLogger } from '../../src/logger.ts';
-import { defineCounter, PrometheusSink, Recorder, StatsdSink } from '../../src/metrics/index.ts';
+import { proxy as proxyMetrics } from '../../src/metrics/catalogue.ts';
+import { PrometheusSink, Recorder, StatsdSink } from '../../src/metrics/index.ts';
 import { createProbesComponent } from '../../src/probe/index.ts';
 import { metricValue } from '../support/metrics.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
@@ -279,15 +280,8 @@ describe('alert evaluation in the sidecar', () => {
     }
   });
 
-  it('counts the churn the Bolt proxy sees, per client family, from the metric the proxy records', () => {
-    // Defined here as the proxy defines it: the evaluator reads it by name from whatever the recorder holds.
-    const proxyConnectionsOpened = defineCounter({
-      name: 'neo4j_proxy_client_connections_opened_total',
-      help: 'Client connections accepted by the Bolt proxy.',
-      unit: 'connections',
-      labelNames: ['user_agent'] as const,
-      statsdName: 'proxy.client_connections.opened',
-    });
+  it('counts the churn the Bolt proxy sees, per client family, from the counter the proxy records', () => {
+    const proxyConnectionsOpened = proxyMetrics.clientConnectionsOpened;
     const recorder = new Recorder({ sinks: [new PrometheusSink()] });
     const config = configWith({
       alerts: { thresholds: { connectionChurn: { warning: 0.5, critical: 5, window: '30s', for: '0s' } } },
