@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { ALERT_DEFINITIONS, THRESHOLD_KEYS } from '../src/alerts/index.ts';
 import { alertsSection, type ThresholdKey } from '../src/config/alerts.ts';
-import { alerts, census, pool, probe, query, sizing } from '../src/metrics/catalogue.ts';
+import { alerts, census, pool, probe, proxy, query, sizing } from '../src/metrics/catalogue.ts';
 import type { MetricDefinition } from '../src/metrics/definitions.ts';
 import { repoRoot } from './neo4j/local-neo4j.ts';
 
@@ -478,7 +478,7 @@ function connections(): DashboardSpec {
     uid: 'neo4j-pool-connections',
     title: 'Neo4j pools / Connections',
     description:
-      'Pool connection lifetimes and churn, the Neo4j server connection census by client and host, and the sidecar probe results.',
+      'Pool connection lifetimes and churn, Bolt proxy clients, the Neo4j server connection census by client and host, and the sidecar probe results.',
     filters,
     rows: [
       {
@@ -522,6 +522,117 @@ function connections(): DashboardSpec {
             targets: [0.5, 0.99].map((q) => ({
               expr: quantile(q, select(pool.usageSeconds, { suffix: '_bucket' }), ['pool']),
               legendFormat: `{{pool}} p${q * 100}`,
+            })),
+          },
+        ],
+      },
+      {
+        title: 'Bolt proxy clients',
+        panels: [
+          {
+            type: 'timeseries',
+            title: 'Proxy client connections',
+            description: proxy.clientConnectionsActive.help,
+            unit: 'none',
+            targets: [{ expr: select(proxy.clientConnectionsActive), legendFormat: '{{instance}}' }],
+            min: 0,
+          },
+          {
+            type: 'timeseries',
+            title: 'Proxy client connections opened and closed',
+            description: `Client connections per second. Opened: ${proxy.clientConnectionsOpened.help} Closed: ${proxy.clientConnectionsClosed.help}`,
+            unit: 'cps',
+            targets: [
+              {
+                expr: `sum by (user_agent) (rate(${select(proxy.clientConnectionsOpened)}[$__rate_interval]))`,
+                legendFormat: 'opened {{user_agent}}',
+              },
+              {
+                expr: `sum by (reason) (rate(${select(proxy.clientConnectionsClosed)}[$__rate_interval]))`,
+                legendFormat: 'closed {{reason}}',
+              },
+            ],
+          },
+          {
+            type: 'timeseries',
+            title: 'Proxy client connection lifetime',
+            description: proxy.clientConnectionLifetime.help,
+            unit: 's',
+            targets: [0.5, 0.99].map((q) => ({
+              expr: quantile(q, select(proxy.clientConnectionLifetime, { suffix: '_bucket' }), ['user_agent']),
+              legendFormat: `{{user_agent}} p${q * 100}`,
+            })),
+          },
+          {
+            type: 'timeseries',
+            title: 'Queries per proxy client connection',
+            description: proxy.queriesPerConnection.help,
+            unit: 'none',
+            targets: [0.5, 0.9].map((q) => ({
+              expr: quantile(q, select(proxy.queriesPerConnection, { suffix: '_bucket' }), ['user_agent']),
+              legendFormat: `{{user_agent}} p${q * 100}`,
+            })),
+          },
+          {
+            type: 'timeseries',
+            title: 'Proxy connections rejected and logins refused',
+            description: `Per second. Rejected: ${proxy.connectionsRejected.help} Logins refused: ${proxy.authFailures.help}`,
+            unit: 'cps',
+            targets: [
+              {
+                expr: `sum by (reason) (rate(${select(proxy.connectionsRejected)}[$__rate_interval]))`,
+                legendFormat: 'rejected {{reason}}',
+              },
+              {
+                expr: `sum by (user_agent) (rate(${select(proxy.authFailures)}[$__rate_interval]))`,
+                legendFormat: 'login refused {{user_agent}}',
+              },
+            ],
+          },
+          {
+            type: 'timeseries',
+            title: 'Proxy traffic',
+            description: proxy.bytes.help,
+            unit: 'Bps',
+            targets: [
+              {
+                expr: `sum by (direction) (rate(${select(proxy.bytes)}[$__rate_interval]))`,
+                legendFormat: '{{direction}}',
+              },
+            ],
+          },
+          {
+            type: 'timeseries',
+            title: 'Proxy messages by type',
+            description: `${proxy.messages.help} Messages per second.`,
+            unit: 'ops',
+            targets: [
+              {
+                expr: `sum by (direction, message) (rate(${select(proxy.messages)}[$__rate_interval]))`,
+                legendFormat: '{{direction}} {{message}}',
+              },
+            ],
+          },
+          {
+            type: 'timeseries',
+            title: 'Proxy connections by Bolt version',
+            description: `${proxy.boltVersions.help} New connections per second.`,
+            unit: 'cps',
+            targets: [
+              {
+                expr: `sum by (version) (rate(${select(proxy.boltVersions)}[$__rate_interval]))`,
+                legendFormat: 'Bolt {{version}}',
+              },
+            ],
+          },
+          {
+            type: 'timeseries',
+            title: 'Proxy upstream connect time',
+            description: proxy.upstreamConnectSeconds.help,
+            unit: 's',
+            targets: [0.5, 0.99].map((q) => ({
+              expr: quantile(q, select(proxy.upstreamConnectSeconds, { suffix: '_bucket' }), ['instance']),
+              legendFormat: `{{instance}} p${q * 100}`,
             })),
           },
         ],
