@@ -12,6 +12,7 @@ import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { instrumentDriver } from '../src/instrument/index.ts';
 import { createLogger } from '../src/logger.ts';
 import type { Recorder } from '../src/metrics/index.ts';
+import { isBoltProxyComponent } from '../src/proxy/index.ts';
 import { startSidecar } from '../src/server/index.ts';
 import { type LocalNeo4j, startLocalNeo4j } from './neo4j/local-neo4j.ts';
 
@@ -44,13 +45,19 @@ try {
 const logger = createLogger({ level: config.log.level, pretty: config.log.pretty });
 const sidecar = await startSidecar(config, { logger, components: defaultComponents });
 const stopLoad = localNeo4j ? startDemoLoad(sidecar.recorder, env.NEO4J_URI!, env.NEO4J_PASSWORD!) : undefined;
+const demoProxy = sidecar.components.find(isBoltProxyComponent)?.proxy;
+const stopProxyLoad =
+  localNeo4j && demoProxy ? startProxyDemoLoad(demoProxy.advertisedAddress, env.NEO4J_PASSWORD!) : undefined;
 
 const metricsUrl = `http://${sidecar.httpAddress.address}:${sidecar.httpAddress.port}`;
-console.log(`\n  metrics:  ${metricsUrl}/metrics\n  status:   ${metricsUrl}/status\n  readiness: ${metricsUrl}/readyz\n`);
+console.log(
+  `\n  metrics:  ${metricsUrl}/metrics\n  status:   ${metricsUrl}/status\n  readiness: ${metricsUrl}/readyz\n`,
+);
 
 const shutdown = async (signal: string) => {
   logger.info({ signal }, 'shutting down');
   await stopLoad?.();
+  await stopProxyLoad?.();
   await sidecar.stop();
   await localNeo4j?.destroy();
   process.exit(0);
@@ -98,5 +105,51 @@ function startDemoLoad(recorder: Recorder, uri: string, password: string): () =>
     running = false;
     await Promise.allSettled(workers);
     await driver.close();
+  };
+}
+
+/**
+ * Workers that know nothing of the sidecar, through its Bolt proxy: a long-lived pooled driver over
+ * neo4j:// (its routing table points back at the proxy), and every few seconds a "task" that opens a
+ * driver of its own for a query or two and closes it, the churn the proxy's connection lifetime and
+ * queries-per-connection histograms are there to show. Neither is instrumented: what /metrics shows of
+ * them, the proxy saw on the wire.
+ */
+function startProxyDemoLoad(proxyAddress: string, password: string): () => Promise<void> {
+  const auth = neo4j.auth.basic('neo4j', password);
+  const pooled: Driver = neo4j.driver(`neo4j://${proxyAddress}`, auth, { maxConnectionPoolSize: 4 });
+  const deadline = Date.now() + Number(process.env.DEMO_LOAD_SECONDS ?? 3600) * 1000;
+  let running = true;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const pooledWorker = async () => {
+    for (let iteration = 1; running && Date.now() < deadline; iteration++) {
+      try {
+        if (iteration % 40 === 0) await pooled.executeQuery('RETURN this is not cypher either');
+        else await pooled.executeQuery('UNWIND range(1, 100) AS i RETURN sum(i)', {}, { routing: neo4j.routing.READ });
+      } catch {
+        // The failing query is there for the proxy's error counts.
+      }
+      await sleep(300 + Math.random() * 300);
+    }
+  };
+  const perTaskWorker = async () => {
+    while (running && Date.now() < deadline) {
+      const task: Driver = neo4j.driver(`bolt://${proxyAddress}`, auth, { maxConnectionPoolSize: 1 });
+      try {
+        await task.executeQuery('MERGE (t:DemoTask {id: 1}) SET t.runs = coalesce(t.runs, 0) + 1');
+        if (Math.random() < 0.5) await task.executeQuery('MATCH (t:DemoTask) RETURN t.runs');
+      } catch {
+        // A failed task is still a short-lived connection worth seeing.
+      } finally {
+        await task.close();
+      }
+      await sleep(3000 + Math.random() * 4000);
+    }
+  };
+  const workers = [pooledWorker(), perTaskWorker()];
+  return async () => {
+    running = false;
+    await Promise.allSettled(workers);
+    await pooled.close();
   };
 }

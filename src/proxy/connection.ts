@@ -42,10 +42,13 @@ export interface ConnectionHooks {
   readonly onClosed: (connection: ProxiedConnection) => void;
 }
 
+/** What can go wrong with a connection once accepted (the limit is checked before accepting). */
+type ConnectionProblemReason = Exclude<ProblemReason, 'limit'>;
+
 /** A problem the proxy found itself (not one the codec raised). */
 class ConnectionProblem extends Error {
   constructor(
-    readonly reason: ProblemReason,
+    readonly reason: ConnectionProblemReason,
     message: string,
   ) {
     super(message);
@@ -56,7 +59,7 @@ class ConnectionProblem extends Error {
 const LINGER_MS = 5000;
 const EMPTY = Buffer.alloc(0);
 
-function problemReason(error: unknown): ProblemReason {
+function problemReason(error: unknown): ConnectionProblemReason {
   if (error instanceof ConnectionProblem) return error.reason;
   if (error instanceof BoltHandshakeError)
     return error.reason === 'http-response' ? 'upstream_not_bolt' : 'bad_handshake';
@@ -87,7 +90,8 @@ export class ProxiedConnection {
   readonly remoteAddress: string;
   readonly #acceptedAtMs = performance.now();
   readonly #client: net.Socket;
-  readonly #upstream: net.Socket;
+  /** Opened on the client's first bytes: a port probe that connects and leaves costs Neo4j nothing. */
+  #upstream: net.Socket | null = null;
   readonly #settings: ConnectionSettings;
   readonly #hooks: ConnectionHooks;
   readonly #handshake = new BoltHandshake();
@@ -150,28 +154,34 @@ export class ProxiedConnection {
     hooks.metrics.connectionAccepted();
 
     this.#handshakeTimer = setTimeout(() => this.#onHandshakeTimeout(), settings.handshakeTimeoutMs);
+    client.on('data', (data: Buffer) => this.#guarded(() => this.#onClientData(data)));
+    client.on('end', () => this.#onEnd('client'));
+    client.on('error', (error) => this.#onSocketError('client', error));
+    client.on('close', () => this.#onSocketClose('client'));
+  }
+
+  /** The first client bytes go out at once: Node queues writes until the connection (and TLS) is up. */
+  #openUpstream(): net.Socket {
+    const settings = this.#settings;
     const connectStartedMs = performance.now();
-    this.#upstream = connectUpstream(settings.upstream, () => {
+    const upstream = connectUpstream(settings.upstream, () => {
       this.#upstreamConnected = true;
-      this.#upstream.setTimeout(0);
-      this.#upstream.setNoDelay(true);
-      this.#upstream.setKeepAlive(true, 60_000);
-      hooks.metrics.upstreamConnected((performance.now() - connectStartedMs) / 1000);
+      upstream.setTimeout(0);
+      upstream.setNoDelay(true);
+      upstream.setKeepAlive(true, 60_000);
+      this.#hooks.metrics.upstreamConnected((performance.now() - connectStartedMs) / 1000);
     });
-    this.#upstream.setTimeout(settings.upstreamConnectTimeoutMs, () => {
+    upstream.setTimeout(settings.upstreamConnectTimeoutMs, () => {
       if (!this.#upstreamConnected) {
-        this.#upstream.destroy(new Error(`no connection within ${settings.upstreamConnectTimeoutMs} ms`));
+        upstream.destroy(new Error(`no connection within ${settings.upstreamConnectTimeoutMs} ms`));
       }
     });
-
-    client.on('data', (data: Buffer) => this.#guarded(() => this.#onClientData(data)));
-    this.#upstream.on('data', (data: Buffer) => this.#guarded(() => this.#onServerData(data)));
-    client.on('end', () => this.#onEnd('client'));
-    this.#upstream.on('end', () => this.#onEnd('server'));
-    client.on('error', (error) => this.#onSocketError('client', error));
-    this.#upstream.on('error', (error) => this.#onSocketError('server', error));
-    client.on('close', () => this.#onSocketClose('client'));
-    this.#upstream.on('close', () => this.#onSocketClose('server'));
+    upstream.on('data', (data: Buffer) => this.#guarded(() => this.#onServerData(data)));
+    upstream.on('end', () => this.#onEnd('server'));
+    upstream.on('error', (error) => this.#onSocketError('server', error));
+    upstream.on('close', () => this.#onSocketClose('server'));
+    this.#upstream = upstream;
+    return upstream;
   }
 
   /** Resolves once both sockets are closed and the connection's metrics are recorded. */
@@ -193,7 +203,7 @@ export class ProxiedConnection {
 
   /** Bytes waiting in this connection: unsent socket buffers both ways plus a held message. */
   get bufferedBytes(): number {
-    return this.#client.writableLength + this.#upstream.writableLength + this.#forwarder.heldBytes;
+    return this.#client.writableLength + (this.#upstream?.writableLength ?? 0) + this.#forwarder.heldBytes;
   }
 
   /** Adds the bytes and messages counted since the last call to the metrics. */
@@ -348,21 +358,24 @@ export class ProxiedConnection {
     if (this.#client.destroyed || this.#client.writableEnded) return;
     if (!this.#client.write(data) && !this.#upstreamPaused) {
       // Back-pressure: stop reading from Neo4j until the client has taken what it was sent.
+      const upstream = this.#upstream;
       this.#upstreamPaused = true;
-      this.#upstream.pause();
+      upstream?.pause();
       this.#client.once('drain', () => {
         this.#upstreamPaused = false;
-        this.#upstream.resume();
+        upstream?.resume();
       });
     }
   }
 
   #writeUpstream(data: Buffer): void {
-    if (this.#upstream.destroyed || this.#upstream.writableEnded) return;
-    if (!this.#upstream.write(data) && !this.#clientPaused) {
+    if (this.#closeReason !== null) return;
+    const upstream = this.#upstream ?? this.#openUpstream();
+    if (upstream.destroyed || upstream.writableEnded) return;
+    if (!upstream.write(data) && !this.#clientPaused) {
       this.#clientPaused = true;
       this.#client.pause();
-      this.#upstream.once('drain', () => {
+      upstream.once('drain', () => {
         this.#clientPaused = false;
         this.#client.resume();
       });
@@ -383,12 +396,12 @@ export class ProxiedConnection {
     }
   }
 
-  #fail(reason: ProblemReason, error: Error): void {
+  #fail(reason: ConnectionProblemReason, error: Error): void {
     if (this.#finished || this.#closeReason !== null) {
       this.#destroyBoth();
       return;
     }
-    this.#closeReason = reason === 'limit' ? 'internal_error' : reason;
+    this.#closeReason = reason;
     this.#hooks.metrics.rejected(reason);
     this.#hooks.onProblem(this, reason, error);
     this.#destroyBoth();
@@ -423,7 +436,7 @@ export class ProxiedConnection {
     this.#closeReason = 'upstream_unavailable';
     this.#hooks.metrics.rejected('upstream_unavailable');
     this.#hooks.onProblem(this, 'upstream_unavailable', error);
-    this.#upstream.destroy();
+    this.#upstream?.destroy();
     const received = this.#clientHandshakeBytes;
     if (received === null || this.#client.destroyed) {
       this.#client.destroy();
@@ -456,7 +469,7 @@ export class ProxiedConnection {
       for (const piece of this.#forwarder.flush()) this.#writeClient(piece);
       this.#client.end();
     } else {
-      this.#upstream.end();
+      this.#upstream?.end();
     }
     this.#startLinger();
   }
@@ -464,14 +477,14 @@ export class ProxiedConnection {
   #onSocketClose(side: 'client' | 'server'): void {
     if (side === 'client') this.#clientClosed = true;
     else this.#upstreamClosed = true;
-    if (this.#clientClosed && this.#upstreamClosed) {
+    if (this.#clientClosed && (this.#upstreamClosed || this.#upstream === null)) {
       this.#finish();
       return;
     }
     if (side === 'server' && this.#refusal !== null) return;
     this.#closeReason ??= side === 'client' ? 'client_closed' : 'server_closed';
     // The other side may still have bytes to deliver (a FAILURE before Neo4j closes): end, not destroy.
-    if (side === 'client') this.#upstream.end();
+    if (side === 'client') this.#upstream?.end();
     else {
       for (const piece of this.#forwarder.flush()) this.#writeClient(piece);
       this.#client.end();
@@ -502,7 +515,7 @@ export class ProxiedConnection {
     this.#closeReason ??= 'shutdown';
     this.#ending = true;
     this.#client.end();
-    this.#upstream.end();
+    this.#upstream?.end();
     this.#startLinger();
   }
 
@@ -514,7 +527,7 @@ export class ProxiedConnection {
 
   #destroyBoth(): void {
     this.#client.destroy();
-    this.#upstream.destroy();
+    this.#upstream?.destroy();
   }
 
   #clearHandshakeTimer(): void {

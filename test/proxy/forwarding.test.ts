@@ -220,6 +220,29 @@ describe('forwarding', () => {
   });
 });
 
+describe('connections that never speak', () => {
+  it('a port probe that connects and leaves opens no upstream connection', async () => {
+    const upstreamConnections = upstream.connections.length;
+    const closedBefore = await proxy.metric('neo4j_proxy_client_connections_closed_total', {
+      user_agent: 'unknown',
+      reason: 'client_closed',
+    });
+    const probe = await rawClient(proxy.proxy.address);
+    probe.socket.end();
+    await probe.closed;
+    await eventually(async () => {
+      assert.equal(
+        await proxy.metric('neo4j_proxy_client_connections_closed_total', {
+          user_agent: 'unknown',
+          reason: 'client_closed',
+        }),
+        closedBefore + 1,
+      );
+    });
+    assert.equal(upstream.connections.length, upstreamConnections);
+  });
+});
+
 describe('upstream misbehaviour', () => {
   it('an upstream that answers HTTP is an HTTP port, not Bolt', async () => {
     upstream.script = async (connection) => {

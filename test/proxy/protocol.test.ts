@@ -371,7 +371,7 @@ describe('bad input closes that connection only, counted and logged', () => {
       }),
     );
     for (const client of clients) client.socket.resume();
-    await Promise.all(clients.map((client) => client.waitForClose(5000).catch(() => client.close())));
+    await Promise.all(clients.map((client) => client.waitForClose(1500).catch(() => client.close())));
     await eventually(() => assert.equal(shared.proxy.activeConnections, 0));
     const driver = driverFor(shared.boltUri);
     try {
