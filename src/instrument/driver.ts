@@ -171,7 +171,10 @@ function observePool(
   const originalAcquire = pool.acquire;
   pool.acquire = async function (context: unknown, address: ServerAddressLike, config?: unknown) {
     const key = address.asKey();
-    seenAddresses.add(key);
+    if (!seenAddresses.has(key)) {
+      seenAddresses.add(key);
+      for (const counter of [timeouts, created, failed, closed]) counter.touch(labelsFor(key));
+    }
     acquiring.set(key, (acquiring.get(key) ?? 0) + 1);
     const started = performance.now();
     try {

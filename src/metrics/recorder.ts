@@ -188,6 +188,14 @@ abstract class Metric<Label extends string> {
 }
 
 export class Counter<Label extends string> extends Metric<Label> {
+  /**
+   * Exports the series at 0 before its first event, so Prometheus' increase() sees the first
+   * event as a change rather than the series appearing.
+   */
+  touch(labels: LabelValues<Label>): void {
+    this.seriesFor(labels);
+  }
+
   inc(labels: LabelValues<Label>, value = 1): void {
     if (!(value > 0)) return;
     const series = this.seriesFor(labels);

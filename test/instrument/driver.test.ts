@@ -41,6 +41,11 @@ for (const [driverName, neo4j] of drivers) {
         assert.equal(handle.poolObserved, true, warnings.join('; '));
         await driver.executeQuery('RETURN 1 AS one');
         await driver.executeQuery('RETURN 2 AS two', {}, { routing: neo4j.routing.READ });
+        const timeoutSeries = (
+          await registry.getSingleMetric('neo4j_driver_connections_acquisition_timeout_total')?.get()
+        )?.values;
+        assert.equal(timeoutSeries?.length, 1, 'counters are exported at 0 before their first event');
+        assert.equal(timeoutSeries?.[0]?.value, 0);
         const labels = { source: 'driver', database: 'neo4j' };
         assert.equal(
           await metricValue(registry, 'neo4j_query_duration_seconds_count', {

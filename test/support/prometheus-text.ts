@@ -32,7 +32,8 @@ function parseLabels(text: string, line: string): Record<string, string> {
 function parseValue(text: string, line: string): number {
   if (text === '+Inf') return Number.POSITIVE_INFINITY;
   if (text === '-Inf') return Number.NEGATIVE_INFINITY;
-  if (text === 'NaN') return Number.NaN;
+  // Prometheus parses floats case-insensitively; prom-client writes `Nan` for an empty event-loop histogram.
+  if (/^nan$/i.test(text)) return Number.NaN;
   const value = Number(text);
   if (Number.isNaN(value)) throw new Error(`bad value in line: ${line}`);
   return value;
