@@ -668,13 +668,17 @@ function connections(): DashboardSpec {
           },
           {
             type: 'timeseries',
-            title: 'New server connections per second',
-            description: `${census.connectionsOpened.help} Shown ${churnWindowNote}; dashed lines: the connection-churn alert levels.`,
+            title: 'New connections per second',
+            description: `The connection-churn alert's two measures: connections the Neo4j server accepted (${census.connectionsOpened.help}) and client connections the Bolt proxy accepted, per client family. Shown ${churnWindowNote}; dashed lines: the alert levels.`,
             unit: 'cps',
             targets: [
               {
                 expr: `sum without (connector) (rate(${select(census.connectionsOpened)}[$__rate_interval]))`,
-                legendFormat: '{{instance}}',
+                legendFormat: '{{instance}} server',
+              },
+              {
+                expr: `rate(${select(proxy.clientConnectionsOpened)}[$__rate_interval])`,
+                legendFormat: '{{instance}} proxy {{user_agent}}',
               },
             ],
             thresholds: lines('connectionChurn'),
