@@ -369,8 +369,20 @@ describe('Helm chart', { timeout: 30 * 60_000 }, () => {
   it('refuses a plain password in values', async () => {
     await assert.rejects(
       render({ name: 'plain password' }, ['--set', 'config.neo4j.password=hunter2']),
-      /do not put a password in values/,
+      /additional properties 'password' not allowed|do not put a password in values/,
     );
+  });
+
+  it("validates config against the sidecar's own schema, so a typo fails the install, not the pod", async () => {
+    await assert.rejects(
+      render({ name: 'misspelt threshold' }, ['--set', 'config.alerts.thresholds.poolUtilisation.warning=1']),
+      /additional properties 'poolUtilisation' not allowed/,
+    );
+    await assert.rejects(
+      render({ name: 'ratio above 1' }, ['--set-json', 'config.alerts.thresholds.poolUtilization.warning=1.5']),
+      /poolUtilization\/warning/,
+    );
+    await assert.rejects(render({ name: 'bad mode' }, ['--set', 'sidecarMode=sometimes']), /sidecarMode/);
   });
 
   it("is usable from a user's own chart through its named templates", async () => {
