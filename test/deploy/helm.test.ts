@@ -170,6 +170,9 @@ function assertSidecarContainer(container: Container, values: Record<string, unk
   assert.equal(container.livenessProbe?.httpGet?.port, 'sidecar-metrics');
   assert.equal(container.readinessProbe?.httpGet?.port, 'sidecar-metrics');
   assert.ok(container.resources?.requests?.memory && container.resources.limits?.memory, 'memory request and limit');
+  // The image's ENV would otherwise override the config file's listener.
+  const portEnv = container.env?.find((e) => e.name === 'SIDECAR__HTTP__PORT');
+  assert.equal(portEnv?.value, String((values.ports as { metrics: number }).metrics), 'SIDECAR__HTTP__PORT');
   const passwordFile = container.env?.find((e) => e.name === 'NEO4J_PASSWORD_FILE');
   assert.equal(passwordFile?.value, '/var/run/secrets/neo4j-pool-sidecar/password');
   assert.ok(

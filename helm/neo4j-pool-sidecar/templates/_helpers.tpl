@@ -113,6 +113,12 @@ neo4j-pool-sidecar.container: the sidecar container, one list item. Include it u
   env:
     - name: NEO4J_PASSWORD_FILE
       value: {{ include "neo4j-pool-sidecar.passwordFile" . }}
+    # The image sets these for `docker run`; environment variables win over the config file, so the
+    # chart repeats its own values here to keep the probes, Service and listener on one port.
+    - name: SIDECAR__HTTP__HOST
+      value: {{ (default dict .Values.config.http).host | default "0.0.0.0" | quote }}
+    - name: SIDECAR__HTTP__PORT
+      value: {{ .Values.ports.metrics | quote }}
     {{- with .Values.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
