@@ -150,7 +150,7 @@ export class ImageEmulator {
           } catch (error) {
             const output = `${(error as { stderr?: string }).stderr ?? ''}`;
             const hint = /package\.json and package-lock\.json .* are in sync|Missing: .* from lock file/.test(output)
-              ? '\npackage-lock.json is out of sync with package.json, so `npm ci` refuses it: regenerate the lock file (the image build would fail the same way).'
+              ? '\n`npm ci` refuses package-lock.json as out of sync with package.json (the lines below name the missing entries, e.g. optional platform packages); `docker build` would fail the same way, so fix the lock file.'
               : '';
             throw new Error(`[${name}] RUN ${instruction.command} failed:${hint}\n${output.slice(-3000)}`, {
               cause: error,
