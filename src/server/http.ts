@@ -23,13 +23,14 @@ export interface HttpServerOptions {
 }
 
 function wantsOpenMetrics(accept: string | undefined): boolean {
-  return accept !== undefined && accept.includes('application/openmetrics-text');
+  return accept?.includes('application/openmetrics-text') === true;
 }
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
-    loggerInstance: options.logger?.child({ component: 'http' }) as FastifyBaseLogger | undefined,
-    disableRequestLogging: true,
+    // Scrapes and probes arrive every few seconds: per-request info lines would drown the log, so the
+    // HTTP logger starts at warn (server errors are still logged).
+    loggerInstance: options.logger?.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger | undefined,
     // Scrapes and probes are small GETs; a large body is never legitimate here.
     bodyLimit: 16 * 1024,
     return503OnClosing: true,
