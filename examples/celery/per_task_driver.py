@@ -17,9 +17,7 @@ app = settings.make_app("per-task")
 @app.task(name="per_task_driver.run_job")
 def run_job(job_id: int) -> dict:
     # Anti-pattern on purpose: see worker_driver.py for the fix.
-    with GraphDatabase.driver(
-        settings.NEO4J_URI, auth=settings.AUTH, user_agent="celery-example/per-task-driver"
-    ) as driver:
+    with GraphDatabase.driver(settings.NEO4J_URI, auth=settings.AUTH) as driver:
         records, _, _ = driver.execute_query(
             settings.JOB_QUERY,
             job=job_id,

@@ -24,7 +24,6 @@ def _open_driver() -> Driver:
     return GraphDatabase.driver(
         settings.NEO4J_URI,
         auth=settings.AUTH,
-        user_agent="celery-example/worker-driver",
         # A job worker runs one task at a time per process: a small pool is plenty.
         max_connection_pool_size=4,
     )
