@@ -13,9 +13,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, repoRoot } from '../neo4j/local-neo4j.ts';
+import { ensureDebianPackages } from '../tools/debian.ts';
 import { withCacheLock } from './cache-lock.ts';
 
 const execFileAsync = promisify(execFile);
@@ -56,36 +57,12 @@ export async function ensureCelery(options: EnsureOptions & { basePython?: strin
   });
 }
 
-function onPath(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const candidate = join(dir, command);
-    if (dir && existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
+const REDIS_SERVER = '/usr/bin/redis-server';
 
 /** Returns the redis-server binary, installing Debian's package first when it is missing. */
 export async function ensureRedisServer(options: EnsureOptions = {}): Promise<string> {
-  const found = onPath('redis-server') ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined);
-  if (found) return found;
-  return withCacheLock(join(repoRoot, '.cache', 'apt-redis-server.lock'), async () => {
-    const again = onPath('redis-server');
-    if (again) return again;
-    if (process.getuid?.() !== 0) {
-      throw new Error('redis-server is not installed and this is not root: run `apt-get install redis-server` first');
-    }
-    const log = options.log ?? (() => {});
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    log('installing redis-server with apt-get (first run only)...');
-    await execFileAsync('apt-get', ['update', '-qq'], { env, maxBuffer: 16 * 1024 * 1024 });
-    await execFileAsync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'redis-server'], {
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const installed = onPath('redis-server') ?? '/usr/bin/redis-server';
-    if (!existsSync(installed)) throw new Error('apt-get installed redis-server but no redis-server binary was found');
-    return installed;
-  });
+  await ensureDebianPackages(['redis-server'], [REDIS_SERVER], options.log);
+  return REDIS_SERVER;
 }
 
 export interface LocalRedis {
