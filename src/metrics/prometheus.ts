@@ -23,11 +23,16 @@ interface ExportedSample {
 
 interface ScalarSeries {
   labels: Record<string, string>;
+  /** `name{a="x",b="y"}` (or just the name), rendered once: scrapes then only format numbers. */
+  lineStart: string;
   value: number;
 }
 
 interface HistogramSeries {
   labels: Record<string, string>;
+  /** `a="x",b="y",` inside the braces, before `le`; `{a="x",b="y"}` for _sum and _count. */
+  labelPrefix: string;
+  labelBlock: string;
   /** Per-bucket (not cumulative) counts; the last slot is +Inf. */
   bucketCounts: Float64Array;
   sum: number;
@@ -64,15 +69,51 @@ abstract class Family<S> {
   }
 
   protected abstract samples(): ExportedSample[];
+
+  /** This family in the Prometheus text format, without prom-client's per-sample label formatting. */
+  abstract renderText(): string;
+
+  protected header(): string {
+    return `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`;
+  }
+}
+
+function escapeHelp(help: string): string {
+  return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function labelPairs(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([name, value]) => `${name}="${escapeLabelValue(value)}"`)
+    .join(',');
+}
+
+function formatNumber(value: number): string {
+  if (Number.isFinite(value)) return String(value);
+  if (Number.isNaN(value)) return 'NaN';
+  return value > 0 ? '+Inf' : '-Inf';
 }
 
 class ScalarFamily extends Family<ScalarSeries> {
   protected samples(): ExportedSample[] {
     return [...this.series].map((series) => ({ value: series.value, labels: series.labels }));
   }
+
+  renderText(): string {
+    let text = this.header();
+    for (const series of this.series) text += `${series.lineStart} ${formatNumber(series.value)}\n`;
+    return text;
+  }
 }
 
 class HistogramFamily extends Family<HistogramSeries> {
+  /** `le="0.005"}` per bucket, rendered once. */
+  private readonly boundLabels: readonly string[];
+
   constructor(
     name: string,
     help: string,
@@ -80,6 +121,7 @@ class HistogramFamily extends Family<HistogramSeries> {
     beforeCollect: () => void,
   ) {
     super(name, help, 'histogram', beforeCollect);
+    this.boundLabels = bounds.map((bound) => `le="${formatNumber(bound)}"}`);
   }
 
   protected samples(): ExportedSample[] {
@@ -99,6 +141,22 @@ class HistogramFamily extends Family<HistogramSeries> {
       out.push({ value: series.count, labels: series.labels, metricName: `${this.name}_count` });
     }
     return out;
+  }
+
+  renderText(): string {
+    let text = this.header();
+    const bucket = `${this.name}_bucket{`;
+    for (const series of this.series) {
+      let cumulative = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        cumulative += series.bucketCounts[i]!;
+        text += `${bucket}${series.labelPrefix}${this.boundLabels[i]} ${cumulative}\n`;
+      }
+      text += `${bucket}${series.labelPrefix}le="+Inf"} ${series.count}\n`;
+      text += `${this.name}_sum${series.labelBlock} ${formatNumber(series.sum)}\n`;
+      text += `${this.name}_count${series.labelBlock} ${series.count}\n`;
+    }
+    return text;
   }
 }
 
@@ -124,7 +182,15 @@ export class PrometheusSink implements MetricSink {
     if (format === 'openmetrics') {
       return { contentType: OPENMETRICS_CONTENT_TYPE, body: await renderOpenMetrics(this.registry) };
     }
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    // Our families render themselves; anything else in the registry (process metrics, a worker's
+    // own metrics) goes through prom-client as usual.
+    const ours = new Set<unknown>(this.families.values());
+    const parts: string[] = [];
+    for (const metric of this.registry.getMetricsAsArray()) {
+      if (ours.has(metric)) parts.push((metric as unknown as Family<unknown>).renderText());
+      else parts.push(`${await this.registry.getSingleMetricAsString(metric.name)}\n`);
+    }
+    return { contentType: this.registry.contentType, body: parts.join('\n') };
   }
 
   series(definition: MetricDefinition, labelValues: readonly string[]): SeriesSink {
@@ -132,7 +198,15 @@ export class PrometheusSink implements MetricSink {
     const family = this.familyFor(definition);
     if (family instanceof HistogramFamily) {
       const bounds = family.bounds;
-      const series: HistogramSeries = { labels, bucketCounts: new Float64Array(bounds.length + 1), sum: 0, count: 0 };
+      const pairs = labelPairs(labels);
+      const series: HistogramSeries = {
+        labels,
+        labelPrefix: pairs ? `${pairs},` : '',
+        labelBlock: pairs ? `{${pairs}}` : '',
+        bucketCounts: new Float64Array(bounds.length + 1),
+        sum: 0,
+        count: 0,
+      };
       family.add(series);
       return {
         record: (value) => {
@@ -145,7 +219,12 @@ export class PrometheusSink implements MetricSink {
         remove: () => family.delete(series),
       };
     }
-    const series: ScalarSeries = { labels, value: 0 };
+    const pairs = labelPairs(labels);
+    const series: ScalarSeries = {
+      labels,
+      lineStart: pairs ? `${definition.name}{${pairs}}` : definition.name,
+      value: 0,
+    };
     family.add(series);
     const remove = () => family.delete(series);
     if (definition.kind === 'counter') {
