@@ -1,0 +1,154 @@
+/**
+ * Neo4j stops and comes back while workers query, in-process and through the proxy: the sidecar
+ * stays up, /readyz goes 503 and back, the probes count failures as `unavailable`, every query
+ * settles (success or a prompt error, never a hang), and queries succeed again without a restart.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import neo4j, { type Driver } from 'neo4j-driver';
+import type { LocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
+import { defaultComponents } from '../../src/components.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { instrumentDriver } from '../../src/instrument/index.ts';
+import { createLogger } from '../../src/logger.ts';
+import { isBoltProxyComponent } from '../../src/proxy/index.ts';
+import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
+import { metricValue } from '../support/metrics.ts';
+import { privateNeo4j } from '../support/neo4j.ts';
+
+/** A query that has neither succeeded nor failed by then counts as a hang. */
+const QUERY_SETTLE_LIMIT_MS = 15_000;
+
+let server: LocalNeo4j;
+let sidecar: RunningSidecar;
+const uncaught: unknown[] = [];
+const recordUncaught = (error: unknown) => uncaught.push(error);
+
+before(async () => {
+  process.on('uncaughtException', recordUncaught);
+  server = await privateNeo4j('restart');
+  const config = loadConfig({
+    env: {
+      NEO4J_URI: server.uri,
+      NEO4J_PASSWORD: server.password,
+      SIDECAR__HTTP__PORT: '0',
+      SIDECAR__PROXY__PORT: '0',
+      SIDECAR__NEO4J__CONNECTION_TIMEOUT_MS: '2000',
+      SIDECAR__PROBES__SCHEDULE: '* * * * * *',
+      SIDECAR__PROBES__TIMEOUT_MS: '300',
+      SIDECAR__PROBES__JITTER_MS: '0',
+    },
+  });
+  sidecar = await startSidecar(config, {
+    logger: createLogger({ level: 'silent', pretty: 'never' }),
+    components: defaultComponents,
+  });
+});
+after(async () => {
+  await sidecar?.stop();
+  await server?.destroy();
+  process.off('uncaughtException', recordUncaught);
+});
+
+function workerDriver(uri: string): Driver {
+  return neo4j.driver(uri, neo4j.auth.basic(server.username, server.password), {
+    connectionTimeout: 2000,
+    maxTransactionRetryTime: 0,
+    logging: { level: 'error', logger: () => {} },
+  });
+}
+
+async function readyzStatus(base: string): Promise<number> {
+  return (await fetch(`${base}/readyz`)).status;
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Runs queries back to back until told to stop; every one must settle within the limit. */
+function queryLoop(driver: Driver, label: string) {
+  const outcomes = { ok: 0, failed: 0, hangs: [] as string[] };
+  let running = true;
+  const done = (async () => {
+    for (let index = 0; running && index < 10_000; index++) {
+      const started = Date.now();
+      const settled = await Promise.race([
+        driver.executeQuery('RETURN 1').then(
+          () => 'ok' as const,
+          () => 'failed' as const,
+        ),
+        new Promise<'hang'>((resolve) => setTimeout(() => resolve('hang'), QUERY_SETTLE_LIMIT_MS).unref()),
+      ]);
+      if (settled === 'hang') outcomes.hangs.push(`${label} query ${index} started at ${started}`);
+      else outcomes[settled]++;
+      if (settled !== 'ok') await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  return {
+    outcomes,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+describe('Neo4j restarting under load', () => {
+  it('the sidecar stays up, reports it, and recovers without a restart', async () => {
+    const base = `http://127.0.0.1:${sidecar.httpAddress.port}`;
+    const proxy = sidecar.components.find(isBoltProxyComponent)?.proxy;
+    assert.ok(proxy);
+    const viaProxy = workerDriver(`bolt://${proxy.address}`);
+    const direct = workerDriver(server.uri);
+    const instrumented = instrumentDriver(direct, { recorder: sidecar.recorder, poolName: 'worker' });
+    const loops = [queryLoop(viaProxy, 'proxy'), queryLoop(direct, 'in-process')];
+    try {
+      await until(async () => (await readyzStatus(base)) === 200, 10_000, '/readyz 200');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const unavailableBefore = await metricValue(sidecar.prometheus.registry, 'neo4j_probe_failures_total', {
+        reason: 'unavailable',
+      });
+
+      await server.stop();
+      await until(async () => (await readyzStatus(base)) === 503, 10_000, '/readyz 503');
+      await until(
+        async () =>
+          (await metricValue(sidecar.prometheus.registry, 'neo4j_probe_failures_total', { reason: 'unavailable' })) >
+          unavailableBefore,
+        10_000,
+        'a probe failure with reason unavailable',
+      );
+      // Proxy clients get a prompt connection error while the server is down.
+      const refused = workerDriver(`bolt://${proxy.address}`);
+      try {
+        await assert.rejects(refused.executeQuery('RETURN 1'));
+      } finally {
+        await refused.close();
+      }
+
+      await server.start();
+      await until(async () => (await readyzStatus(base)) === 200, 30_000, '/readyz 200 again');
+      const okBefore = loops.map((loop) => loop.outcomes.ok);
+      await until(
+        async () => loops.every((loop, index) => loop.outcomes.ok > (okBefore[index] ?? 0)),
+        30_000,
+        'queries to succeed again',
+      );
+    } finally {
+      await Promise.all(loops.map((loop) => loop.stop()));
+      instrumented.detach();
+      await Promise.all([viaProxy.close(), direct.close()]);
+    }
+    for (const loop of loops) {
+      assert.deepEqual(loop.outcomes.hangs, []);
+      assert.ok(loop.outcomes.failed > 0, 'the outage was seen by the workers');
+    }
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.deepEqual(uncaught, []);
+  });
+});
