@@ -51,7 +51,7 @@ export async function benchInstrumentedDriver(context: BenchContext): Promise<Se
     method:
       `neo4j-driver ${jsDriverVersion()} \`executeQuery\` in closed loops; the instrumented driver has \`instrumentDriver\` ` +
       `with a Prometheus sink. ${settings.rounds} alternating rounds of ${settings.roundSeconds} s per variant and cell ` +
-      '(after a warm-up round), medians of the per-round figures.',
+      '(after a warm-up round): medians of the per-round figures; ratio and added p50 are medians over the paired rounds.',
     tables: [throughputTable(cells, 'bare', 'instrumented')],
     targets: [
       {

@@ -100,7 +100,7 @@ export async function benchProxyJs(context: BenchContext): Promise<Section> {
     method:
       `neo4j-driver ${jsDriverVersion()} \`executeQuery\` in closed loops over \`bolt://\`, one driver direct to Neo4j and ` +
       `one to the sidecar's proxy (sidecar in its own process). ${settings.rounds} alternating rounds of ` +
-      `${settings.roundSeconds} s per variant and cell, medians.`,
+      `${settings.roundSeconds} s per variant and cell: medians; ratio and added p50 are medians over the paired rounds.`,
     tables: [throughputTable(cells, 'direct', 'proxy')],
     targets: proxyTargets(cells, 'JavaScript'),
     load: combinedLoad(cells.map((cell) => cell.comparison.load)),
@@ -132,7 +132,7 @@ export async function benchProxyPython(context: BenchContext): Promise<Section> 
     method:
       `Official Python driver ${driverVersion} (${python.pythonVersion}) \`execute_query\` in closed loops, concurrency as ` +
       `threads sharing one driver, over \`bolt://\` direct and through the proxy. ${settings.rounds} alternating ` +
-      `rounds of ${settings.roundSeconds} s per variant and cell, medians.`,
+      `rounds of ${settings.roundSeconds} s per variant and cell: medians; ratio and added p50 are medians over the paired rounds.`,
     tables: [throughputTable(cells, 'direct', 'proxy')],
     targets: proxyTargets(cells, 'Python'),
     load: combinedLoad(cells.map((cell) => cell.comparison.load)),

@@ -7,6 +7,7 @@ import type { BenchContext } from '../support/context.ts';
 import { format, type Section } from '../support/report.ts';
 import { median, summarizeLatencies } from '../support/stats.ts';
 import { DEFAULT_FLEET } from '../support/synthetic-series.ts';
+import { BACK_TO_BACK_SCRAPE_PHASE } from './sidecar-resources.ts';
 
 export const SCRAPE_TARGET_MS = 5;
 const SCRAPES_PER_ROUND = 50;
@@ -22,7 +23,7 @@ export async function benchScrape(context: BenchContext): Promise<Section> {
   const meter = context.newMeter();
   meter.start();
   const rounds: Array<{ p50Ms: number; p99Ms: number; maxMs: number }> = [];
-  sidecar.startPhase('scraped back to back (/metrics)');
+  sidecar.startPhase(BACK_TO_BACK_SCRAPE_PHASE);
   let scrapes = 0;
   for (let round = 0; round < settings.rounds; round++) {
     const latencies: number[] = [];

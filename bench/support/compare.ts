@@ -34,11 +34,11 @@ export interface VariantFigures extends RoundFigures {
 export interface Comparison {
   a: VariantFigures;
   b: VariantFigures;
-  /** b.qps / a.qps */
+  /** Median over paired rounds of b.qps / a.qps. */
   throughputRatio: number;
-  /** b.p50Us - a.p50Us */
+  /** Median over paired rounds of b.p50Us - a.p50Us. */
   addedP50Us: number;
-  /** b.p99Us - a.p99Us */
+  /** Median over paired rounds of b.p99Us - a.p99Us. */
   addedP99Us: number;
   load: LoadDuringRun;
 }
@@ -116,17 +116,23 @@ export async function alternateAll(
   return { figures: variants.map((variant, i) => variantFigures(variant.name, rounds[i]!, firstErrors[i])), load };
 }
 
+/**
+ * Two variants compared round by round: the ratio and the added latencies are medians of the paired
+ * rounds' ratios and differences (each pair ran back to back, so it shares the machine's conditions),
+ * which shrugs off a noisy neighbour better than a ratio of the two medians would.
+ */
 export async function alternate(a: Variant, b: Variant, options: AlternateOptions): Promise<Comparison> {
   const {
     figures: [figuresA, figuresB],
     load,
   } = await alternateAll([a, b], options);
+  const pairs = figuresA!.rounds.map((roundA, i) => ({ a: roundA, b: figuresB!.rounds[i]! }));
   return {
     a: figuresA!,
     b: figuresB!,
-    throughputRatio: figuresA!.qps > 0 ? figuresB!.qps / figuresA!.qps : Number.NaN,
-    addedP50Us: figuresB!.p50Us - figuresA!.p50Us,
-    addedP99Us: figuresB!.p99Us - figuresA!.p99Us,
+    throughputRatio: median(pairs.filter((pair) => pair.a.qps > 0).map((pair) => pair.b.qps / pair.a.qps)),
+    addedP50Us: median(pairs.map((pair) => pair.b.p50Us - pair.a.p50Us)),
+    addedP99Us: median(pairs.map((pair) => pair.b.p99Us - pair.a.p99Us)),
     load,
   };
 }
