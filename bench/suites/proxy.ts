@@ -19,23 +19,32 @@ export function proxyMissingNote(): string {
   );
 }
 
+/**
+ * Throughput is judged at concurrency 16, as the target says. Added p50 is judged on RETURN 1 at
+ * concurrency 1, where it is the proxy's own latency: with 16 in flight the p50 is mostly queueing,
+ * and on a 1,000-row read mostly transfer, both of which the throughput ratio already covers.
+ */
 function proxyTargets(cells: readonly ThroughputCell[], client: string): TargetCheck[] {
+  const checks: TargetCheck[] = [];
   const atTarget = cells.filter((cell) => cell.concurrency === TARGET_CONCURRENCY);
-  if (atTarget.length === 0) return [];
-  const worstRatio = Math.min(...atTarget.map((cell) => cell.comparison.throughputRatio));
-  const worstAdded = Math.max(...cells.map((cell) => cell.comparison.addedP50Us));
-  return [
-    {
+  if (atTarget.length > 0) {
+    const worstRatio = Math.min(...atTarget.map((cell) => cell.comparison.throughputRatio));
+    checks.push({
       target: `${client}: proxy >= ${format.percent(PROXY_THROUGHPUT_TARGET)} of direct throughput at concurrency ${TARGET_CONCURRENCY}`,
       measured: `lowest ${format.percent(worstRatio)}`,
       met: worstRatio >= PROXY_THROUGHPUT_TARGET,
-    },
-    {
-      target: `${client}: proxy adds <= ${PROXY_ADDED_P50_TARGET_US} µs to p50`,
-      measured: `at most ${format.signedMicros(worstAdded)} µs`,
-      met: worstAdded <= PROXY_ADDED_P50_TARGET_US,
-    },
-  ];
+    });
+  }
+  const latencyCell = cells.find((cell) => cell.concurrency === 1 && cell.workload.key === 'return1');
+  if (latencyCell) {
+    const added = latencyCell.comparison.addedP50Us;
+    checks.push({
+      target: `${client}: proxy adds <= ${PROXY_ADDED_P50_TARGET_US} µs to p50 (RETURN 1, concurrency 1)`,
+      measured: `${format.signedMicros(added)} µs`,
+      met: added <= PROXY_ADDED_P50_TARGET_US,
+    });
+  }
+  return checks;
 }
 
 type ClientName = 'JavaScript' | 'Python';
