@@ -100,6 +100,8 @@ interface ConnectionRow {
   family: string;
   host: string;
   ageSeconds: number;
+  /** With the id, identifies a connection across censuses: ids alone repeat after a server restart. */
+  connectedAtMs: number;
 }
 
 function toNumber(value: unknown): number {
@@ -140,7 +142,8 @@ function increment(record: Record<string, number>, key: string, by = 1): void {
 }
 
 export class Census {
-  private previous: { maxId: number; own: number; at: number } | undefined;
+  /** highWater: the highest connection id seen since the server (re)started; open: the connections open at the last census. */
+  private previous: { highWater: number; open: ReadonlySet<string>; own: number; at: number } | undefined;
   private lastReport: CensusReport | undefined;
   private readonly reported = {
     connections: new Set<string>(),
@@ -227,6 +230,7 @@ export class Census {
         family: userAgentFamily(toText(record.userAgent)),
         host: clientHost(toText(record.clientAddress)),
         ageSeconds: Number.isFinite(serverNow - connectedAt) ? Math.max(0, (serverNow - connectedAt) / 1000) : 0,
+        connectedAtMs: connectedAt,
       };
     });
 
@@ -300,10 +304,17 @@ export class Census {
     now: number,
   ): CensusReport['opened'] & { openedByConnector: Record<string, number> } {
     const ids = rows.map((row) => row.id).filter((id): id is number => id !== undefined);
-    const maxId = ids.length > 0 ? Math.max(...ids) : (this.previous?.maxId ?? -1);
+    const maxId = ids.length > 0 ? Math.max(...ids) : -1;
     const own = this.options.ownConnectionsOpened();
     const previous = this.previous;
-    this.previous = { maxId, own, at: now };
+    // Ids restart at 0 when the server restarts. A lower highest open id alone does not mean that:
+    // the newest connections may simply have closed. Only when none of the connections open last
+    // time survives (the sidecar's own pooled connection normally does) is it a new server.
+    const open = new Set(rows.map((row) => `${row.id}@${row.connectedAtMs}`));
+    const restarted =
+      previous !== undefined && maxId < previous.highWater && ![...open].some((key) => previous.open.has(key));
+    const highWater = previous === undefined || restarted ? maxId : Math.max(previous.highWater, maxId);
+    this.previous = { highWater, open, own, at: now };
     if (!previous) {
       return {
         sinceLastCensus: 0,
@@ -315,9 +326,10 @@ export class Census {
       };
     }
     const intervalSeconds = (now - previous.at) / 1000;
-    // Ids restart at 0 when the server restarts: then every id up to the highest is new.
-    const since = maxId < previous.maxId ? -1 : previous.maxId;
-    const gap = maxId - since;
+    // Every id above the previous high-water mark is a connection opened since; those that already
+    // closed are counted once a newer connection shows how far the ids went.
+    const since = restarted ? -1 : previous.highWater;
+    const gap = Math.max(0, maxId - since);
     const ownOpened = Math.max(0, own - previous.own);
     const openedByConnector: Record<string, number> = {};
     let stillOpen = 0;
