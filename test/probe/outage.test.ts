@@ -15,6 +15,8 @@ import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
 import { privateNeo4j } from '../support/neo4j.ts';
 import { parseExposition } from '../support/prometheus-text.ts';
 
+const PROBE_DOWN_SECONDS = 5;
+
 let server: LocalNeo4j;
 let sidecar: RunningSidecar;
 let base: string;
@@ -39,7 +41,9 @@ before(async () => {
     metrics: { processMetrics: false },
     proxy: { enabled: false },
     probes: { timeoutMs: 3000, census: { enabled: false }, freshConnect: { everyRuns: 1 } },
-    alerts: { thresholds: { probeDown: { warning: 1, critical: null, for: '0s' } } },
+    // Well above one probe run (fresh connect against a just-restarted server can take a second or two
+    // on a busy machine), so a run that just succeeded never counts as down.
+    alerts: { thresholds: { probeDown: { warning: PROBE_DOWN_SECONDS, critical: null, for: '0s' } } },
   });
   const stream = new PassThrough();
   stream.on('data', (chunk: Buffer) => logLines.push(...chunk.toString().split('\n').filter(Boolean)));
@@ -77,6 +81,7 @@ describe('probes through a Neo4j outage', () => {
   it('report ready, then unavailable and not ready while Neo4j is down, then recover without a restart', async () => {
     await probes.runOnce();
     const healthy = await probes.runOnce();
+    const healthyAt = Date.now();
     assert.ok(gating(healthy).every((result) => result.ok));
     assert.equal((await readyz()).status, 200);
     const status = (await (await fetch(`${base}/status`)).json()) as {
@@ -97,6 +102,10 @@ describe('probes through a Neo4j outage', () => {
     const notReady = await readyz();
     assert.equal(notReady.status, 503);
     assert.match(notReady.body.reason ?? '', /probes: .*acquisition:default unavailable/);
+    // The alert is about time since the last success: wait until that surely exceeds the threshold.
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, healthyAt + PROBE_DOWN_SECONDS * 1000 + 500 - Date.now())),
+    );
     const firing = alerts.evaluate().filter((alert) => alert.state === 'firing');
     assert.ok(
       firing.some((alert) => alert.alert === 'Neo4jPoolProbeDown' && alert.labels.probe === 'round_trip'),
