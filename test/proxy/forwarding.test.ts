@@ -14,15 +14,8 @@ import {
   PackStreamStruct,
   type PackStreamValue,
 } from '../../src/proxy/bolt/index.ts';
-import {
-  eventually,
-  handshakeOffers,
-  MANIFEST_V1_OFFER,
-  map,
-  message,
-  startTestProxy,
-  type TestProxy,
-} from './support.ts';
+import { handshakeOffers, MANIFEST_V1_OFFER, map, message } from '../support/raw-bolt.ts';
+import { eventually, startTestProxy, type TestProxy } from './support.ts';
 
 /** One scripted Neo4j stand-in: each connection is handed to `script` with everything it receives. */
 class FakeUpstream {

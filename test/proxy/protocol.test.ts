@@ -15,16 +15,17 @@ import { BoltSignature, chunkMessage, type PackStreamValue } from '../../src/pro
 import { CONNECTION_LIMIT_CODE, UPSTREAM_UNAVAILABLE_CODE } from '../../src/proxy/index.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import {
-  eventually,
+  connectBolt58,
+  expectOneValue,
   handshakeOffers,
-  hostPort,
-  MANIFEST_V1_OFFER,
+  hello,
+  loggedInBolt58,
   map,
   message,
   RawBoltClient,
-  startTestProxy,
-  type TestProxy,
-} from './support.ts';
+  runAndPull,
+} from '../support/raw-bolt.ts';
+import { eventually, hostPort, startTestProxy, type TestProxy } from './support.ts';
 
 const quiet = { logging: { level: 'error' as const, logger: () => {} } };
 const RAW_AGENT = 'raw-bolt-test/1.0';
@@ -46,28 +47,8 @@ function driverFor(uri: string, password = server.password, options: Record<stri
 }
 
 /** Handshake at Bolt 5.8 through the manifest, then HELLO and LOGON in the same segment as the choice. */
-async function loggedInRawClient(address: string): Promise<RawBoltClient> {
-  const client = await RawBoltClient.connect(address);
-  client.write(handshakeOffers(MANIFEST_V1_OFFER, [8, 8, 5]));
-  assert.deepEqual([...(await client.readBytes(4))], [0, 0, 1, 0xff]);
-  const rangeCount = (await client.readBytes(1))[0] ?? 0;
-  await client.readBytes(4 * rangeCount);
-  while (((await client.readBytes(1))[0] ?? 0) & 0x80) {
-    // capability varint continues
-  }
-  client.startMessages();
-  client.write(
-    Buffer.concat([
-      Buffer.from([0, 0, 8, 5, 0]),
-      message(BoltSignature.HELLO, map({ user_agent: RAW_AGENT, bolt_agent: map({ product: RAW_AGENT }) })),
-      message(BoltSignature.LOGON, map({ scheme: 'basic', principal: server.username, credentials: server.password })),
-    ]),
-  );
-  const hello = await client.readMessage();
-  assert.equal(hello.signature, BoltSignature.SUCCESS, JSON.stringify(hello));
-  const logon = await client.readMessage();
-  assert.equal(logon.signature, BoltSignature.SUCCESS, JSON.stringify(logon));
-  return client;
+function loggedInRawClient(address: string): Promise<RawBoltClient> {
+  return loggedInBolt58(address, { userAgent: RAW_AGENT, username: server.username, password: server.password });
 }
 
 function metadata(received: { fields: PackStreamValue[] }): Map<string, PackStreamValue> {
@@ -93,12 +74,7 @@ describe('handshakes relayed to a real Neo4j', () => {
     const hello = await client.readMessage();
     assert.equal(hello.signature, BoltSignature.SUCCESS);
     assert.match(String(metadata(hello).get('server')), /^Neo4j\//);
-    client.write(
-      Buffer.concat([
-        message(BoltSignature.RUN, 'UNWIND range(1, 3) AS x RETURN x', map({}), map({})),
-        message(BoltSignature.PULL, map({ n: -1 })),
-      ]),
-    );
+    client.write(runAndPull('UNWIND range(1, 3) AS x RETURN x'));
     const replies = [];
     for (let i = 0; i < 5; i++) replies.push(await client.readMessage());
     assert.deepEqual(
@@ -116,16 +92,8 @@ describe('handshakes relayed to a real Neo4j', () => {
     const before = await shared.metric('neo4j_proxy_bolt_versions_total', { version: '5.8' });
     const queriesBefore = await shared.metric('neo4j_query_duration_seconds_count', { source: 'proxy' });
     const client = await loggedInRawClient(shared.proxy.address);
-    client.write(
-      Buffer.concat([
-        message(BoltSignature.RUN, 'RETURN 42 AS answer', map({}), map({})),
-        message(BoltSignature.PULL, map({ n: -1 })),
-      ]),
-    );
-    assert.equal((await client.readMessage()).signature, BoltSignature.SUCCESS);
-    const record = await client.readMessage();
-    assert.deepEqual(record.fields, [[42]]);
-    assert.equal((await client.readMessage()).signature, BoltSignature.SUCCESS);
+    client.write(runAndPull('RETURN 42 AS answer'));
+    await expectOneValue(client, 42);
     client.close();
     await eventually(async () => {
       assert.equal(await shared.metric('neo4j_proxy_bolt_versions_total', { version: '5.8' }), before + 1);
@@ -134,18 +102,7 @@ describe('handshakes relayed to a real Neo4j', () => {
   });
 
   it('the manifest handshake sent byte by byte in both handshake steps', async () => {
-    const client = await RawBoltClient.connect(shared.proxy.address);
-    await client.writeByteByByte(handshakeOffers(MANIFEST_V1_OFFER, [8, 8, 5]));
-    assert.deepEqual([...(await client.readBytes(4))], [0, 0, 1, 0xff]);
-    const rangeCount = (await client.readBytes(1))[0] ?? 0;
-    await client.readBytes(4 * rangeCount + 1);
-    client.startMessages();
-    await client.writeByteByByte(
-      Buffer.concat([
-        Buffer.from([0, 0, 8, 5, 0]),
-        message(BoltSignature.HELLO, map({ user_agent: RAW_AGENT, bolt_agent: map({ product: RAW_AGENT }) })),
-      ]),
-    );
+    const client = await connectBolt58(shared.proxy.address, [hello(RAW_AGENT)], { byteByByte: true });
     assert.equal((await client.readMessage()).signature, BoltSignature.SUCCESS);
     client.close();
   });
@@ -308,15 +265,8 @@ describe('bad input closes that connection only, counted and logged', () => {
     try {
       const client = await loggedInRawClient(small.proxy.address);
       const bigParameter = 'x'.repeat(100_000);
-      client.write(
-        Buffer.concat([
-          message(BoltSignature.RUN, 'RETURN size($big) AS size', map({ big: bigParameter }), map({})),
-          message(BoltSignature.PULL, map({ n: -1 })),
-        ]),
-      );
-      assert.equal((await client.readMessage()).signature, BoltSignature.SUCCESS);
-      assert.deepEqual((await client.readMessage()).fields, [[100_000]]);
-      assert.equal((await client.readMessage()).signature, BoltSignature.SUCCESS);
+      client.write(runAndPull('RETURN size($big) AS size', { big: bigParameter }));
+      await expectOneValue(client, 100_000);
       await rejectedDelta(
         'message_too_large',
         async () => {

@@ -7,17 +7,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import neo4j from 'neo4j-driver';
 import { BoltSignature } from '../../src/proxy/bolt/index.ts';
+import { eventually, startTestProxy, type TestProxy } from '../proxy/support.ts';
+import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import {
-  eventually,
+  expectOneValue,
   handshakeOffers,
-  MANIFEST_V1_OFFER,
+  loggedInBolt58,
   map,
   message,
   RawBoltClient,
-  startTestProxy,
-  type TestProxy,
-} from '../proxy/support.ts';
-import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+  runAndPull,
+} from '../support/raw-bolt.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 300;
 const MAX_CONNECTIONS = 10;
@@ -46,45 +46,17 @@ after(async () => {
   assert.deepEqual(uncaught, [], 'no uncaught exception or rejection');
 });
 
-const replacer = (_key: string, value: unknown) => (value instanceof Map ? Object.fromEntries(value) : value);
-
-async function loggedIn(address: string): Promise<RawBoltClient> {
-  const client = await RawBoltClient.connect(address);
-  client.write(handshakeOffers(MANIFEST_V1_OFFER, [8, 8, 5]));
-  assert.deepEqual([...(await client.readBytes(4))], [0, 0, 1, 0xff]);
-  const rangeCount = (await client.readBytes(1))[0] ?? 0;
-  await client.readBytes(4 * rangeCount);
-  while (((await client.readBytes(1))[0] ?? 0) & 0x80) {
-    // capability varint continues
-  }
-  client.startMessages();
-  client.write(
-    Buffer.concat([
-      Buffer.from([0, 0, 8, 5, 0]),
-      message(
-        BoltSignature.HELLO,
-        map({ user_agent: 'abuse-test/1.0', bolt_agent: map({ product: 'abuse-test/1.0' }) }),
-      ),
-      message(BoltSignature.LOGON, map({ scheme: 'basic', principal: server.username, credentials: server.password })),
-    ]),
-  );
-  for (const step of ['HELLO', 'LOGON']) {
-    const reply = await client.readMessage();
-    assert.equal(reply.signature, BoltSignature.SUCCESS, `${step}: ${JSON.stringify(reply.fields, replacer)}`);
-  }
-  return client;
+function loggedIn(address: string): Promise<RawBoltClient> {
+  return loggedInBolt58(address, {
+    userAgent: 'abuse-test/1.0',
+    username: server.username,
+    password: server.password,
+  });
 }
 
 async function returnOne(client: RawBoltClient, value: number): Promise<void> {
-  client.write(
-    Buffer.concat([
-      message(BoltSignature.RUN, 'RETURN $v AS v', map({ v: value }), map({})),
-      message(BoltSignature.PULL, map({ n: -1 })),
-    ]),
-  );
-  assert.equal((await client.readMessage()).signature, BoltSignature.SUCCESS);
-  assert.deepEqual((await client.readMessage()).fields, [[value]]);
-  assert.equal((await client.readMessage()).signature, BoltSignature.SUCCESS);
+  client.write(runAndPull('RETURN $v AS v', { v: value }));
+  await expectOneValue(client, value);
 }
 
 const rejected = (reason: string) => proxy.metric('neo4j_proxy_connections_rejected_total', { reason });

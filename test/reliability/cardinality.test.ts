@@ -8,16 +8,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import {
-  BoltDechunker,
-  BoltSignature,
-  chunkMessage,
-  decodeBoltMessage,
-  encodePackStream,
-  PackStreamStruct,
-  type PackStreamValue,
-} from '../../src/proxy/bolt/index.ts';
-import { handshakeOffers, map, message, startTestProxy, type TestProxy } from '../proxy/support.ts';
+import { BoltDechunker, BoltSignature, decodeBoltMessage } from '../../src/proxy/bolt/index.ts';
+import { startTestProxy, type TestProxy } from '../proxy/support.ts';
+import { handshakeOffers, map, message, splitAddress } from '../support/raw-bolt.ts';
 
 const DISTINCT_QUERIES = 100_000;
 const USER_AGENTS_LIMIT = 100_000;
@@ -25,10 +18,6 @@ const USER_AGENT_BUDGET_MS = 20_000;
 const CONCURRENT_CONNECTIONS = 32;
 /** The recorder's default maxSeriesPerMetric, plus the one "other" series new label sets fold into. */
 const SERIES_BOUND = 1000 + 1;
-
-function reply(signature: number, ...fields: PackStreamValue[]): Buffer {
-  return chunkMessage(encodePackStream(new PackStreamStruct(signature, fields)));
-}
 
 /** Bolt 4.4 just far enough: every RUN with an odd number in it fails with a code and message of its own. */
 function startScriptedServer(): Promise<{ uri: string; close: () => Promise<void> }> {
@@ -46,22 +35,22 @@ function startScriptedServer(): Promise<{ uri: string; close: () => Promise<void
             const n = Number(/\d+/.exec(text)?.[0] ?? 0);
             if (n % 2 === 1) {
               socket.write(
-                reply(
+                message(
                   BoltSignature.FAILURE,
                   map({ code: `Neo.ClientError.Statement.Invented${n}`, message: `no such thing as ${n}` }),
                 ),
               );
-            } else socket.write(reply(BoltSignature.SUCCESS, map({ fields: ['n'], t_first: 0 })));
+            } else socket.write(message(BoltSignature.SUCCESS, map({ fields: ['n'], t_first: 0 })));
             return;
           }
           case BoltSignature.PULL:
-            socket.write(reply(BoltSignature.SUCCESS, map({ type: 'r', t_last: 0, db: 'neo4j' })));
+            socket.write(message(BoltSignature.SUCCESS, map({ type: 'r', t_last: 0, db: 'neo4j' })));
             return;
           case BoltSignature.GOODBYE:
             socket.end();
             return;
           default:
-            socket.write(reply(BoltSignature.SUCCESS, map({ server: 'Neo4j/5.26.0', connection_id: 'bolt-1' })));
+            socket.write(message(BoltSignature.SUCCESS, map({ server: 'Neo4j/5.26.0', connection_id: 'bolt-1' })));
         }
       },
     });
@@ -86,10 +75,7 @@ function startScriptedServer(): Promise<{ uri: string; close: () => Promise<void
 
 /** Writes everything, ends the connection and waits for the peer to close it. */
 function converse(address: string, bytes: Buffer): Promise<void> {
-  const [host, port] = [
-    address.slice(0, address.lastIndexOf(':')),
-    Number(address.slice(address.lastIndexOf(':') + 1)),
-  ];
+  const [host, port] = splitAddress(address);
   return new Promise((resolve) => {
     const socket = net.connect({ host, port }, () => socket.end(bytes));
     socket.on('data', () => {});

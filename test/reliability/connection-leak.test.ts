@@ -12,8 +12,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createLogger } from '../../src/logger.ts';
 import { BoltSignature } from '../../src/proxy/bolt/index.ts';
-import { handshakeOffers, map, message, splitAddress, startTestProxy, type TestProxy } from '../proxy/support.ts';
+import { startTestProxy, type TestProxy } from '../proxy/support.ts';
 import { releaseSharedNeo4j, sharedNeo4j } from '../support/neo4j.ts';
+import { handshakeOffers, map, message, splitAddress } from '../support/raw-bolt.ts';
 
 const CONNECTIONS = 10_000;
 const WARM_UP = 500;

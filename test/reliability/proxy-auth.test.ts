@@ -7,17 +7,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import neo4j from 'neo4j-driver';
 import { BoltSignature } from '../../src/proxy/bolt/index.ts';
-import {
-  handshakeOffers,
-  MANIFEST_V1_OFFER,
-  map,
-  message,
-  RawBoltClient,
-  type ReceivedMessage,
-  startTestProxy,
-  type TestProxy,
-} from '../proxy/support.ts';
+import { startTestProxy, type TestProxy } from '../proxy/support.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+import {
+  connectBolt58,
+  hello,
+  logon,
+  type RawBoltClient,
+  type ReceivedMessage,
+  runAndPull,
+} from '../support/raw-bolt.ts';
 
 const RAW_AGENT = 'raw-auth-test/1.0';
 const SECRET_QUERY = 'MATCH (n) RETURN count(n) AS nodes';
@@ -35,28 +34,7 @@ after(async () => {
 });
 
 /** Bolt 5.8 through the manifest handshake; the client's choice is sent with `first`. */
-async function handshake58(first: Buffer[]): Promise<RawBoltClient> {
-  const client = await RawBoltClient.connect(proxy.proxy.address);
-  client.write(handshakeOffers(MANIFEST_V1_OFFER, [8, 8, 5]));
-  assert.deepEqual([...(await client.readBytes(4))], [0, 0, 1, 0xff]);
-  const rangeCount = (await client.readBytes(1))[0] ?? 0;
-  await client.readBytes(4 * rangeCount);
-  while (((await client.readBytes(1))[0] ?? 0) & 0x80) {
-    // capability varint continues
-  }
-  client.startMessages();
-  client.write(Buffer.concat([Buffer.from([0, 0, 8, 5, 0]), ...first]));
-  return client;
-}
-
-const hello = () =>
-  message(BoltSignature.HELLO, map({ user_agent: RAW_AGENT, bolt_agent: map({ product: RAW_AGENT }) }));
-const logon = (password: string) =>
-  message(BoltSignature.LOGON, map({ scheme: 'basic', principal: server.username, credentials: password }));
-const runAndPull = () => [
-  message(BoltSignature.RUN, SECRET_QUERY, map({}), map({})),
-  message(BoltSignature.PULL, map({ n: -1 })),
-];
+const handshake58 = (first: Buffer[]) => connectBolt58(proxy.proxy.address, first);
 
 /** Every message the server sends until it closes the connection or goes quiet for `quietMs`. */
 async function everyReply(client: RawBoltClient, quietMs = 3000): Promise<ReceivedMessage[]> {
@@ -92,7 +70,11 @@ function assertQueryRefused(replies: ReceivedMessage[], expectedSuccesses: numbe
 describe('authentication through the proxy', () => {
   it('a wrong password: LOGON fails and the query that follows is never run', async () => {
     const before = await successfulQueries();
-    const client = await handshake58([hello(), logon('not-the-password'), ...runAndPull()]);
+    const client = await handshake58([
+      hello(RAW_AGENT),
+      logon(server.username, 'not-the-password'),
+      runAndPull(SECRET_QUERY),
+    ]);
     const replies = await everyReply(client);
     assertQueryRefused(replies, 1);
     assert.equal(names(replies)[1], 'FAILURE', names(replies).join(', '));
@@ -101,7 +83,7 @@ describe('authentication through the proxy', () => {
 
   it('HELLO without LOGON: the query is refused', async () => {
     const before = await successfulQueries();
-    const client = await handshake58([hello(), ...runAndPull()]);
+    const client = await handshake58([hello(RAW_AGENT), runAndPull(SECRET_QUERY)]);
     const replies = await everyReply(client);
     assertQueryRefused(replies, 1);
     assert.equal(await successfulQueries(), before);
@@ -109,7 +91,7 @@ describe('authentication through the proxy', () => {
 
   it('no HELLO at all: a RUN right after the handshake is refused', async () => {
     const before = await successfulQueries();
-    const client = await handshake58(runAndPull());
+    const client = await handshake58([runAndPull(SECRET_QUERY)]);
     const replies = await everyReply(client);
     assertQueryRefused(replies, 0);
     assert.equal(await successfulQueries(), before);
@@ -132,7 +114,11 @@ describe('authentication through the proxy', () => {
 
   it('the same raw client with the right password does get its answer (the refusals above are not the harness)', async () => {
     const before = await successfulQueries();
-    const client = await handshake58([hello(), logon(server.password), ...runAndPull()]);
+    const client = await handshake58([
+      hello(RAW_AGENT),
+      logon(server.username, server.password),
+      runAndPull(SECRET_QUERY),
+    ]);
     const replies = await everyReply(client, 1500);
     assert.deepEqual(names(replies), ['SUCCESS', 'SUCCESS', 'SUCCESS', 'RECORD', 'SUCCESS']);
     assert.equal(await successfulQueries(), before + 1);
