@@ -3,23 +3,12 @@
  * anything starts (no port is bound, no connection is made).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { freePort, repoRoot } from '../scripts/neo4j/local-neo4j.ts';
+import { runSidecarCli, spawnSidecarCli } from './support/cli.ts';
 import { releaseSharedNeo4j, sharedNeo4j } from './support/neo4j.ts';
-
-function runCli(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), ...args], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 function yamlFile(content: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'sidecar-cli-')), 'config.yaml');
@@ -45,7 +34,7 @@ const badConfigurations: Array<{ name: string; args?: string[]; env?: Record<str
 describe('neo4j-pool-sidecar CLI', () => {
   for (const bad of badConfigurations) {
     it(`exits 2 and names the field for ${bad.name}`, () => {
-      const result = runCli(bad.args ?? [], { NEO4J_PASSWORD: 'never-printed', ...bad.env });
+      const result = runSidecarCli(bad.args ?? [], { NEO4J_PASSWORD: 'never-printed', ...bad.env });
       assert.equal(result.status, 2, result.stderr);
       assert.match(result.stderr, bad.field);
       assert.doesNotMatch(result.stderr + result.stdout, /never-printed/);
@@ -53,7 +42,7 @@ describe('neo4j-pool-sidecar CLI', () => {
   }
 
   it('check-config prints the effective configuration with the password masked', () => {
-    const result = runCli(['check-config'], { NEO4J_URI: 'bolt://db:7687', NEO4J_PASSWORD: 'hunter2-secret' });
+    const result = runSidecarCli(['check-config'], { NEO4J_URI: 'bolt://db:7687', NEO4J_PASSWORD: 'hunter2-secret' });
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /uri: bolt:\/\/db:7687/);
     assert.match(result.stdout, /password: "\*+"/);
@@ -61,14 +50,14 @@ describe('neo4j-pool-sidecar CLI', () => {
   });
 
   it('rejects an unknown option with usage and exit 2', () => {
-    const result = runCli(['--frobnicate']);
+    const result = runSidecarCli(['--frobnicate']);
     assert.equal(result.status, 2);
     assert.match(result.stderr, /unknown option --frobnicate/);
   });
 
   it('prints help and the version', () => {
-    assert.match(runCli(['--help']).stdout, /Usage: neo4j-pool-sidecar/);
-    assert.match(runCli(['--version']).stdout, /^\d+\.\d+\.\d+/);
+    assert.match(runSidecarCli(['--help']).stdout, /Usage: neo4j-pool-sidecar/);
+    assert.match(runSidecarCli(['--version']).stdout, /^\d+\.\d+\.\d+/);
   });
 });
 
@@ -77,46 +66,18 @@ describe('neo4j-pool-sidecar run', () => {
 
   it('serves /metrics against a real Neo4j, then stops cleanly with exit 0 on SIGTERM', async () => {
     const server = await sharedNeo4j();
-    const [httpPort, proxyPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), 'run'], {
-      cwd: repoRoot,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NEO4J_URI: server.uri,
-        NEO4J_PASSWORD: server.password,
-        SIDECAR__HTTP__PORT: String(httpPort),
-        SIDECAR__PROXY__PORT: String(proxyPort),
-        SIDECAR__LOG__PRETTY: 'never',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const sidecar = await spawnSidecarCli(['run'], { NEO4J_URI: server.uri, NEO4J_PASSWORD: server.password });
     try {
-      const deadline = Date.now() + 60_000;
-      let healthy = false;
-      while (!healthy && Date.now() < deadline) {
-        healthy = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then(
-          (response) => response.ok,
-          () => false,
-        );
-        if (!healthy) await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      assert.ok(healthy, `the sidecar never answered /healthz:\n${output}`);
-      const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      const healthy = await sidecar.waitForOk('/healthz');
+      assert.ok(healthy, `the sidecar never answered /healthz:\n${sidecar.logs()}`);
+      const metrics = await (await fetch(`${sidecar.httpUrl}/metrics`)).text();
       assert.match(metrics, /^neo4j_sidecar_build_info\{/m);
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0, output);
-      assert.match(output, /"msg":"stopped"/);
-      assert.doesNotMatch(output, new RegExp(server.password));
+      sidecar.child.kill('SIGTERM');
+      assert.equal(await sidecar.exited, 0, sidecar.logs());
+      assert.match(sidecar.logs(), /"msg":"stopped"/);
+      assert.doesNotMatch(sidecar.logs(), new RegExp(server.password));
     } finally {
-      child.kill('SIGKILL');
+      await sidecar.stop();
     }
   });
 });

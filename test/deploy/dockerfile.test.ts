@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort, repoRoot } from '../../scripts/neo4j/local-neo4j.ts';
 import { ensureDebianPackages } from '../../scripts/tools/debian.ts';
+import { collectOutput, pollHttp } from '../support/cli.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { cleanCopy } from './support/clean-copy.ts';
 import { lastOf, parseDockerfile } from './support/dockerfile.ts';
@@ -110,24 +111,12 @@ describe('Dockerfile build and start in a clean copy', { timeout: 20 * 60_000 },
       SIDECAR__PROXY__PORT: '0',
     };
     const child = emulator.start(runtime, env);
-    let output = '';
-    child.stdout?.on('data', (data: Buffer) => {
-      output = (output + data.toString()).slice(-8000);
-    });
-    child.stderr?.on('data', (data: Buffer) => {
-      output = (output + data.toString()).slice(-8000);
-    });
+    const output = collectOutput(child, 8000);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       const base = `http://127.0.0.1:${httpPort}`;
-      let health: Response | undefined;
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline && child.exitCode === null) {
-        health = await fetch(`${base}/healthz`).catch(() => undefined);
-        if (health) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-      assert.ok(health, `the sidecar did not answer /healthz: ${output}`);
+      const health = await pollHttp(`${base}/healthz`, { intervalMs: 250, process: child });
+      assert.ok(health, `the sidecar did not answer /healthz: ${output()}`);
       assert.equal(health.status, 200);
       assert.deepEqual(await health.json(), { status: 'ok' });
 
@@ -154,7 +143,7 @@ describe('Dockerfile build and start in a clean copy', { timeout: 20 * 60_000 },
         exited,
         new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 30_000)),
       ]);
-      assert.equal(exitCode, 0, `SIGTERM stops the sidecar cleanly: ${output.slice(-2000)}`);
+      assert.equal(exitCode, 0, `SIGTERM stops the sidecar cleanly: ${output().slice(-2000)}`);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

@@ -17,6 +17,7 @@ import { repoRoot } from '../../scripts/neo4j/local-neo4j.ts';
 import { ensureHelm } from '../../scripts/tools/helm.ts';
 import { runPromtool } from '../../scripts/tools/promtool.ts';
 import { configSchema } from '../../src/config/schema.ts';
+import { cliArgv } from '../support/cli.ts';
 
 const execFileAsync = promisify(execFile);
 const chartDir = join(repoRoot, 'helm', 'neo4j-pool-sidecar');
@@ -328,11 +329,10 @@ describe('Helm chart', { timeout: 30 * 60_000 }, () => {
         await writeFile(passwordFile, 'not-the-real-password\n');
         const configPath = join(dir, 'config.yaml');
         await writeFile(configPath, toYaml({ ...config, neo4j: { ...(config.neo4j as object), passwordFile } }));
-        const { stdout } = await execFileAsync(
-          process.execPath,
-          ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), 'rules', '--config', configPath],
-          { cwd: repoRoot, env: { ...process.env, NEO4J_URI: '', NEO4J_PASSWORD: '', NEO4J_PASSWORD_FILE: '' } },
-        );
+        const { stdout } = await execFileAsync(process.execPath, cliArgv(['rules', '--config', configPath]), {
+          cwd: repoRoot,
+          env: { ...process.env, NEO4J_URI: '', NEO4J_PASSWORD: '', NEO4J_PASSWORD_FILE: '' },
+        });
         const fromCli = parseYaml(stdout) as { groups: unknown[] };
         assert.ok(fromCli.groups.length > 0);
         assert.deepEqual((rule.spec as { groups: unknown[] }).groups, fromCli.groups);

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { z } from 'zod';
-import { repoRoot } from '../../scripts/neo4j/local-neo4j.ts';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { configSchema } from '../../src/config/schema.ts';
+import { cliArgv } from '../support/cli.ts';
 
 interface JsonSchemaNode {
   type?: string | string[];
@@ -188,7 +188,7 @@ describe('the CLI on bad configuration', () => {
       const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
         execFile(
           process.execPath,
-          ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), '--config', file],
+          cliArgv(['--config', file]),
           { env: { ...process.env, NEO4J_URI: 'bolt://127.0.0.1:1', NEO4J_PASSWORD: 'x' }, timeout: 30_000 },
           (error, _stdout, stderr) =>
             resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr }),

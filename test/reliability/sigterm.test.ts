@@ -4,12 +4,10 @@
  * sent before the process goes, and it exits 0.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import neo4j from 'neo4j-driver';
-import { freePort, repoRoot } from '../../scripts/neo4j/local-neo4j.ts';
+import { spawnSidecarCli } from '../support/cli.ts';
 import { releaseSharedNeo4j, sharedNeo4j } from '../support/neo4j.ts';
 
 const WORKERS = 4;
@@ -23,48 +21,25 @@ describe('SIGTERM under load', () => {
     const statsdLines: string[] = [];
     statsd.on('message', (packet) => statsdLines.push(...packet.toString().split('\n')));
     await new Promise<void>((resolve) => statsd.bind(0, '127.0.0.1', resolve));
-    const [httpPort, proxyPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), 'run'], {
-      cwd: repoRoot,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NEO4J_URI: server.uri,
-        NEO4J_PASSWORD: server.password,
-        SIDECAR__HTTP__PORT: String(httpPort),
-        SIDECAR__PROXY__PORT: String(proxyPort),
-        SIDECAR__PROXY__SHUTDOWN_GRACE_MS: '10000',
-        SIDECAR__PROBES__ENABLED: 'false',
-        SIDECAR__STATSD__ENABLED: 'true',
-        SIDECAR__STATSD__PORT: String(statsd.address().port),
-        // Nothing would be sent before the test ends but for the flush on shutdown.
-        SIDECAR__STATSD__FLUSH_INTERVAL_MS: '60000',
-        SIDECAR__STATSD__MAX_BUFFER_SIZE: '65000',
-        SIDECAR__LOG__PRETTY: 'never',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const sidecar = await spawnSidecarCli(['run'], {
+      NEO4J_URI: server.uri,
+      NEO4J_PASSWORD: server.password,
+      SIDECAR__PROXY__SHUTDOWN_GRACE_MS: '10000',
+      SIDECAR__PROBES__ENABLED: 'false',
+      SIDECAR__STATSD__ENABLED: 'true',
+      SIDECAR__STATSD__PORT: String(statsd.address().port),
+      // Nothing would be sent before the test ends but for the flush on shutdown.
+      SIDECAR__STATSD__FLUSH_INTERVAL_MS: '60000',
+      SIDECAR__STATSD__MAX_BUFFER_SIZE: '65000',
     });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const driver = neo4j.driver(`bolt://127.0.0.1:${proxyPort}`, neo4j.auth.basic(server.username, server.password), {
-      logging: { level: 'error', logger: () => {} },
-    });
+    const driver = neo4j.driver(
+      `bolt://127.0.0.1:${sidecar.proxyPort}`,
+      neo4j.auth.basic(server.username, server.password),
+      { logging: { level: 'error', logger: () => {} } },
+    );
     try {
-      const deadline = Date.now() + 60_000;
-      let ready = false;
-      while (!ready && Date.now() < deadline) {
-        ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`).then(
-          (response) => response.ok,
-          () => false,
-        );
-        if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      assert.ok(ready, `the sidecar never became ready:\n${output}`);
+      const ready = await sidecar.waitForOk('/readyz');
+      assert.ok(ready, `the sidecar never became ready:\n${sidecar.logs()}`);
 
       await assert.rejects(driver.executeQuery('RETURN 1 +'));
       for (let index = 0; index < 20; index++) await driver.executeQuery('RETURN $i', { i: index });
@@ -72,7 +47,7 @@ describe('SIGTERM under load', () => {
       const transactions = await Promise.all(sessions.map((session) => session.beginTransaction()));
       await Promise.all(transactions.map((tx, index) => tx.run('RETURN $i AS i', { i: index })));
 
-      child.kill('SIGTERM');
+      sidecar.child.kill('SIGTERM');
       await new Promise((resolve) => setTimeout(resolve, 300));
       // In flight when the signal came: each transaction runs more work and commits through the stopping proxy.
       const results = await Promise.all(
@@ -89,19 +64,19 @@ describe('SIGTERM under load', () => {
       await Promise.all(sessions.map((session) => session.close()));
 
       const code = await Promise.race([
-        exited,
+        sidecar.exited,
         new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000)),
       ]);
-      assert.equal(code, 0, output);
+      assert.equal(code, 0, sidecar.logs());
       await new Promise((resolve) => setTimeout(resolve, 200));
       const sent = statsdLines.join('\n');
       assert.match(sent, /^neo4j\.query\.errors:1\|c\|#source:proxy/m, `StatsD got:\n${sent}`);
       assert.match(sent, /^neo4j\.query\.duration:[\d.:]+\|ms\|#source:proxy/m);
-      assert.match(output, /"msg":"stopped"/);
+      assert.match(sidecar.logs(), /"msg":"stopped"/);
     } finally {
       await driver.close();
       statsd.close();
-      if (child.exitCode === null) child.kill('SIGKILL');
+      await sidecar.stop();
     }
   });
 });
