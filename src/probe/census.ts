@@ -5,8 +5,10 @@
  *
  * New connections are counted from the server's connection ids (`bolt-1234`): one counter shared by
  * every connector, so the gap between the highest id of two censuses is every connection opened in
- * between, including the short-lived ones that closed before a census could see them. The sidecar's
- * own connections (its pool, the fresh-connect probe) are subtracted.
+ * between, including the short-lived ones that closed before a census could see them. The census
+ * probe runs on a connection opened for it (probes.ts), so the highest id listed is the server's
+ * current one and nothing opened before the census is left for the next. The sidecar's own
+ * connections (its pool, the fresh-connect and census connections) are subtracted.
  *
  * Visibility: Community edition shows every user all connections and transactions; on Enterprise only
  * admins do. The census says which applies (status and `neo4j_census_sees_all_connections`).
@@ -327,7 +329,9 @@ export class Census {
     }
     const intervalSeconds = (now - previous.at) / 1000;
     // Every id above the previous high-water mark is a connection opened since; those that already
-    // closed are counted once a newer connection shows how far the ids went.
+    // closed are the gap the open ones do not explain. Run on a connection of its own, the census's
+    // highest id is the newest; run on a pooled one, closed connections above the highest open id are
+    // counted only once a newer connection shows how far the ids went.
     const since = restarted ? -1 : previous.highWater;
     const gap = Math.max(0, maxId - since);
     const ownOpened = Math.max(0, own - previous.own);

@@ -87,20 +87,14 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
     if (probesConfig.acquisition.enabled) specs.push(acquisitionProbe(driver, database, probesConfig.acquisition));
     if (probesConfig.roundTrip.enabled) specs.push(roundTripProbe(driver, database, probesConfig.roundTrip));
   }
-  if (probesConfig.freshConnect.enabled) {
-    specs.push(
-      freshConnectProbe(
-        {
-          createDriver: createFreshDriver,
-          onConnectionOpened: () => {
-            freshConnections++;
-          },
-        },
-        probesConfig.freshConnect,
-      ),
-    );
-  }
-  if (census) specs.push(censusProbe(driver, census, probesConfig.census));
+  const ownFreshConnection = {
+    createDriver: createFreshDriver,
+    onConnectionOpened: () => {
+      freshConnections++;
+    },
+  };
+  if (probesConfig.freshConnect.enabled) specs.push(freshConnectProbe(ownFreshConnection, probesConfig.freshConnect));
+  if (census) specs.push(censusProbe(census, ownFreshConnection, probesConfig.census));
 
   const sizer = new PoolSizer({
     recorder,

@@ -60,10 +60,10 @@ export function describeFailure(error: unknown): string {
 }
 
 /**
- * Resolves or rejects like `work`, but rejects with ProbeTimeoutError after `timeoutMs`. Whatever
- * `work` yields after the deadline goes to `onLate`, so a late connection or driver is still released.
+ * Resolves or rejects like `work`, but rejects with ProbeTimeoutError after `timeoutMs`. `work` itself
+ * must free what it opened however late it finishes: the scheduler no longer waits for it.
  */
-export function withTimeout<T>(work: Promise<T>, timeoutMs: number, onLate: (value: T) => void): Promise<T> {
+export function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
@@ -72,10 +72,7 @@ export function withTimeout<T>(work: Promise<T>, timeoutMs: number, onLate: (val
     }, timeoutMs);
     work.then(
       (value) => {
-        if (settled) {
-          onLate(value);
-          return;
-        }
+        if (settled) return;
         settled = true;
         clearTimeout(timer);
         resolve(value);

@@ -21,8 +21,6 @@ export interface ProbeSuccess {
   /** The measured time, when it is not the whole run (the acquisition probe excludes the release). */
   seconds?: number;
   detail?: Record<string, unknown>;
-  /** Frees what the probe kept open until the end of the run (called once the run's census is done). */
-  release?: () => Promise<void>;
 }
 
 export interface ProbeSpec {
@@ -34,8 +32,8 @@ export interface ProbeSpec {
   /**
    * `lead` probes start alone and the others wait for them (a short while at most), so the acquisition
    * probe times the pool rather than the event loop busy with the other probes. `last` probes start once
-   * the others have finished: the census, so that a connection the fresh-connect probe just opened marks
-   * the server's current connection id (see census.ts). Default `main`.
+   * the others have finished: the census, so that it lists the connections the others just opened (and
+   * leaves out their load from the probes' timings). Default `main`.
    */
   readonly phase?: ProbePhase;
   run(): Promise<ProbeSuccess>;
@@ -106,7 +104,7 @@ export function roundTripProbe(driver: Driver, database: string, scheduling: Pro
 }
 
 export interface FreshConnectOptions {
-  /** Builds a driver configured like the sidecar's own (URI, credentials, TLS); closed after each run. */
+  /** Builds a driver configured like the sidecar's own (URI, credentials, TLS) with a pool of one. */
   createDriver: () => Driver;
   /** Told each time the probe makes the server open a connection, so the census can leave it out. */
   onConnectionOpened?: () => void;
@@ -115,10 +113,6 @@ export interface FreshConnectOptions {
 /**
  * A brand-new driver up to an authenticated connection (TCP, TLS, Bolt handshake, HELLO/LOGON, and for
  * neo4j:// URIs the routing table): what a per-task driver pays before its first query, every task.
- *
- * The connection stays open until the run's census has listed it: being the newest connection on the
- * server, it tells the census the server's current connection id, so connections that opened and
- * closed since the previous census are counted now rather than when a later one shows up.
  */
 export function freshConnectProbe(options: FreshConnectOptions, scheduling: ProbeScheduling): ProbeSpec {
   return {
@@ -127,37 +121,44 @@ export function freshConnectProbe(options: FreshConnectOptions, scheduling: Prob
     ...scheduling,
     async run() {
       const driver = options.createDriver();
-      let info: Awaited<ReturnType<Driver['getServerInfo']>>;
       try {
         options.onConnectionOpened?.();
-        info = await driver.getServerInfo();
-      } catch (error) {
+        const info = await driver.getServerInfo();
+        return { detail: { server: info.address, agent: info.agent, protocolVersion: info.protocolVersion } };
+      } finally {
         await driver.close();
-        throw error;
       }
-      return {
-        detail: { server: info.address, agent: info.agent, protocolVersion: info.protocolVersion },
-        release: () => driver.close(),
-      };
     },
   };
 }
 
-export function censusProbe(driver: Driver, census: Census, scheduling: ProbeScheduling): ProbeSpec {
+/**
+ * The census, on a connection of its own opened for this run. Being the newest connection on the
+ * server, it carries the server's current connection id, so connections that opened and closed since
+ * the previous census are all counted now (see census.ts) rather than when a later one shows up. One
+ * authenticated connection per census is the price; the sidecar's pool is left alone.
+ */
+export function censusProbe(census: Census, options: FreshConnectOptions, scheduling: ProbeScheduling): ProbeSpec {
   return {
     probe: 'census',
     database: NO_DATABASE,
     ...scheduling,
     phase: 'last',
     async run() {
-      const report = await census.run(driver);
-      return {
-        detail: {
-          connections: report.connections.total,
-          openedSinceLastCensus: report.opened.sinceLastCensus,
-          visibility: report.visibility,
-        },
-      };
+      const driver = options.createDriver();
+      try {
+        options.onConnectionOpened?.();
+        const report = await census.run(driver);
+        return {
+          detail: {
+            connections: report.connections.total,
+            openedSinceLastCensus: report.opened.sinceLastCensus,
+            visibility: report.visibility,
+          },
+        };
+      } finally {
+        await driver.close();
+      }
     },
   };
 }

@@ -150,17 +150,12 @@ export class ProbeScheduler {
   private async run(): Promise<ProbeResult[]> {
     const runIndex = this.runs;
     const due = this.options.probes.filter((spec) => runIndex % spec.everyRuns === 0);
-    const held: Array<() => Promise<void>> = [];
-    const hold = (release: () => Promise<void>) => held.push(release);
     const phase = (spec: ProbeSpec) => spec.phase ?? 'main';
-    const leads = due.filter((spec) => phase(spec) === 'lead').map((spec) => this.runProbe(spec, hold));
+    const leads = due.filter((spec) => phase(spec) === 'lead').map((spec) => this.runProbe(spec));
     if (leads.length > 0) await settledWithin(Promise.all(leads), LEAD_HEAD_START_MS);
-    const mains = due.filter((spec) => phase(spec) === 'main').map((spec) => this.runProbe(spec, hold));
+    const mains = due.filter((spec) => phase(spec) === 'main').map((spec) => this.runProbe(spec));
     const first = await Promise.all([...leads, ...mains]);
-    const then = await Promise.all(
-      due.filter((spec) => phase(spec) === 'last').map((spec) => this.runProbe(spec, hold)),
-    );
-    await Promise.allSettled(held.map((release) => release()));
+    const then = await Promise.all(due.filter((spec) => phase(spec) === 'last').map((spec) => this.runProbe(spec)));
     const results = [...first, ...then];
     this.runs++;
     try {
@@ -171,15 +166,14 @@ export class ProbeScheduler {
     return results;
   }
 
-  private async runProbe(spec: ProbeSpec, hold: (release: () => Promise<void>) => void): Promise<ProbeResult> {
+  private async runProbe(spec: ProbeSpec): Promise<ProbeResult> {
     const { recorder, timeoutMs } = this.options;
     const labels = { probe: spec.probe, database: spec.database };
     const started = performance.now();
     let result: ProbeResult;
     try {
-      // A success that arrives after the timeout still has its resources freed.
-      const success = await withTimeout(spec.run(), timeoutMs, (late) => void late.release?.().catch(() => {}));
-      if (success.release) hold(success.release);
+      // A probe that outlives its timeout still frees its own resources (each one cleans up in finally).
+      const success = await withTimeout(spec.run(), timeoutMs);
       const seconds = success.seconds ?? (performance.now() - started) / 1000;
       result = {
         ...labels,

@@ -231,10 +231,8 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
     await neo4j?.destroy();
   });
 
-  // The worker-level pattern runs first, on a server nobody has used yet. The census infers new
-  // connections from connection ids, and after a per-task batch the highest id still open can drop,
-  // which the census takes for a server restart and counts every id again as new (see the report on
-  // src/probe/census.ts); on a fresh server that cannot happen during the worker-level batch.
+  // The worker-level pattern runs first, on a server nobody has used yet, so its census counts
+  // nothing left over from the per-task batch.
   for (const pattern of ['worker-driver', 'per-task-driver'] as const) {
     it(`runs a batch of ${TASKS} tasks with the ${pattern} pattern through the proxy`, async (t) => {
       try {
@@ -282,12 +280,7 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
     assert.ok(queries / closedCount >= 10, `${(queries / closedCount).toFixed(1)} queries per connection`);
   });
 
-  it('sees the per-task churn on the server (census) and fires the churn alert for it, not for the worker-level driver', {
-    todo:
-      'the census counts connection ids above its high-water mark, so connections that opened and closed after the ' +
-      'highest id still open are only counted once a newer connection shows up: right after a per-task batch it has ' +
-      'seen about half of them (38 of 80 in one run)',
-  }, (t) => {
+  it('sees the per-task churn on the server (census) and fires the churn alert for it, not for the worker-level driver', (t) => {
     const perTask = runs.get('per-task-driver');
     const workerLevel = runs.get('worker-driver');
     if (!perTask || !workerLevel) return t.skip('a batch did not run');

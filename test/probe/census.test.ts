@@ -35,7 +35,8 @@ function setUp(input: SidecarConfigInput = {}) {
     ...input,
     neo4j: { uri: server.uri, password: server.password },
     probes: {
-      freshConnect: { everyRuns: 1 },
+      // The census must mark the server's current connection id itself, with no fresh-connect probe.
+      freshConnect: { enabled: false },
       census: { longTransactionSeconds: 1 },
       ...input.probes,
     },
