@@ -46,6 +46,8 @@ enum Phase {
 const NO_MESSAGE = -1;
 const NO_SIGNATURE = -1;
 const keepNothing = (): boolean => false;
+/** Up to this many bytes a payload is copied byte by byte rather than through a subarray view. */
+const SMALL_COPY_BYTES = 64;
 
 /**
  * Streaming dechunker for one direction of a Bolt connection. It only observes: the proxy forwards the
@@ -186,8 +188,15 @@ export class BoltDechunker {
     const rest = end - position;
     if (rest === 0) return;
     this.#messageSize += rest;
-    if (this.#keeping && this.#payload !== null) {
-      this.#payload.set(data.subarray(position, end), this.#messageSize - rest);
+    const payload = this.#payload;
+    if (this.#keeping && payload !== null) {
+      const target = this.#messageSize - rest;
+      if (rest <= SMALL_COPY_BYTES) {
+        // Summaries are tens of bytes: a loop beats making a view to copy from.
+        for (let index = 0; index < rest; index++) payload[target + index] = data[position + index] as number;
+      } else {
+        payload.set(data.subarray(position, end), target);
+      }
     }
   }
 
@@ -224,6 +233,13 @@ export class BoltDechunker {
     this.#payload = grown;
   }
 
+  /** The kept bytes; the buffer itself when it was sized exactly (a single-chunk message, the usual case). */
+  #keptPayload(): Buffer | null {
+    const payload = this.#payload;
+    if (payload === null) return null;
+    return payload.length === this.#messageSize ? payload : payload.subarray(0, this.#messageSize);
+  }
+
   #endMessage(wireEnd: number): void {
     if (this.#messageSize < 2) {
       throw new BoltFramingError(
@@ -234,7 +250,7 @@ export class BoltDechunker {
     const frame: BoltMessageFrame = {
       signature: this.#signature,
       fieldCount: this.#marker & 0x0f,
-      payload: this.#keeping && this.#payload !== null ? this.#payload.subarray(0, this.#messageSize) : null,
+      payload: this.#keeping ? this.#keptPayload() : null,
       payloadDropped: this.#dropped,
       size: this.#messageSize,
       wireStart: this.#messageStart,

@@ -108,6 +108,8 @@ const MAX_EVENT_STRING_LENGTH = 256;
 /** A routing procedure call is a short CALL; longer query texts are not even decoded. */
 const MAX_ROUTING_QUERY_BYTES = 256;
 const ROUTING_PROCEDURE = /\bdbms\.(?:cluster\.)?routing\.getRoutingTable\b/i;
+/** The shortest text ROUTING_PROCEDURE matches ("dbms.routing.getRoutingTable"): shorter queries are not decoded. */
+const MIN_ROUTING_QUERY_BYTES = 28;
 
 const HELLO_KEYS: ReadonlySet<string> = new Set(['user_agent']);
 const TX_KEYS: ReadonlySet<string> = new Set(['db', 'mode']);
@@ -582,7 +584,9 @@ export class BoltConversationTracker {
 
   #isRoutingProcedureCall(payload: Buffer | null): boolean {
     if (payload === null) return false;
-    const text = this.#guard(() => readMessageShortString(payload, 0, MAX_ROUTING_QUERY_BYTES));
+    const text = this.#guard(() =>
+      readMessageShortString(payload, 0, MAX_ROUTING_QUERY_BYTES, MIN_ROUTING_QUERY_BYTES),
+    );
     return text !== null && ROUTING_PROCEDURE.test(text);
   }
 

@@ -10,6 +10,9 @@ export interface PackStreamDecodeOptions {
 
 export const DEFAULT_MAX_DEPTH = 32;
 
+/** Strings up to this many bytes are decoded by hand when ASCII: cheaper than a Buffer slice for map keys and codes. */
+const SHORT_ASCII_BYTES = 32;
+
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -41,7 +44,8 @@ interface Header {
  */
 export class PackStreamReader {
   readonly #bytes: Uint8Array;
-  readonly #view: DataView;
+  /** Made on first use: most reads (map keys, short strings, tiny ints) never need it. */
+  #view: DataView | null = null;
   readonly #maxDepth: number;
   readonly #preserveFloats: boolean;
   #position = 0;
@@ -49,7 +53,6 @@ export class PackStreamReader {
 
   constructor(bytes: Uint8Array, options: PackStreamDecodeOptions = {}) {
     this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.#preserveFloats = options.preserveFloats ?? false;
   }
@@ -113,11 +116,13 @@ export class PackStreamReader {
     return null;
   }
 
-  /** Reads a string of at most maxBytes bytes, or consumes whatever value is there and returns null. */
-  readShortStringOrSkip(maxBytes: number): string | null {
+  /** Reads a string of minBytes to maxBytes bytes, or consumes whatever value is there and returns null. */
+  readShortStringOrSkip(maxBytes: number, minBytes = 0): string | null {
     const start = this.#position;
     const header = this.#readHeader();
-    if (header.kind === Kind.String && header.dataBytes <= maxBytes) return this.#readUtf8(header.dataBytes);
+    if (header.kind === Kind.String && header.dataBytes <= maxBytes && header.dataBytes >= minBytes) {
+      return this.#readUtf8(header.dataBytes);
+    }
     this.#position = start;
     this.skipValue();
     return null;
@@ -127,6 +132,28 @@ export class PackStreamReader {
     const header = this.#readHeader();
     if (header.kind !== Kind.String) throw new PackStreamError('non-string-key', 'map key is not a string');
     return this.#readUtf8(header.dataBytes);
+  }
+
+  /**
+   * Reads a map key and returns it if it is one of `keys`, else null; either way the key is consumed.
+   * Compares the key's bytes, so keys nobody asked for are never decoded into strings.
+   */
+  readMapKeyIfWanted(keys: KeyMatcher): string | null {
+    const header = this.#readHeader();
+    if (header.kind !== Kind.String) throw new PackStreamError('non-string-key', 'map key is not a string');
+    const length = header.dataBytes;
+    const start = this.#position;
+    this.#position += length;
+    const candidates = keys.byLength[length];
+    if (candidates === undefined) return null;
+    const bytes = this.#bytes;
+    for (const candidate of candidates) {
+      const wanted = candidate.bytes;
+      let index = 0;
+      while (index < length && bytes[start + index] === wanted[index]) index++;
+      if (index === length) return candidate.key;
+    }
+    return null;
   }
 
   #readValue(depth: number): PackStreamValue {
@@ -140,7 +167,7 @@ export class PackStreamReader {
       case Kind.Integer:
         return header.dataBytes === 0 ? size : this.#readWideInteger(header.dataBytes);
       case Kind.Float: {
-        const value = this.#view.getFloat64(this.#position);
+        const value = this.#dataView().getFloat64(this.#position);
         this.#position += 8;
         return this.#preserveFloats ? new PackStreamFloat(value) : value;
       }
@@ -177,6 +204,12 @@ export class PackStreamReader {
         return new PackStreamStruct(signature, fields);
       }
     }
+  }
+
+  #dataView(): DataView {
+    const bytes = this.#bytes;
+    this.#view ??= new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return this.#view;
   }
 
   #enter(depth: number): void {
@@ -271,24 +304,31 @@ export class PackStreamReader {
     const width = 1 << widthCode;
     this.#need(width);
     const position = this.#position;
+    const bytes = this.#bytes;
     this.#position += width;
-    if (width === 1) return this.#bytes[position] as number;
-    if (width === 2) return this.#view.getUint16(position);
-    return this.#view.getUint32(position);
+    if (width === 1) return bytes[position] as number;
+    if (width === 2) return ((bytes[position] as number) << 8) | (bytes[position + 1] as number);
+    return (
+      (bytes[position] as number) * 0x1000000 +
+      (((bytes[position + 1] as number) << 16) |
+        ((bytes[position + 2] as number) << 8) |
+        (bytes[position + 3] as number))
+    );
   }
 
   #readWideInteger(width: number): number | bigint {
     const position = this.#position;
+    const view = this.#dataView();
     this.#position += width;
     switch (width) {
       case 1:
-        return this.#view.getInt8(position);
+        return view.getInt8(position);
       case 2:
-        return this.#view.getInt16(position);
+        return view.getInt16(position);
       case 4:
-        return this.#view.getInt32(position);
+        return view.getInt32(position);
       default: {
-        const value = this.#view.getBigInt64(position);
+        const value = view.getBigInt64(position);
         return value >= MIN_SAFE && value <= MAX_SAFE ? Number(value) : value;
       }
     }
@@ -296,8 +336,21 @@ export class PackStreamReader {
 
   #readUtf8(byteCount: number): string {
     const start = this.#position;
+    const bytes = this.#bytes;
     this.#position += byteCount;
-    return Buffer.prototype.toString.call(this.#bytes, 'utf8', start, start + byteCount);
+    if (byteCount <= SHORT_ASCII_BYTES) {
+      let text = '';
+      let index = start;
+      const end = start + byteCount;
+      while (index < end) {
+        const byte = bytes[index] as number;
+        if (byte >= 0x80) break;
+        text += String.fromCharCode(byte);
+        index++;
+      }
+      if (index === end) return text;
+    }
+    return Buffer.prototype.toString.call(bytes, 'utf8', start, start + byteCount);
   }
 
   #need(byteCount: number): void {
@@ -326,10 +379,35 @@ export function decodeBoltMessage(payload: Uint8Array, options?: PackStreamDecod
   return value;
 }
 
+/** A set of map keys in matchable form: their UTF-8 bytes grouped by length. */
+export interface KeyMatcher {
+  readonly byLength: ReadonlyArray<ReadonlyArray<{ readonly key: string; readonly bytes: Uint8Array }> | undefined>;
+}
+
+const keyMatchers = new WeakMap<ReadonlySet<string>, KeyMatcher>();
+
+/** The matcher for a key set, built once per set (callers pass the same constant sets every time). */
+export function keyMatcher(keys: ReadonlySet<string>): KeyMatcher {
+  let matcher = keyMatchers.get(keys);
+  if (matcher === undefined) {
+    const byLength: { key: string; bytes: Uint8Array }[][] = [];
+    for (const key of keys) {
+      const bytes = Buffer.from(key, 'utf8');
+      const sameLength = byLength[bytes.length] ?? [];
+      sameLength.push({ key, bytes });
+      byLength[bytes.length] = sameLength;
+    }
+    matcher = { byLength };
+    keyMatchers.set(keys, matcher);
+  }
+  return matcher;
+}
+
 /**
  * Reads only the wanted top-level entries of the map in field `fieldIndex` of a message; every other
- * field and entry is skipped unmaterialised. That keeps query text, parameters and credentials out of
- * memory, and lets deep plan or profile metadata pass without a depth limit.
+ * field and entry is skipped unmaterialised, and the keys of skipped entries are compared as bytes,
+ * never decoded. That keeps query text, parameters and credentials out of memory, and lets deep plan
+ * or profile metadata pass without a depth limit.
  * Returns null when the message has no such field or it is not a map.
  */
 export function readMessageMapEntries(
@@ -344,23 +422,29 @@ export function readMessageMapEntries(
   for (let index = 0; index < fieldIndex; index++) reader.skipValue();
   const entryCount = reader.readMapHeaderOrSkip();
   if (entryCount === null) return null;
+  const matcher = keyMatcher(wantedKeys);
   const entries: PackStreamMap = new Map();
   for (let index = 0; index < entryCount; index++) {
-    const key = reader.readMapKey();
-    if (wantedKeys.has(key)) entries.set(key, reader.readValue());
+    const key = reader.readMapKeyIfWanted(matcher);
+    if (key !== null) entries.set(key, reader.readValue());
     else reader.skipValue();
   }
   return entries;
 }
 
 /**
- * Reads field `fieldIndex` of a message if it is a string of at most maxBytes bytes; returns null for
- * anything else, without materialising it.
+ * Reads field `fieldIndex` of a message if it is a string of minBytes to maxBytes bytes; returns null
+ * for anything else, without materialising it.
  */
-export function readMessageShortString(payload: Uint8Array, fieldIndex: number, maxBytes: number): string | null {
+export function readMessageShortString(
+  payload: Uint8Array,
+  fieldIndex: number,
+  maxBytes: number,
+  minBytes = 0,
+): string | null {
   const reader = new PackStreamReader(payload);
   const { fieldCount } = reader.readStructHeader();
   if (fieldIndex >= fieldCount) return null;
   for (let index = 0; index < fieldIndex; index++) reader.skipValue();
-  return reader.readShortStringOrSkip(maxBytes);
+  return reader.readShortStringOrSkip(maxBytes, minBytes);
 }

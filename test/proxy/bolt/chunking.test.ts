@@ -170,3 +170,21 @@ describe('BoltDechunker', () => {
     }
   });
 });
+
+describe('BoltDechunker kept payloads', () => {
+  for (const size of [2, 10, 64, 65, 1000]) {
+    it(`copies a ${size}-byte payload out of the reads, exactly sized, however it is split`, () => {
+      const payload = Buffer.concat([hex('B1 70'), Buffer.alloc(size - 2, 0x41)]);
+      payload[payload.length - 1] = 0x5a;
+      for (const wire of [chunkMessage(payload), chunkMessage(payload, 7)]) {
+        for (const reads of [[Buffer.from(wire)], splitAt(wire, [3, 5, 40]), byteByByte(wire)]) {
+          const frames = dechunkAll(reads, { keepPayload: keepAll });
+          for (const read of reads) read.fill(0xff);
+          assert.equal(frames.length, 1);
+          assert.equal(frames[0]?.payload?.length, size);
+          assert.deepEqual(frames[0]?.payload, payload, 'the payload does not alias the bytes fed in');
+        }
+      }
+    });
+  }
+});

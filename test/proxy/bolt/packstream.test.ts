@@ -12,6 +12,7 @@ import {
   type PackStreamValue,
   readMessageMapEntries,
 } from '../../../src/proxy/bolt/index.ts';
+import { readMessageShortString } from '../../../src/proxy/bolt/packstream-decoder.ts';
 import { hex, map } from './bolt-test-helpers.ts';
 
 function expectPackStreamError(reason: PackStreamErrorReason, run: () => unknown): void {
@@ -154,5 +155,69 @@ describe('PackStream encoding and decoding', () => {
     assert.deepEqual(readMessageMapEntries(payload, 2, new Set(['db', 'mode'])), map({ db: 'movies', mode: 'r' }));
     assert.equal(readMessageMapEntries(payload, 0, new Set(['db'])), null, 'field 0 is a string');
     assert.equal(readMessageMapEntries(payload, 3, new Set(['db'])), null, 'no field 3');
+  });
+});
+
+describe('fast paths of the metadata reads', () => {
+  function extraMap(entries: readonly [Buffer, Buffer][]): Buffer {
+    const header =
+      entries.length < 16 ? Buffer.from([0xa0 | entries.length]) : hex(`D8 ${entries.length.toString(16)}`);
+    return Buffer.concat([hex('B1 70'), header, ...entries.flat()]);
+  }
+  const entry = (key: string | Buffer, value: PackStreamValue): [Buffer, Buffer] => [
+    typeof key === 'string' ? encodePackStream(key) : key,
+    encodePackStream(value),
+  ];
+
+  it('matches wanted keys by their bytes: same length, prefixes, longer keys, non-ASCII, duplicates', () => {
+    const longKey = 'a_key_longer_than_fifteen_bytes';
+    const payload = extraMap([
+      entry('dc', 'same length, not wanted'),
+      entry('d', 'prefix of db'),
+      entry('dbx', 'db is its prefix'),
+      entry('db', 'first'),
+      entry('dé', 'non-ASCII key'),
+      entry(longKey, 42),
+      entry(hex('82 C3 28'), 'invalid UTF-8 of the length of db'),
+      entry('db', 'last wins'),
+    ]);
+    assert.deepEqual(
+      readMessageMapEntries(payload, 0, new Set(['db', 'dé', longKey, 'missing'])),
+      map({ db: 'last wins', dé: 'non-ASCII key', [longKey]: 42 }),
+    );
+    assert.deepEqual(readMessageMapEntries(payload, 0, new Set<string>()), new Map());
+  });
+
+  it('still refuses a map key that is not a string, wanted or not', () => {
+    const payload = Buffer.concat([hex('B1 70 A1'), encodePackStream(1), encodePackStream('x')]);
+    expectPackStreamError('non-string-key', () => readMessageMapEntries(payload, 0, new Set(['db'])));
+  });
+
+  it('decodes short ASCII, non-ASCII and invalid UTF-8 strings as Buffer#toString does', () => {
+    const texts = ['', 'neo4j', 'x'.repeat(31), 'y'.repeat(32), 'z'.repeat(33), 'héllo', 'データベース', '🙂'];
+    for (const text of texts) assert.equal(decodePackStream(encodePackStream(text)), text);
+    const invalid = hex('C3 28 41 FF');
+    assert.equal(decodePackStream(Buffer.concat([hex('84'), invalid])), invalid.toString('utf8'));
+  });
+
+  it('reads 8-, 16- and 32-bit sizes, and a 32-bit size with its top bit set is truncated, not negative', () => {
+    for (const length of [16, 255, 256, 65_535, 65_536]) {
+      const text = 'q'.repeat(length);
+      assert.equal(decodePackStream(encodePackStream(text)), text);
+    }
+    const list = Array.from({ length: 300 }, (_, index) => index);
+    assert.deepEqual(decodePackStream(encodePackStream(list)), list);
+    expectPackStreamError('truncated', () => decodePackStream(hex('D2 FF FF FF FF 41')));
+    expectPackStreamError('truncated', () => decodePackStream(hex('D6 80 00 00 01 01')));
+    expectPackStreamError('truncated', () => new PackStreamReader(hex('DA 80 00 00 00 80')).skipValue());
+  });
+
+  it('reads a short string field only within its length bounds', () => {
+    const payload = Buffer.concat([hex('B2 10'), encodePackStream('RETURN 1'), encodePackStream(map({}))]);
+    assert.equal(readMessageShortString(payload, 0, 256), 'RETURN 1');
+    assert.equal(readMessageShortString(payload, 0, 256, 8), 'RETURN 1');
+    assert.equal(readMessageShortString(payload, 0, 256, 9), null, 'shorter than minBytes');
+    assert.equal(readMessageShortString(payload, 0, 7), null, 'longer than maxBytes');
+    assert.equal(readMessageShortString(payload, 1, 256), null, 'not a string');
   });
 });
