@@ -49,10 +49,22 @@ export interface ConnectionSummary {
   readonly queries: number;
 }
 
+const OUTCOME_SLOTS: Readonly<Record<QueryFinishedEvent['outcome'], number>> = {
+  success: 0,
+  error: 1,
+  ignored: 2,
+  abandoned: 3,
+};
+
+function durationSlot(mode: QueryFinishedEvent['mode'], outcome: QueryFinishedEvent['outcome']): number {
+  return (mode === 'read' ? 0 : 4) + OUTCOME_SLOTS[outcome];
+}
+
 export class ProxyMetrics {
   readonly #recorder: Recorder;
   readonly #families = new Map<string, ClientFamilySeries>();
-  readonly #durations = new Map<string, (value: number) => void>();
+  /** Bound duration series by database, then by mode and outcome (see durationSlot): no key string per query. */
+  readonly #durations = new Map<string, Array<((value: number) => void) | undefined>>();
   readonly #messages = new Map<string, (value?: number) => void>();
   readonly #bytesFromClient: (value?: number) => void;
   readonly #bytesFromServer: (value?: number) => void;
@@ -109,13 +121,18 @@ export class ProxyMetrics {
 
   queryFinished(event: QueryFinishedEvent): void {
     const database = event.database ?? DEFAULT_DATABASE_LABEL;
-    const key = `${database}\u0000${event.mode}\u0000${event.outcome}`;
-    let observe = this.#durations.get(key);
+    let slots = this.#durations.get(database);
+    if (slots === undefined) {
+      slots = [];
+      this.#durations.set(database, slots);
+    }
+    const slot = durationSlot(event.mode, event.outcome);
+    let observe = slots[slot];
     if (observe === undefined) {
       observe = this.#recorder
         .histogram(queryMetrics.duration)
         .bind({ source: PROXY_SOURCE, database, mode: event.mode, outcome: event.outcome });
-      this.#durations.set(key, observe);
+      slots[slot] = observe;
     }
     observe(event.durationSeconds);
     if (event.outcome === 'error') {
