@@ -7,19 +7,14 @@
  * redis-server package, installed with apt-get when it is missing, and each ensureRedis() call starts
  * a private server on a free loopback port with its own directory and no persistence.
  */
-import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { freePort, repoRoot } from '../neo4j/local-neo4j.ts';
 import { ensureDebianPackages } from '../tools/debian.ts';
-import { withCacheLock } from './cache-lock.ts';
-
-const execFileAsync = promisify(execFile);
+import { ensureVenv } from './venv.ts';
 
 export const celeryExampleDir = join(repoRoot, 'examples', 'celery');
 const requirementsFile = join(celeryExampleDir, 'requirements.txt');
@@ -31,30 +26,7 @@ export interface EnsureOptions {
 
 /** Creates the venv and installs the pinned requirements once; returns the venv's python executable. */
 export async function ensureCelery(options: EnsureOptions & { basePython?: string } = {}): Promise<string> {
-  const log = options.log ?? (() => {});
-  const python = join(venvDir, 'bin', 'python');
-  const marker = join(venvDir, '.installed-requirements-sha256');
-  const requirementsHash = createHash('sha256')
-    .update(await readFile(requirementsFile))
-    .digest('hex');
-  const isCurrent = async (): Promise<boolean> =>
-    existsSync(python) && existsSync(marker) && (await readFile(marker, 'utf8')).trim() === requirementsHash;
-
-  if (await isCurrent()) return python;
-  return withCacheLock(`${venvDir}.lock`, async () => {
-    if (await isCurrent()) return python;
-    log(`creating ${venvDir} from ${requirementsFile} (first run only)...`);
-    // From scratch, so a changed pin never leaves an old package behind.
-    await rm(venvDir, { recursive: true, force: true });
-    await execFileAsync(options.basePython ?? process.env.PYTHON ?? 'python3', ['-m', 'venv', venvDir]);
-    await execFileAsync(
-      python,
-      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '-r', requirementsFile],
-      { maxBuffer: 16 * 1024 * 1024 },
-    );
-    await writeFile(marker, `${requirementsHash}\n`);
-    return python;
-  });
+  return ensureVenv({ dir: venvDir, requirementsFile, ...options });
 }
 
 const REDIS_SERVER = '/usr/bin/redis-server';
