@@ -1,11 +1,18 @@
 /**
  * The sidecar's HTTP surface: /metrics for Prometheus, /healthz and /readyz for Kubernetes
- * probes, /status for people. Everything it reports is read from the recorder and the
- * status providers it is given; it owns no state of its own.
+ * probes, /status for people, and /openapi.json describing all of them. Everything it reports is
+ * read from the recorder and the status providers it is given; it owns no state of its own.
+ *
+ * Every route carries a full schema, responses included, because the OpenAPI document is built
+ * from those schemas and a fuzzer (test/reliability/http-fuzz.test.ts) holds the server to it:
+ * a response the document does not describe is a defect, either of the server or of the schema.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logger.ts';
 import type { PrometheusSink } from '../metrics/prometheus.ts';
+import { SIDECAR_VERSION } from './version.ts';
 
 export interface Readiness {
   ready: boolean;
@@ -22,9 +29,82 @@ export interface HttpServerOptions {
   logger?: Logger;
 }
 
+/** Where the OpenAPI document is served. */
+export const OPENAPI_PATH = '/openapi.json';
+
+// The exposition content types are spelt out in full, as prom-client and our OpenMetrics renderer
+// send them, so that the document and the Content-Type header agree to the letter.
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+const OPENMETRICS_TEXT = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
 function wantsOpenMetrics(accept: string | undefined): boolean {
   return accept?.includes('application/openmetrics-text') === true;
 }
+
+/**
+ * The body of every error fastify itself answers with (unknown route, malformed request, shutting
+ * down) and of our error handler, so clients can rely on one shape with a reason in `message`.
+ */
+const errorSchema = {
+  type: 'object',
+  description: 'Why the request was not served.',
+  properties: {
+    statusCode: { type: 'integer' },
+    code: { type: 'string', description: 'fastify error code, when there is one' },
+    error: { type: 'string', description: 'the HTTP reason phrase' },
+    message: { type: 'string', description: 'what was wrong, in words' },
+  },
+  required: ['statusCode', 'error', 'message'],
+  additionalProperties: false,
+} as const;
+
+const badRequest = {
+  ...errorSchema,
+  description: 'The request was malformed (for example a URL that does not decode).',
+};
+const shuttingDown = { ...errorSchema, description: 'The sidecar is shutting down and no longer serves requests.' };
+
+const readinessSchema = {
+  type: 'object',
+  properties: {
+    ready: { type: 'boolean' },
+    reason: { type: 'string', description: 'why not ready, present only when not ready' },
+    checks: {
+      type: 'object',
+      description: 'one entry per check: neo4j, and each component that gates readiness',
+      additionalProperties: {
+        type: 'object',
+        properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
+        required: ['ok'],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ['ready'],
+  additionalProperties: false,
+} as const;
+
+const statusSchema = {
+  type: 'object',
+  description:
+    'Version, uptime, the effective configuration with secrets masked, the pools the recorder sees, and one section per running component (proxy, probes, alerts).',
+  properties: {
+    version: { type: 'string' },
+    uptimeSeconds: { type: 'integer', minimum: 0 },
+    config: { type: 'object', additionalProperties: true },
+    pools: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { pool: { type: 'string' }, address: { type: 'string' } },
+        required: ['pool', 'address'],
+        additionalProperties: { type: 'number' },
+      },
+    },
+  },
+  // Component sections are owned by the components; the document promises only that they are objects.
+  additionalProperties: { type: 'object', additionalProperties: true },
+} as const;
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
@@ -36,23 +116,157 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     return503OnClosing: true,
   });
 
-  app.get('/metrics', async (request, reply) => {
-    const { contentType, body } = await options.prometheus.render(
-      wantsOpenMetrics(request.headers.accept) ? 'openmetrics' : 'prometheus',
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'neo4j-pool-sidecar',
+        version: SIDECAR_VERSION,
+        description:
+          'Neo4j connection pool metrics, health and status. Any other path or method answers 404, and a malformed request 400, both with the error body (statusCode, error, message).',
+      },
+    },
+    // HEAD is answered on every GET route, so the document says so too.
+    exposeHeadRoutes: true,
+  });
+
+  // Any error a handler throws becomes one documented shape; a 5xx is logged because it is our bug.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
+    if (statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    void reply.code(statusCode).send({
+      statusCode,
+      ...(error.code ? { code: error.code } : {}),
+      error: STATUS_CODES[statusCode] ?? 'Error',
+      message: statusCode >= 500 ? 'internal error, see the sidecar log' : error.message,
+    });
+  });
+
+  // Routes go in a plugin registered after swagger, so swagger's onRoute hook is in place when they are
+  // added: routes added directly on the instance would be added before the plugin loads and be missed.
+  void app.register(async (routes) => {
+    routes.get(
+      '/metrics',
+      {
+        schema: {
+          summary: 'Metrics in the Prometheus text format, or OpenMetrics when the Accept header asks for it',
+          headers: {
+            type: 'object',
+            properties: {
+              accept: {
+                type: 'string',
+                description: 'containing application/openmetrics-text selects OpenMetrics 1.0.0',
+              },
+            },
+          },
+          response: {
+            200: {
+              description: 'The current metrics.',
+              content: {
+                [PROMETHEUS_TEXT]: { schema: { type: 'string' } },
+                [OPENMETRICS_TEXT]: { schema: { type: 'string' } },
+              },
+            },
+            400: badRequest,
+            503: shuttingDown,
+          },
+        },
+      },
+      async (request, reply) => {
+        const { contentType, body } = await options.prometheus.render(
+          wantsOpenMetrics(request.headers.accept) ? 'openmetrics' : 'prometheus',
+        );
+        reply.type(contentType);
+        return body;
+      },
     );
-    reply.type(contentType);
-    return body;
+
+    routes.get(
+      '/healthz',
+      {
+        schema: {
+          summary: 'Liveness: the process answers; does not depend on Neo4j',
+          response: {
+            200: {
+              description: 'Alive.',
+              type: 'object',
+              properties: { status: { type: 'string', enum: ['ok'] } },
+              required: ['status'],
+              additionalProperties: false,
+            },
+            400: badRequest,
+            503: shuttingDown,
+          },
+        },
+      },
+      async () => ({ status: 'ok' as const }),
+    );
+
+    routes.get(
+      '/readyz',
+      {
+        schema: {
+          summary: 'Readiness: Neo4j reachable and every readiness-gating component healthy',
+          response: {
+            200: { description: 'Ready.', ...readinessSchema },
+            400: badRequest,
+            503: {
+              description: 'Not ready (with the reason), or shutting down.',
+              anyOf: [readinessSchema, errorSchema],
+            },
+          },
+        },
+      },
+      async (_request, reply) => {
+        let readiness: Readiness;
+        try {
+          readiness = await options.readiness();
+        } catch (error) {
+          // A readiness check that cannot complete is a reason not to take traffic, not a server error:
+          // Kubernetes should see 503 with the cause rather than a 500 it treats the same but explains less.
+          readiness = { ready: false, reason: `readiness check failed: ${(error as Error).message}` };
+        }
+        reply.code(readiness.ready ? 200 : 503);
+        return readiness;
+      },
+    );
+
+    routes.get(
+      '/status',
+      {
+        schema: {
+          summary: 'What the sidecar is doing, for people (secrets masked)',
+          response: {
+            200: statusSchema,
+            400: badRequest,
+            503: shuttingDown,
+          },
+        },
+      },
+      async () => options.status(),
+    );
+
+    routes.get(
+      OPENAPI_PATH,
+      {
+        schema: {
+          summary: 'This document',
+          response: {
+            200: {
+              description: 'The OpenAPI 3 document of this server.',
+              type: 'object',
+              properties: { openapi: { type: 'string' } },
+              required: ['openapi'],
+              additionalProperties: true,
+            },
+            400: badRequest,
+            503: shuttingDown,
+          },
+        },
+      },
+      async () => routes.swagger(),
+    );
   });
-
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
-  app.get('/readyz', async (_request, reply) => {
-    const readiness = await options.readiness();
-    reply.code(readiness.ready ? 200 : 503);
-    return readiness;
-  });
-
-  app.get('/status', async () => options.status());
 
   return app;
 }
