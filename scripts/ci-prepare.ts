@@ -1,6 +1,7 @@
 /**
  * Installs what the test suite needs, all at once, so CI can overlap the slow first-run installs
- * (helm built from source, Neo4j jars, driver clients, Debian packages) with lint and the build.
+ * (helm built from source, Neo4j jars, driver clients, schemathesis, Debian packages) with lint and
+ * the build.
  * Every test still calls the same ensure* functions itself, so `npm test` alone works on a fresh
  * machine; this only warms the caches earlier. Failures are reported and left to the tests.
  */
@@ -13,6 +14,7 @@ import { ensureDashboardLintPort } from './tools/dashboard-linter.ts';
 import { ensureDebianPackages } from './tools/debian.ts';
 import { ensureHelm } from './tools/helm.ts';
 import { ensurePrometheus } from './tools/prometheus.ts';
+import { ensureSchemathesis } from './tools/schemathesis.ts';
 
 const log = (line: string) => console.log(`[prepare] ${line}`);
 
@@ -47,5 +49,6 @@ await Promise.all([
     await ensurePythonClient({ driverLine: '5' });
     await ensurePythonClient({ driverLine: '6' });
     await ensureCelery();
+    await ensureSchemathesis();
   }),
 ]);
