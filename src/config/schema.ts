@@ -53,7 +53,7 @@ export const httpSection = z
   .strictObject({
     host: host
       .default('127.0.0.1')
-      .describe('Listen address of /metrics, /healthz, /readyz, /status. Loopback by default.'),
+      .describe('Listen address of /metrics, /healthz, /readyz, /status and /openapi.json. Loopback by default.'),
     port: listenPort.default(9464).describe('Listen port (9464 is the OpenTelemetry Prometheus exporter convention).'),
   })
   .prefault({});
