@@ -4,15 +4,17 @@
  * (versions, errors), and each followed by what the proxy must have counted.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import {
   ensureClient,
   expectedLargeResultSha256,
   runClientScenario,
   type ScenarioName,
 } from '../../scripts/clients/run-scenario.ts';
+import { DEFAULT_NEO4J_VERSION } from '../../scripts/neo4j/local-neo4j.ts';
+import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { type ClientReport, type JsDriverLine, runJsScenario, type ScenarioConnection } from './js-client.ts';
-import type { TestProxy } from './support.ts';
+import { startTestProxy, type TestProxy } from './support.ts';
 
 export interface ScenarioClient {
   /** e.g. "python driver 5.x". */
@@ -186,4 +188,31 @@ export function defineProxyClientSuite(
       assert.ok((await metric('neo4j_proxy_client_connections_opened_total')) >= openedBefore + 50);
     });
   });
+}
+
+/**
+ * The suite for each client through one proxy in front of the test run's shared Neo4j 5.26, which the
+ * file starts before its tests and stops after them. 5.26 speaks Bolt up to 5.8, and every 5.x and 6.x
+ * driver agrees on that with it.
+ */
+export function defineSharedNeo4jProxySuites(clients: readonly ScenarioClient[]): void {
+  let server: TestNeo4j;
+  let proxy: TestProxy;
+
+  before(async () => {
+    server = await sharedNeo4j();
+    proxy = await startTestProxy(server.uri);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await releaseSharedNeo4j();
+  });
+
+  const target = (): ProxySuiteTarget => ({
+    direct: { uri: server.uri, user: server.username, password: server.password },
+    proxy,
+    serverAgent: `Neo4j/${DEFAULT_NEO4J_VERSION}`,
+  });
+
+  for (const client of clients) defineProxyClientSuite(client, target, { boltVersion: /^5\.8$/ });
 }
