@@ -141,7 +141,9 @@ export function renderMetricsDoc(): string {
     '',
     "With `metrics.processMetrics` (default on) the sidecar also exports prom-client's Node.js process",
     'metrics with the prefix `neo4j_sidecar_` (CPU, resident memory, event loop lag, heap, GC); they are',
-    'Prometheus-only and not listed above.',
+    'Prometheus-only and not listed above. The event-loop delay is reported as its minimum, maximum and',
+    "50th/90th/99th percentiles since the previous scrape (prom-client's mean and standard deviation are",
+    'left out: computing them costs more than the rest of a scrape).',
     '',
   ].join('\n');
 }

@@ -12,6 +12,7 @@ export {
   QUERY_BUCKETS_SECONDS,
 } from './definitions.ts';
 export { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics } from './openmetrics.ts';
+export { type ProcessMetricsOptions, registerProcessMetrics } from './process-metrics.ts';
 export { PrometheusSink, type PrometheusSinkOptions } from './prometheus.ts';
 export {
   Counter,

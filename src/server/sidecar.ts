@@ -6,11 +6,16 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import neo4j, { type Driver, type Config as DriverConfig } from 'neo4j-driver';
-import client from 'prom-client';
 import { maskConfig, type SidecarConfig } from '../config/index.ts';
 import { instrumentDriver, poolStateGauges } from '../instrument/index.ts';
 import { type Logger, rateLimited } from '../logger.ts';
-import { PrometheusSink, Recorder, StatsdSink, sidecar as sidecarMetrics } from '../metrics/index.ts';
+import {
+  PrometheusSink,
+  Recorder,
+  registerProcessMetrics,
+  StatsdSink,
+  sidecar as sidecarMetrics,
+} from '../metrics/index.ts';
 import { createHttpServer, type Readiness } from './http.ts';
 import { SIDECAR_VERSION } from './version.ts';
 
@@ -83,9 +88,9 @@ export function createSidecarDriver(config: SidecarConfig, logger: Logger): Driv
 export async function startSidecar(config: SidecarConfig, options: StartSidecarOptions): Promise<RunningSidecar> {
   const logger = options.logger;
   const prometheus = new PrometheusSink();
-  if (config.metrics.processMetrics) {
-    client.collectDefaultMetrics({ register: prometheus.registry, prefix: 'neo4j_sidecar_' });
-  }
+  const stopProcessMetrics = config.metrics.processMetrics
+    ? registerProcessMetrics(prometheus.registry, { prefix: 'neo4j_sidecar_' })
+    : () => {};
   const statsd = config.statsd.enabled
     ? new StatsdSink({
         host: config.statsd.host,
@@ -169,6 +174,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     await http.close();
     await driver.close();
     await recorder.close();
+    stopProcessMetrics();
     throw error;
   }
   const httpAddress = http.server.address() as AddressInfo;
@@ -191,6 +197,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
       await http.close();
       await driver.close();
       await recorder.close();
+      stopProcessMetrics();
       logger.info('stopped');
     })();
     return stopping;
