@@ -33,5 +33,14 @@ describe('PrometheusSink', () => {
     const reference = await sink.registry.metrics();
     assert.deepEqual(canonical(fast), canonical(reference));
     assert.ok(fast.includes('worker_jobs_total 3'));
+
+    // Later scrapes reuse what the first one rendered once per series; their numbers must still move.
+    for (const definition of allMetrics.filter((candidate) => candidate.kind === 'histogram')) {
+      const labels = Object.fromEntries(definition.labelNames.map((name, i) => [name, i === 0 ? awkward : `v${i}`]));
+      recorder.histogram(definition).observe(labels, 0.5);
+    }
+    const second = (await sink.render('prometheus')).body;
+    assert.notEqual(second, fast);
+    assert.deepEqual(canonical(second), canonical(await sink.registry.metrics()));
   });
 });
