@@ -5,6 +5,7 @@
  */
 import type { BenchContext } from '../support/context.ts';
 import { format, type Section } from '../support/report.ts';
+import { productionNodeFlags } from '../support/sidecar-process.ts';
 
 export const RESIDENT_TARGET_MB = 100;
 const IDLE_SECONDS = 20;
@@ -33,7 +34,7 @@ export function sidecarResourcesSection(context: BenchContext): Section {
     id: 'sidecar-resources',
     title: 'Sidecar resident memory and CPU',
     method:
-      `The sidecar in its own Node.js process (${context.sidecar.fromSource ? 'from source under tsx, which adds about 35 MiB' : 'compiled to JavaScript, as in production'}; ` +
+      `The sidecar in its own Node.js process (${context.sidecar.fromSource ? 'from source under tsx, which adds about 35 MiB' : `compiled to JavaScript and started with the image's Node flags (${productionNodeFlags().join(' ') || 'none'}), as in production`}; ` +
       'default components: probes every 15 s, alerts, ' +
       'the proxy when built in), holding 10 pools x 5 databases of series. Resident memory (VmRSS) sampled every ' +
       '100 ms; CPU time from /proc, summed over each phase (proxied rounds only for proxy phases).',

@@ -3,6 +3,7 @@
  * resident memory and CPU time from /proc, per named phase of the benchmark.
  */
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -34,6 +35,18 @@ export async function buildSidecar(): Promise<string> {
   // src/server/version.ts reads ../../package.json relative to itself.
   await copyFile(join(repoRoot, 'package.json'), join(buildDir, 'package.json'));
   return join(buildDir, 'bench', 'sidecar-main.js');
+}
+
+/**
+ * The Node flags the image starts the sidecar with (the Dockerfile's ENTRYPOINT, between `node` and
+ * the script), so the compiled sidecar's memory and CPU are measured as it runs in production.
+ */
+export function productionNodeFlags(): string[] {
+  const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+  if (!entrypoint) return [];
+  const command = JSON.parse(entrypoint[1]!) as string[];
+  const node = command.indexOf('node');
+  return node < 0 ? [] : command.slice(node + 1).filter((argument) => argument.startsWith('--'));
 }
 
 export interface SidecarProcessOptions {
@@ -107,7 +120,9 @@ export class SidecarProcess {
       ...(options.syntheticFleet ? { BENCH_SYNTHETIC_FLEET: options.syntheticFleet } : {}),
       ...options.extraEnv,
     };
-    const args = options.compiledEntry ? [options.compiledEntry] : ['--import', 'tsx', mainScript];
+    const args = options.compiledEntry
+      ? [...productionNodeFlags(), options.compiledEntry]
+      : ['--import', 'tsx', mainScript];
     const child = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const stderr = { text: '' };
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
