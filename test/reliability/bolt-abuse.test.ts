@@ -87,14 +87,19 @@ describe('Bolt abuse', () => {
 
   it('a flood of connections past maxConnections: the excess is refused and counted, the rest keep working', async () => {
     const before = await rejected('limit');
+    const acceptedBefore = proxy.proxy.status().acceptedConnections;
     const flood = 5 * MAX_CONNECTIONS;
     const attempts = await Promise.allSettled(Array.from({ length: flood }, () => loggedIn(proxy.proxy.address)));
     const reasons = attempts.flatMap((attempt) => (attempt.status === 'rejected' ? [String(attempt.reason)] : []));
     const admitted = attempts.flatMap((attempt) => (attempt.status === 'fulfilled' ? [attempt.value] : []));
     try {
       assert.equal(admitted.length, MAX_CONNECTIONS, [...new Set(reasons)].join('\n'));
-      // A refusal is counted when its connection is torn down, which can trail the client seeing it.
-      await eventually(async () => assert.equal((await rejected('limit')) - before, flood - MAX_CONNECTIONS));
+      // Every connection is either accepted or refused and counted. On a saturated machine an accepted
+      // client can miss the 300 ms handshake deadline and free its slot for a later one, so the split
+      // is not always exactly MAX_CONNECTIONS accepted; the sum always is the flood.
+      const accepted = proxy.proxy.status().acceptedConnections - acceptedBefore;
+      assert.ok(accepted >= MAX_CONNECTIONS, `${accepted} accepted`);
+      await eventually(async () => assert.equal((await rejected('limit')) - before, flood - accepted));
       assert.ok(
         proxy.logs.some((line) => line.includes('refused a client connection')),
         'logged',
