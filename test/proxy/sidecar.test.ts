@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ensurePythonClient } from '../../scripts/clients/python.ts';
-import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/logger.ts';
 import { isBoltProxyComponent, proxyComponent } from '../../src/proxy/index.ts';
-import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
+import type { RunningSidecar } from '../../src/server/index.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { type ParsedSample, parseExposition } from '../support/prometheus-text.ts';
+import { startTestSidecar } from '../support/sidecar.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -50,18 +50,13 @@ before(async () => {
   socket.on('message', (packet) => lines.push(...packet.toString().split('\n').filter(Boolean)));
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   statsd = { socket, lines };
-  const config = loadConfig({
+  sidecar = await startTestSidecar({
+    neo4j: server,
     env: {
-      NEO4J_URI: server.uri,
-      NEO4J_PASSWORD: server.password,
-      SIDECAR__HTTP__PORT: '0',
-      SIDECAR__PROXY__PORT: '0',
       SIDECAR__STATSD__ENABLED: 'true',
       SIDECAR__STATSD__PORT: String(socket.address().port),
       SIDECAR__STATSD__FLUSH_INTERVAL_MS: '100',
     },
-  });
-  sidecar = await startSidecar(config, {
     logger: createLogger({ level: 'error', pretty: 'never' }),
     components: [proxyComponent],
   });

@@ -20,13 +20,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import neo4j from 'neo4j-driver';
 import { ensureSchemathesis } from '../../scripts/tools/schemathesis.ts';
-import { defaultComponents } from '../../src/components.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import { createLogger } from '../../src/logger.ts';
 import { isBoltProxyComponent } from '../../src/proxy/index.ts';
 import { createHttpServer, OPENAPI_PATH } from '../../src/server/http.ts';
-import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
+import type { RunningSidecar } from '../../src/server/index.ts';
 import { releaseSharedNeo4j, sharedNeo4j } from '../support/neo4j.ts';
+import { startTestSidecar } from '../support/sidecar.ts';
 
 const CHECKS = [
   'not_a_server_error',
@@ -182,12 +180,9 @@ before(async () => {
   const [server, executable] = await Promise.all([sharedNeo4j(), ensureSchemathesis()]);
   schemathesis = executable;
   workDir = await mkdtemp(join(tmpdir(), 'neo4j-pool-sidecar-http-fuzz-'));
-  const config = loadConfig({
+  sidecar = await startTestSidecar({
+    neo4j: server,
     env: {
-      NEO4J_URI: server.uri,
-      NEO4J_PASSWORD: server.password,
-      SIDECAR__HTTP__PORT: '0',
-      SIDECAR__PROXY__PORT: '0',
       // Probes often enough to have results before the fuzzer starts, with a timeout generous enough
       // that a busy machine does not fail one and turn /readyz 503 mid-run.
       SIDECAR__PROBES__SCHEDULE: '*/5 * * * * *',
@@ -198,10 +193,6 @@ before(async () => {
       SIDECAR__PROBES__ACQUISITION__GATES_READINESS: 'false',
       SIDECAR__PROBES__ROUND_TRIP__GATES_READINESS: 'false',
     },
-  });
-  sidecar = await startSidecar(config, {
-    logger: createLogger({ level: 'silent', pretty: 'never' }),
-    components: defaultComponents,
   });
   base = `http://127.0.0.1:${sidecar.httpAddress.port}`;
 

@@ -7,14 +7,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import neo4j, { type Driver } from 'neo4j-driver';
 import type { LocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
-import { defaultComponents } from '../../src/components.ts';
-import { loadConfig } from '../../src/config/index.ts';
 import { instrumentDriver } from '../../src/instrument/index.ts';
-import { createLogger } from '../../src/logger.ts';
 import { isBoltProxyComponent } from '../../src/proxy/index.ts';
-import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
+import type { RunningSidecar } from '../../src/server/index.ts';
 import { metricValue } from '../support/metrics.ts';
 import { privateNeo4j } from '../support/neo4j.ts';
+import { startTestSidecar } from '../support/sidecar.ts';
 
 /** A query that has neither succeeded nor failed by then counts as a hang. */
 const QUERY_SETTLE_LIMIT_MS = 15_000;
@@ -27,21 +25,14 @@ const recordUncaught = (error: unknown) => uncaught.push(error);
 before(async () => {
   process.on('uncaughtException', recordUncaught);
   server = await privateNeo4j('restart');
-  const config = loadConfig({
+  sidecar = await startTestSidecar({
+    neo4j: server,
     env: {
-      NEO4J_URI: server.uri,
-      NEO4J_PASSWORD: server.password,
-      SIDECAR__HTTP__PORT: '0',
-      SIDECAR__PROXY__PORT: '0',
       SIDECAR__NEO4J__CONNECTION_TIMEOUT_MS: '2000',
       SIDECAR__PROBES__SCHEDULE: '* * * * * *',
       SIDECAR__PROBES__TIMEOUT_MS: '300',
       SIDECAR__PROBES__JITTER_MS: '0',
     },
-  });
-  sidecar = await startSidecar(config, {
-    logger: createLogger({ level: 'silent', pretty: 'never' }),
-    components: defaultComponents,
   });
 });
 after(async () => {

@@ -10,13 +10,12 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import neo4j from 'neo4j-driver';
 import { freePort } from '../../scripts/neo4j/local-neo4j.ts';
-import { loadConfig } from '../../src/config/index.ts';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { createLogger } from '../../src/logger.ts';
 import { isBoltProxyComponent, proxyComponent } from '../../src/proxy/index.ts';
-import { startSidecar } from '../../src/server/index.ts';
 import { metricValue } from '../support/metrics.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+import { startTestSidecar } from '../support/sidecar.ts';
 
 const QUERIES = 200;
 /** Far above any healthy event-loop stall on a loaded CI machine; a blocking send would exceed it per query. */
@@ -36,12 +35,9 @@ async function runAgainstUnreachableStatsd(host: string, port: number) {
   const logLines: string[] = [];
   const stream = new PassThrough();
   stream.on('data', (chunk: Buffer) => logLines.push(chunk.toString()));
-  const config = loadConfig({
+  const sidecar = await startTestSidecar({
+    neo4j: server,
     env: {
-      NEO4J_URI: server.uri,
-      NEO4J_PASSWORD: server.password,
-      SIDECAR__HTTP__PORT: '0',
-      SIDECAR__PROXY__PORT: '0',
       SIDECAR__PROBES__ENABLED: 'false',
       SIDECAR__STATSD__ENABLED: 'true',
       SIDECAR__STATSD__HOST: host,
@@ -50,8 +46,6 @@ async function runAgainstUnreachableStatsd(host: string, port: number) {
       // Every metric its own packet: the most sends, so the most chances to block or fail.
       SIDECAR__STATSD__MAX_BUFFER_SIZE: '0',
     },
-  });
-  const sidecar = await startSidecar(config, {
     logger: createLogger({ level: 'warn', pretty: 'never', destination: stream }),
     components: [proxyComponent],
   });
