@@ -238,13 +238,16 @@ export class ProxiedConnection {
       return;
     }
     if (this.#clientHandshakeDone) {
+      // Requests go to Neo4j first and are read after, so the tracker's work is not on the query's path.
+      // Bad input still closes the connection in this same turn, before Neo4j can answer it.
+      this.#writeUpstream(data);
       this.#clientMessages.feed(data);
-    } else {
-      this.#clientHandshakeBytes?.push(data);
-      const progress = this.#handshake.feedClient(data);
-      if (progress.state === 'complete') this.#onClientHandshakeDone(progress.leftover);
-      this.#afterHandshakeProgress();
+      return;
     }
+    this.#clientHandshakeBytes?.push(data);
+    const progress = this.#handshake.feedClient(data);
+    if (progress.state === 'complete') this.#onClientHandshakeDone(progress.leftover);
+    this.#afterHandshakeProgress();
     this.#writeUpstream(data);
   }
 
