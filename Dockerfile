@@ -51,7 +51,7 @@ USER 10001:10001
 EXPOSE 9464 7687
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.SIDECAR__HTTP__PORT || 9464) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# A 2 MiB young generation instead of V8's 16 MiB default: the sidecar's allocations are short-lived
-# (Bolt frames, scrape text), so it keeps ~20 MiB less resident at no measured CPU cost.
+# A 2 MiB young generation instead of V8's 16 MiB default: 15-30 MiB less resident (bench: 92 MiB idle,
+# 103 MiB under proxied load), for ~3 ms more CPU per scrape of a 10-pool fleet (more scavenges).
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=2", "/app/dist/cli.js"]
 CMD ["run"]
