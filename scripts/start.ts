@@ -54,10 +54,16 @@ console.log(
   `\n  metrics:  ${metricsUrl}/metrics\n  status:   ${metricsUrl}/status\n  readiness: ${metricsUrl}/readyz\n`,
 );
 
+const DEMO_STOP_WAIT_MS = 2000;
 const shutdown = async (signal: string) => {
   logger.info({ signal }, 'shutting down');
-  await stopLoad?.();
-  await stopProxyLoad?.();
+  // Ctrl-C reaches the local Neo4j too (same process group), and it may stop first: the demo's
+  // queries would then retry for the driver's 30 s before their loops notice. The demo load has
+  // nothing worth draining, so it gets a moment, not a drain.
+  await Promise.race([
+    Promise.allSettled([stopLoad?.(), stopProxyLoad?.()]),
+    new Promise((resolve) => setTimeout(resolve, DEMO_STOP_WAIT_MS).unref()),
+  ]);
   await sidecar.stop();
   await localNeo4j?.destroy();
   process.exit(0);
