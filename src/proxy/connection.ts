@@ -124,6 +124,8 @@ export class ProxiedConnection {
   #clientPaused = false;
   #upstreamPaused = false;
   #clientSentBytes = false;
+  /** The client said GOODBYE: whichever side's close the proxy sees first, the client is the one leaving. */
+  #clientSaidGoodbye = false;
   #draining = false;
   #ending = false;
   #finished = false;
@@ -315,6 +317,7 @@ export class ProxiedConnection {
     }
     this.#tracker.clientMessage(frame, this.#now);
     this.#checkDecodeFailures('client');
+    if (frame.signature === BoltSignature.GOODBYE) this.#clientSaidGoodbye = true;
     if (frame.signature === BoltSignature.HELLO && this.#userAgent === null) {
       this.#userAgent = userAgentFamily(this.#tracker.clientUserAgent);
       this.#hooks.metrics.connectionOpened(this.#userAgent);
@@ -427,7 +430,9 @@ export class ProxiedConnection {
       this.#onUpstreamUnavailable(error);
       return;
     }
-    this.#closeReason ??= side === 'client' ? 'client_error' : 'server_error';
+    // A reset from Neo4j after the client's GOODBYE is still the client leaving.
+    this.#closeReason ??=
+      side === 'client' ? 'client_error' : this.#clientSaidGoodbye ? 'client_closed' : 'server_error';
     this.#destroyBoth();
   }
 
@@ -467,7 +472,7 @@ export class ProxiedConnection {
         return;
       }
     }
-    this.#closeReason ??= side === 'client' ? 'client_closed' : 'server_closed';
+    this.#closeReason ??= this.#closedBy(side);
     if (side === 'server') {
       for (const piece of this.#forwarder.flush()) this.#writeClient(piece);
       this.#client.end();
@@ -485,7 +490,7 @@ export class ProxiedConnection {
       return;
     }
     if (side === 'server' && this.#refusal !== null) return;
-    this.#closeReason ??= side === 'client' ? 'client_closed' : 'server_closed';
+    this.#closeReason ??= this.#closedBy(side);
     // The other side may still have bytes to deliver (a FAILURE before Neo4j closes): end, not destroy.
     if (side === 'client') this.#upstream?.end();
     else {
@@ -493,6 +498,11 @@ export class ProxiedConnection {
       this.#client.end();
     }
     this.#startLinger();
+  }
+
+  /** Neo4j closes at once on GOODBYE, so its close often arrives before the client's own. */
+  #closedBy(side: 'client' | 'server'): CloseReason {
+    return side === 'client' || this.#clientSaidGoodbye ? 'client_closed' : 'server_closed';
   }
 
   /** A client that ends its stream inside the handshake or inside a message sent something broken. */
