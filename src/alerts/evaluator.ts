@@ -214,7 +214,8 @@ export class AlertEvaluator implements Component {
       severity: rule.severity,
       labels: tracked.labels,
       value: tracked.value,
-      level: rule.level,
+      // Not `level`: that is pino's own key, and a second one overrides the line's log level.
+      threshold: rule.level,
     };
     const logger = this.options.logger;
     if (to === 'firing') {
