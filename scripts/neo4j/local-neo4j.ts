@@ -7,7 +7,7 @@
  * known password, listens on 127.0.0.1 only, and is stopped with SIGTERM like `neo4j stop`.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -48,6 +48,11 @@ export interface LocalNeo4j {
   readonly password: string;
   readonly version: string;
   readonly home: string;
+  /**
+   * Process id of the running JVM (not of the bash leash around it), for tests that freeze the server
+   * with SIGSTOP; undefined while it is stopped.
+   */
+  pid(): number | undefined;
   /** Stops the server process (SIGTERM, then SIGKILL after 30 s). Data is kept for start(). */
   stop(): Promise<void>;
   /** Starts it again on the same port and data after stop(). */
@@ -113,6 +118,7 @@ function javaBinary(javaHome: string | undefined): string {
 const LEASH_SCRIPT = `
 "$0" "$@" </dev/null &
 server=$!
+echo "$server" > "$NEO4J_HOME/run/server.pid"
 trap 'kill -TERM "$server" 2>/dev/null' TERM INT
 ( while read -r _; do :; done; kill -TERM "$server" 2>/dev/null ) <&0 &
 wait "$server"
@@ -225,6 +231,11 @@ export async function startLocalNeo4j(options: LocalNeo4jOptions = {}): Promise<
     home,
     start,
     stop,
+    pid() {
+      if (!child) return undefined;
+      const pid = Number(readFileSync(join(home, 'run', 'server.pid'), 'utf8').trim());
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    },
     async destroy() {
       await stop();
       await rm(home, { recursive: true, force: true });

@@ -16,7 +16,9 @@ import {
   StatsdSink,
   sidecar as sidecarMetrics,
 } from '../metrics/index.ts';
+import { describeFailure } from '../probe/outcome.ts';
 import { createHttpServer, type Readiness } from './http.ts';
+import { Neo4jCheck } from './neo4j-check.ts';
 import { SIDECAR_VERSION } from './version.ts';
 
 /** A part of the sidecar with a lifecycle (proxy, probes). */
@@ -57,7 +59,34 @@ export interface RunningSidecar {
   stop(): Promise<void>;
 }
 
-const READINESS_CACHE_MS = 1000;
+/** How often the background check asks Neo4j whether it answers. */
+const NEO4J_CHECK_INTERVAL_MS = 2000;
+/**
+ * An unanswered check makes /readyz 503 after this long: well under the chart's readinessProbe
+ * timeout (5 s), well over a healthy round trip on a busy machine (~150 ms).
+ */
+const NEO4J_CHECK_DEADLINE_MS = 2000;
+/** Components answer readiness from their own state; one that does not at once counts as not ready. */
+const COMPONENT_READINESS_MS = 250;
+
+function answerWithin(
+  answer: Promise<{ ok: boolean; detail?: string }>,
+  name: string,
+): Promise<{ ok: boolean; detail?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<{ ok: boolean; detail: string }>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve({
+          ok: false,
+          detail: `${name} did not answer its readiness check within ${COMPONENT_READINESS_MS} ms`,
+        }),
+      COMPONENT_READINESS_MS,
+    );
+  });
+  const settled = answer.catch((error: unknown) => ({ ok: false, detail: describeFailure(error) }));
+  return Promise.race([settled, late]).finally(() => clearTimeout(timer));
+}
 
 /** Builds the sidecar's own driver from the config; TLS CA files need the explicit encryption settings. */
 export function createSidecarDriver(config: SidecarConfig, logger: Logger): Driver {
@@ -128,27 +157,28 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     .map((factory) => factory(context))
     .filter((component): component is Component => component !== undefined);
 
-  let cachedReadiness: { at: number; value: Readiness } | undefined;
-  const readiness = async (): Promise<Readiness> => {
-    if (cachedReadiness && Date.now() - cachedReadiness.at < READINESS_CACHE_MS) return cachedReadiness.value;
-    const checks: Record<string, { ok: boolean; detail?: string }> = {};
-    try {
+  // /readyz answers from kept state: this background check's last result and the components' own
+  // (the probes' last run), never from a Neo4j round trip of the request's own (see neo4j-check.ts).
+  const neo4jCheck = new Neo4jCheck({
+    intervalMs: NEO4J_CHECK_INTERVAL_MS,
+    deadlineMs: NEO4J_CHECK_DEADLINE_MS,
+    check: async () => {
       const info = await driver.getServerInfo();
-      checks.neo4j = { ok: true, detail: `${info.agent ?? 'Neo4j'} at ${info.address ?? config.neo4j.uri}` };
-    } catch (error) {
-      checks.neo4j = { ok: false, detail: `Neo4j not reachable: ${(error as Error).message}` };
-    }
+      return `${info.agent ?? 'Neo4j'} at ${info.address ?? maskConfig(config).neo4j.uri}`;
+    },
+    describe: describeFailure,
+  });
+  const readiness = async (): Promise<Readiness> => {
+    const checks: Record<string, { ok: boolean; detail?: string }> = { neo4j: neo4jCheck.current() };
     for (const component of components) {
-      if (component.readiness) checks[component.name] = await component.readiness();
+      if (component.readiness) checks[component.name] = await answerWithin(component.readiness(), component.name);
     }
     const failing = Object.entries(checks).filter(([, check]) => !check.ok);
-    const value: Readiness = {
+    return {
       ready: failing.length === 0,
       ...(failing.length > 0 ? { reason: failing.map(([name, check]) => `${name}: ${check.detail}`).join('; ') } : {}),
       checks,
     };
-    cachedReadiness = { at: Date.now(), value };
-    return value;
   };
 
   const status = () => ({
@@ -163,6 +193,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
 
   const http = createHttpServer({ prometheus, readiness, status, logger });
   const started: Component[] = [];
+  neo4jCheck.start();
   try {
     for (const component of components) {
       await component.start();
@@ -170,6 +201,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     }
     await http.listen({ host: config.http.host, port: config.http.port });
   } catch (error) {
+    neo4jCheck.stop();
     await Promise.allSettled(started.reverse().map((component) => component.stop()));
     await http.close();
     await driver.close();
@@ -195,6 +227,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
         }
       }
       await http.close();
+      neo4jCheck.stop();
       await driver.close();
       await recorder.close();
       stopProcessMetrics();
