@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { generatedFiles } from '../../scripts/gen-dashboards.ts';
+import { generatedFiles } from '../../scripts/generate/index.ts';
 import { repoRoot } from '../../scripts/neo4j/local-neo4j.ts';
 import { ensureDashboardLintPort, ensureGrafanaDashboardLinter } from '../../scripts/tools/dashboard-linter.ts';
 import { THRESHOLD_KEYS } from '../../src/alerts/index.ts';
@@ -42,10 +42,10 @@ describe('dashboards', () => {
     dashboards = await loadDashboards();
   });
 
-  it('are what scripts/gen-dashboards.ts generates (run it after changing metrics or thresholds)', async () => {
+  it('are what scripts/generate/ generates (npm run docs after changing metrics or thresholds)', async () => {
     for (const file of generatedFiles()) {
       const current = await readFile(join(repoRoot, file.path), 'utf8').catch(() => '<missing>');
-      assert.equal(current, file.content, `${file.path} is stale: run npx tsx scripts/gen-dashboards.ts`);
+      assert.equal(current, file.content, `${file.path} is stale: run npm run docs`);
     }
   });
 

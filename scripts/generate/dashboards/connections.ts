@@ -1,0 +1,199 @@
+/**
+ * Neo4j pools / Connections: pool connection lifetimes and churn, Bolt proxy clients, the server's
+ * connection census, and the sidecar's probe results.
+ */
+import { census, pool, probe, proxy } from '../../../src/metrics/catalogue.ts';
+import { poolDashboard } from './dashboard.ts';
+import {
+  alertLevels,
+  instantQuery,
+  makeSelect,
+  perSecond,
+  quantileQueries,
+  rangeQuery,
+  row,
+  StatPanel,
+  TimeSeriesPanel,
+} from './panels.ts';
+
+export function connectionsDashboard() {
+  const select = makeSelect(['job', 'instance', 'pool', 'database']);
+  const buckets = (metric: Parameters<typeof select>[0]) => select(metric, { suffix: '_bucket' });
+  const churnWindowNote = 'per second over $__rate_interval';
+  const byInstanceProbe = '{{instance}} {{probe}} {{database}}';
+  return poolDashboard({
+    uid: 'neo4j-pool-connections',
+    title: 'Neo4j pools / Connections',
+    description:
+      'Pool connection lifetimes and churn, Bolt proxy clients, the Neo4j server connection census by client and host, and the sidecar probe results.',
+    filters: ['pool', 'database'],
+  })
+    .withRow(row('Pool connection lifetimes and churn'))
+    .withPanel(
+      new TimeSeriesPanel(
+        'Pool connections opened, closed and failed',
+        `Connections per second. Opened: ${pool.created.help} Closed: ${pool.closed.help} Failed: ${pool.failed.help}`,
+        'cps',
+      )
+        .withTarget(rangeQuery(perSecond(select(pool.created), 'pool'), '{{pool}} opened'))
+        .withTarget(rangeQuery(perSecond(select(pool.closed), 'pool'), '{{pool}} closed'))
+        .withTarget(rangeQuery(perSecond(select(pool.failed), 'pool'), '{{pool}} failed')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Connection creation time', pool.creationSeconds.help, 's').targets(
+        quantileQueries([0.5, 0.99], buckets(pool.creationSeconds), ['pool'], '{{pool}} '),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Connection checkout time', pool.usageSeconds.help, 's').targets(
+        quantileQueries([0.5, 0.99], buckets(pool.usageSeconds), ['pool'], '{{pool}} '),
+      ),
+    )
+    .withRow(row('Bolt proxy clients'))
+    .withPanel(
+      new TimeSeriesPanel('Proxy client connections', proxy.clientConnectionsActive.help, 'none')
+        .min(0)
+        .withTarget(rangeQuery(select(proxy.clientConnectionsActive), '{{instance}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'Proxy client connections opened and closed',
+        `Client connections per second. Opened: ${proxy.clientConnectionsOpened.help} Closed: ${proxy.clientConnectionsClosed.help}`,
+        'cps',
+      )
+        .withTarget(rangeQuery(perSecond(select(proxy.clientConnectionsOpened), 'user_agent'), 'opened {{user_agent}}'))
+        .withTarget(rangeQuery(perSecond(select(proxy.clientConnectionsClosed), 'reason'), 'closed {{reason}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Proxy client connection lifetime', proxy.clientConnectionLifetime.help, 's').targets(
+        quantileQueries([0.5, 0.99], buckets(proxy.clientConnectionLifetime), ['user_agent'], '{{user_agent}} '),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Queries per proxy client connection', proxy.queriesPerConnection.help, 'none').targets(
+        quantileQueries([0.5, 0.9], buckets(proxy.queriesPerConnection), ['user_agent'], '{{user_agent}} '),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'Proxy connections rejected and logins refused',
+        `Per second. Rejected: ${proxy.connectionsRejected.help} Logins refused: ${proxy.authFailures.help}`,
+        'cps',
+      )
+        .withTarget(rangeQuery(perSecond(select(proxy.connectionsRejected), 'reason'), 'rejected {{reason}}'))
+        .withTarget(rangeQuery(perSecond(select(proxy.authFailures), 'user_agent'), 'login refused {{user_agent}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Proxy traffic', proxy.bytes.help, 'Bps').withTarget(
+        rangeQuery(perSecond(select(proxy.bytes), 'direction'), '{{direction}}'),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Proxy messages by type', `${proxy.messages.help} Messages per second.`, 'ops').withTarget(
+        rangeQuery(perSecond(select(proxy.messages), 'direction, message'), '{{direction}} {{message}}'),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'Proxy connections by Bolt version',
+        `${proxy.boltVersions.help} New connections per second.`,
+        'cps',
+      ).withTarget(rangeQuery(perSecond(select(proxy.boltVersions), 'version'), 'Bolt {{version}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Proxy upstream connect time', proxy.upstreamConnectSeconds.help, 's').targets(
+        quantileQueries([0.5, 0.99], buckets(proxy.upstreamConnectSeconds), ['instance'], '{{instance}} '),
+      ),
+    )
+    .withRow(row('Server census'))
+    .withPanel(
+      new TimeSeriesPanel('Server connections by client', census.connections.help, 'none')
+        .stacked()
+        .withTarget(
+          rangeQuery(
+            `max by (connector, user_agent_family) (${select(census.connections)})`,
+            '{{user_agent_family}} ({{connector}})',
+          ),
+        ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Server connections by client host', census.clientConnections.help, 'none')
+        .stacked()
+        .withTarget(rangeQuery(`max by (client_host) (${select(census.clientConnections)})`, '{{client_host}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'New connections per second',
+        `The connection-churn alert's two measures: connections the Neo4j server accepted (${census.connectionsOpened.help}) and client connections the Bolt proxy accepted, per client family. Shown ${churnWindowNote}; dashed lines: the alert levels.`,
+        'cps',
+      )
+        .alertLevels(alertLevels('connectionChurn'))
+        .min(0)
+        .withTarget(
+          rangeQuery(
+            `sum without (connector) (rate(${select(census.connectionsOpened)}[$__rate_interval]))`,
+            '{{instance}} server',
+          ),
+        )
+        .withTarget(
+          rangeQuery(
+            `rate(${select(proxy.clientConnectionsOpened)}[$__rate_interval])`,
+            '{{instance}} proxy {{user_agent}}',
+          ),
+        ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Server connections by age', census.connectionsByAge.help, 'none').withTarget(
+        rangeQuery(`max by (le) (${select(census.connectionsByAge)})`, 'at most {{le}} s old'),
+      ),
+    )
+    .withPanel(
+      new StatPanel('Census sees every connection', census.seesAllConnections.help, 'bool_yes_no').withTarget(
+        instantQuery(`min(${select(census.seesAllConnections)})`, 'sees all'),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'Oldest open transaction',
+        `${census.oldestTransaction.help} Dashed lines: the long-running-transaction alert levels.`,
+        's',
+      )
+        .alertLevels(alertLevels('longRunningTransactions'))
+        .min(0)
+        .span(10)
+        .withTarget(rangeQuery(`max by (database) (${select(census.oldestTransaction)})`, '{{database}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Long-running transactions', census.longTransactions.help, 'none')
+        .min(0)
+        .span(10)
+        .withTarget(rangeQuery(`max by (database) (${select(census.longTransactions)})`, '{{database}}')),
+    )
+    .withRow(row('Probes'))
+    .withPanel(
+      new TimeSeriesPanel('Probe results', `${probe.up.help} Per probe and database.`, 'bool')
+        .min(0)
+        .max(1)
+        .withTarget(rangeQuery(select(probe.up), byInstanceProbe)),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Probe duration', probe.duration.help, 's')
+        .min(0)
+        .withTarget(rangeQuery(select(probe.duration), byInstanceProbe)),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'Time since last probe success',
+        `Now minus ${probe.lastSuccess.name}. Dashed lines: the probe-down alert levels.`,
+        's',
+      )
+        .alertLevels(alertLevels('probeDown'))
+        .min(0)
+        .withTarget(rangeQuery(`time() - ${select(probe.lastSuccess)}`, byInstanceProbe)),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Probe failures by reason', `${probe.failures.help} Failures per second.`, 'ops')
+        .min(0)
+        .withTarget(rangeQuery(perSecond(select(probe.failures), 'probe, reason'), '{{probe}} {{reason}}')),
+    );
+}
