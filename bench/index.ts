@@ -2,8 +2,10 @@
  * `npm run bench`: every benchmark of docs/performance.md against a real local Neo4j, printed as
  * markdown tables and written to bench/results/ (latest.json, latest.md and a timestamped JSON).
  *
- *   npm run bench                                 # everything, about 8 minutes on 2 cores
+ *   npm run bench                                 # everything, about 17 minutes on 2 cores
  *   npm run bench -- --only proxy-js,scrape       # some sections
+ *   npm run bench -- remote                       # the remote-Neo4j and pooling sections only
+ *   npm run bench -- remote --delay-ms 10         # a longer link to the remote Neo4j (default 5 ms each way)
  *   npm run bench -- --rounds 3 --seconds 1       # shorter rounds (noisier)
  *   npm run bench -- --sidecar-from-source        # skip compiling the sidecar (its memory then includes tsx)
  *
@@ -18,17 +20,21 @@ import { join } from 'node:path';
 import { type LocalNeo4j, repoRoot, startLocalNeo4j } from '../scripts/neo4j/local-neo4j.ts';
 import { benchInstrumentedDriver } from './suites/instrumented.ts';
 import { benchPerTaskDriver } from './suites/per-task-driver.ts';
+import { benchPoolUpstreams } from './suites/pool-upstreams.ts';
+import { benchPooledThroughput } from './suites/pooled-throughput.ts';
 import { benchProxyJs, benchProxyPython } from './suites/proxy.ts';
 import { benchRecorderCpu } from './suites/recorder-cpu.ts';
+import { benchRemoteConnect } from './suites/remote-connect.ts';
 import { benchScrape } from './suites/scrape.ts';
 import { measureIdleSidecar, sidecarResourcesSection } from './suites/sidecar-resources.ts';
 import type { BenchContext, BenchSettings } from './support/context.ts';
 import { newContextMeter } from './support/context.ts';
+import { LoadWorker } from './support/load-worker.ts';
 import { describeMachine, findPids, machineLine } from './support/machine.ts';
-import { PythonLoadWorker } from './support/python-worker.ts';
 import { renderSection, renderTable, type Section } from './support/report.ts';
 import { buildSidecar, SidecarProcess } from './support/sidecar-process.ts';
 import { DEFAULT_FLEET } from './support/synthetic-series.ts';
+import { boltTlsConfig } from './support/tls.ts';
 import { benchDriver, seedBenchRows } from './support/workloads.ts';
 
 const SUITES: ReadonlyArray<{ id: string; run: (context: BenchContext) => Promise<Section> }> = [
@@ -38,9 +44,17 @@ const SUITES: ReadonlyArray<{ id: string; run: (context: BenchContext) => Promis
   { id: 'proxy-js', run: benchProxyJs },
   { id: 'proxy-python', run: benchProxyPython },
   { id: 'scrape', run: benchScrape },
+  { id: 'remote-connect', run: benchRemoteConnect },
+  { id: 'pooled-throughput', run: benchPooledThroughput },
+  { id: 'pool-upstreams', run: benchPoolUpstreams },
 ];
 const RESOURCES_ID = 'sidecar-resources';
 const ALL_IDS = [...SUITES.map((suite) => suite.id), RESOURCES_ID];
+/** Names for several sections at once, as `--only` entries or bare arguments (`npm run bench -- remote`). */
+const GROUPS: Record<string, string[]> = {
+  remote: ['remote-connect', 'pooled-throughput', 'pool-upstreams'],
+};
+const VALUE_OPTIONS = ['only', 'rounds', 'seconds', 'delay-ms'];
 
 function option(name: string): string | undefined {
   const args = process.argv.slice(2);
@@ -56,18 +70,29 @@ function positiveNumber(text: string | undefined, fallback: number, name: string
   return value;
 }
 
-const only = option('only')
-  ?.split(',')
-  .map((id) => id.trim());
+/** Bare arguments (not an option, not an option's value) name sections or groups, like `--only`. */
+function bareArguments(): string[] {
+  const args = process.argv.slice(2);
+  return args.filter((arg, i) => !arg.startsWith('--') && !VALUE_OPTIONS.some((name) => args[i - 1] === `--${name}`));
+}
+
+const requested = [
+  ...(option('only')
+    ?.split(',')
+    .map((id) => id.trim()) ?? []),
+  ...bareArguments(),
+];
+const only = requested.length > 0 ? requested.flatMap((id) => GROUPS[id] ?? [id]) : undefined;
 const unknown = only?.filter((id) => !ALL_IDS.includes(id)) ?? [];
 if (unknown.length > 0) {
-  console.error(`unknown section(s): ${unknown.join(', ')}; known: ${ALL_IDS.join(', ')}`);
+  console.error(`unknown section(s): ${unknown.join(', ')}; known: ${[...ALL_IDS, ...Object.keys(GROUPS)].join(', ')}`);
   process.exit(2);
 }
 const selected = (id: string) => !only || only.includes(id);
 const settings: BenchSettings = {
   rounds: Math.round(positiveNumber(option('rounds'), 5, 'rounds')),
   roundSeconds: positiveNumber(option('seconds'), 2, 'seconds'),
+  remoteDelayMs: positiveNumber(option('delay-ms'), 5, 'delay-ms'),
   warmupRounds: 1,
   concurrencies: [1, 16],
 };
@@ -86,9 +111,13 @@ const gitDescription = (() => {
 
 let localNeo4j: LocalNeo4j | undefined;
 let sidecar: SidecarProcess | undefined;
-let python: PythonLoadWorker | undefined;
+let python: LoadWorker | undefined;
+let go: LoadWorker | undefined;
+const extraSidecars: SidecarProcess[] = [];
 const cleanUp = async () => {
   await python?.close().catch(() => {});
+  await go?.close().catch(() => {});
+  await Promise.all(extraSidecars.map((extra) => extra.stop().catch(() => {})));
   await sidecar?.stop().catch(() => {});
   await localNeo4j?.destroy().catch(() => {});
 };
@@ -105,14 +134,24 @@ try {
         password: process.env.BENCH_NEO4J_PASSWORD ?? '',
       },
       version: 'external',
+      boltTls: false,
     };
   } else {
     log('starting Neo4j (the first run downloads it from Maven Central)...');
-    localNeo4j = await startLocalNeo4j({ name: 'bench', heap: '1g', log });
+    // Bolt over TLS (optional, same port) only when the remote section runs, so the other sections
+    // measure the server exactly as before.
+    const tls = selected('remote-connect') ? await boltTlsConfig() : undefined;
+    localNeo4j = await startLocalNeo4j({
+      name: 'bench',
+      heap: '1g',
+      log,
+      ...(tls ? { extraConfig: tls.extraConfig } : {}),
+    });
     neo4j = {
       uri: localNeo4j.uri,
       credentials: { username: localNeo4j.username, password: localNeo4j.password },
       version: localNeo4j.version,
+      boltTls: tls !== undefined,
     };
   }
   const seeder = benchDriver(neo4j.uri, neo4j.credentials);
@@ -121,22 +160,41 @@ try {
 
   const fromSource = process.argv.includes('--sidecar-from-source');
   log(fromSource ? 'starting the sidecar from source (tsx)...' : 'compiling and starting the sidecar process...');
-  sidecar = await SidecarProcess.start({
-    ...(fromSource ? {} : { compiledEntry: await buildSidecar() }),
-    neo4jUri: neo4j.uri,
+  const compiledEntry = fromSource ? undefined : await buildSidecar();
+  const sidecarOptions = {
+    ...(compiledEntry ? { compiledEntry } : {}),
     username: neo4j.credentials.username,
     password: neo4j.credentials.password,
+  };
+  sidecar = await SidecarProcess.start({
+    ...sidecarOptions,
+    neo4jUri: neo4j.uri,
     syntheticFleet: `${DEFAULT_FLEET.pools}x${DEFAULT_FLEET.databases}`,
   });
+  const startSidecar = async (neo4jUri: string, extraEnv: Record<string, string>) => {
+    const extra = await SidecarProcess.start({ ...sidecarOptions, neo4jUri, extraEnv });
+    extraSidecars.push(extra);
+    return extra;
+  };
   log(`sidecar up: components ${sidecar.components.join(', ') || 'none'}; proxy ${sidecar.proxyUri ?? 'not built in'}`);
 
   let pythonMissing: string | undefined;
-  if (['per-task-driver', 'proxy-python'].some(selected)) {
+  if (['per-task-driver', 'proxy-python', 'remote-connect', 'pooled-throughput'].some(selected)) {
     try {
-      python = await PythonLoadWorker.start(log);
+      python = await LoadWorker.python(log);
     } catch (error) {
       pythonMissing = `the Python driver could not be set up: ${(error as Error).message}`;
       log(pythonMissing);
+    }
+  }
+
+  let goMissing: string | undefined;
+  if (['remote-connect', 'pooled-throughput'].some(selected)) {
+    try {
+      go = await LoadWorker.go(log);
+    } catch (error) {
+      goMissing = `the Go driver could not be set up: ${(error as Error).message}`;
+      log(goMissing);
     }
   }
 
@@ -145,14 +203,18 @@ try {
     settings,
     neo4j,
     sidecar,
+    startSidecar,
     python,
     ...(pythonMissing ? { pythonMissing } : {}),
-    newMeter: () => newContextMeter([sidecar?.pid, python?.pid, ...neo4jPids]),
+    go,
+    ...(goMissing ? { goMissing } : {}),
+    newMeter: (extraPids = []) => newContextMeter([sidecar?.pid, python?.pid, go?.pid, ...neo4jPids, ...extraPids]),
     log,
   };
   const machine = describeMachine({
     neo4jVersion: neo4j.version,
-    ...(python ? { python: python.pythonVersion } : {}),
+    ...(python ? { python: python.runtimeVersion } : {}),
+    ...(go ? { go: go.runtimeVersion } : {}),
   });
 
   const header = [

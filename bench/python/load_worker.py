@@ -1,5 +1,5 @@
 """The Python side of `npm run bench`: the official Neo4j Python driver under the same closed-loop
-loads as the JavaScript driver, steered by bench/support/python-worker.ts.
+loads as the JavaScript driver, steered by bench/support/load-worker.ts.
 
 It reads one JSON request per line on stdin and answers each with one JSON line on stdout, so that
 one long-lived process keeps its drivers (and their warm pools) across the alternating rounds.

@@ -18,7 +18,7 @@ import {
   WORKLOADS,
 } from '../support/workloads.ts';
 
-const MAX_FRESH_DRIVERS_PER_ROUND = 400;
+export const MAX_FRESH_DRIVERS_PER_ROUND = 400;
 const RETURN_ONE = WORKLOADS[0]!;
 
 type Pattern = 'driver per task' | 'driver per worker';
@@ -31,7 +31,8 @@ interface PatternFigures {
   figures: VariantFigures;
 }
 
-async function jsFreshDriverSample(uri: string, credentials: Credentials): Promise<number> {
+/** The per-task pattern once: a new driver, its first RETURN 1 (timed), then close (not timed). */
+export async function jsFreshDriverSample(uri: string, credentials: Credentials): Promise<number> {
   const started = performance.now();
   const driver = neo4j.driver(uri, neo4j.auth.basic(credentials.username, credentials.password), {
     maxConnectionPoolSize: 1,

@@ -139,7 +139,7 @@ export async function benchProxyPython(context: BenchContext): Promise<Section> 
   return {
     ...base,
     method:
-      `Official Python driver ${driverVersion} (${python.pythonVersion}) \`execute_query\` in closed loops, concurrency as ` +
+      `Official Python driver ${driverVersion} (${python.runtimeVersion}) \`execute_query\` in closed loops, concurrency as ` +
       `threads sharing one driver, over \`bolt://\` direct and through the proxy. ${settings.rounds} alternating ` +
       `rounds of ${settings.roundSeconds} s per variant and cell: medians; ratio and added p50 are medians over the paired rounds.`,
     tables: [throughputTable(cells, 'direct', 'proxy')],

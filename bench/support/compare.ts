@@ -126,15 +126,31 @@ export async function alternate(a: Variant, b: Variant, options: AlternateOption
     figures: [figuresA, figuresB],
     load,
   } = await alternateAll([a, b], options);
-  const pairs = figuresA!.rounds.map((roundA, i) => ({ a: roundA, b: figuresB!.rounds[i]! }));
   return {
     a: figuresA!,
     b: figuresB!,
-    throughputRatio: median(pairs.filter((pair) => pair.a.qps > 0).map((pair) => pair.b.qps / pair.a.qps)),
-    addedP50Us: median(pairs.map((pair) => pair.b.p50Us - pair.a.p50Us)),
-    addedP99Us: median(pairs.map((pair) => pair.b.p99Us - pair.a.p99Us)),
+    throughputRatio: pairedMedian(figuresA!, figuresB!, (a, b) => (a.qps > 0 ? b.qps / a.qps : undefined)),
+    addedP50Us: pairedMedian(figuresA!, figuresB!, (a, b) => b.p50Us - a.p50Us),
+    addedP99Us: pairedMedian(figuresA!, figuresB!, (a, b) => b.p99Us - a.p99Us),
     load,
   };
+}
+
+/**
+ * The median over paired rounds of `pick(a's round, b's round)` for two variants of one
+ * alternateAll run (round i of every variant ran in the same cycle); undefined picks are skipped.
+ */
+export function pairedMedian(
+  a: VariantFigures,
+  b: VariantFigures,
+  pick: (roundA: RoundFigures, roundB: RoundFigures) => number | undefined,
+): number {
+  const values = a.rounds.flatMap((roundA, i) => {
+    const roundB = b.rounds[i];
+    const value = roundB ? pick(roundA, roundB) : undefined;
+    return value === undefined ? [] : [value];
+  });
+  return median(values);
 }
 
 /**

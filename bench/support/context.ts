@@ -1,7 +1,7 @@
 /** What every benchmark suite gets: the settings, the servers under test and the load meter. */
 import type { Comparison } from './compare.ts';
+import type { LoadWorker } from './load-worker.ts';
 import { LoadMeter } from './machine.ts';
-import type { PythonLoadWorker } from './python-worker.ts';
 import { format, type Table } from './report.ts';
 import type { SidecarProcess } from './sidecar-process.ts';
 import type { Credentials, Workload } from './workloads.ts';
@@ -11,6 +11,8 @@ export interface BenchSettings {
   rounds: number;
   /** Length of one throughput round, seconds. */
   roundSeconds: number;
+  /** One-way delay of the remote setting's link to Neo4j, milliseconds. */
+  remoteDelayMs: number;
   /** Unmeasured rounds per variant before measuring. */
   warmupRounds: number;
   concurrencies: readonly number[];
@@ -18,14 +20,23 @@ export interface BenchSettings {
 
 export interface BenchContext {
   settings: BenchSettings;
-  neo4j: { uri: string; credentials: Credentials; version: string };
+  /** `boltTls`: the same Bolt port also accepts TLS (`bolt+ssc://`), for the remote setting. */
+  neo4j: { uri: string; credentials: Credentials; version: string; boltTls: boolean };
   /** The sidecar in its own process, in front of `neo4j`. */
   sidecar: SidecarProcess;
+  /** Starts another sidecar process like `sidecar` (same build), in front of `neo4jUri`. */
+  startSidecar(neo4jUri: string, extraEnv: Record<string, string>): Promise<SidecarProcess>;
   /** Undefined when the Python driver could not be set up (the reason is in `pythonMissing`). */
-  python: PythonLoadWorker | undefined;
+  python: LoadWorker | undefined;
   pythonMissing?: string;
-  /** A meter that counts Neo4j, the sidecar and the Python worker as the benchmark's own load. */
-  newMeter(): LoadMeter;
+  /** The Go driver's load worker, when a section needs it and it could be built. */
+  go: LoadWorker | undefined;
+  goMissing?: string;
+  /**
+   * A meter that counts Neo4j, the sidecar and the load workers as the benchmark's own load, and
+   * the processes a section started itself (`extraPids`: its hops and sidecars).
+   */
+  newMeter(extraPids?: readonly number[]): LoadMeter;
   log(line: string): void;
 }
 

@@ -15,9 +15,12 @@ export interface MachineDescription {
   node: string;
   neo4jVersion?: string;
   python?: string;
+  go?: string;
 }
 
-export function describeMachine(extra: { neo4jVersion?: string; python?: string } = {}): MachineDescription {
+export function describeMachine(
+  extra: { neo4jVersion?: string; python?: string; go?: string } = {},
+): MachineDescription {
   return {
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     cores: cpus().length,
@@ -36,6 +39,7 @@ export function machineLine(machine: MachineDescription): string {
     `Node ${machine.node}`,
     ...(machine.neo4jVersion ? [`Neo4j ${machine.neo4jVersion} Community (same machine, loopback)`] : []),
     ...(machine.python ? [machine.python] : []),
+    ...(machine.go ? [machine.go] : []),
   ];
   return parts.join('; ');
 }

@@ -1,6 +1,8 @@
 /**
- * Drives bench/python/load_worker.py: one long-lived Python process with the official driver from
- * the scenario client's venv (scripts/clients/python.ts), asked for rounds over JSON lines.
+ * Drives a load worker in another language over JSON lines: bench/python/load_worker.py (the
+ * official Python driver, from the scenario client's venv, scripts/clients/python.ts) and
+ * bench/go (the official Go driver v5, built into .cache by go-client.ts). Both speak the same
+ * requests, so one long-lived process keeps its drivers (and their warm pools) across rounds.
  */
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -9,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensurePythonClient } from '../../scripts/clients/python.ts';
 import type { RoundResult } from './compare.ts';
+import { ensureGoLoadWorker } from './go-client.ts';
 import type { Credentials, Workload } from './workloads.ts';
 
-const workerScript = join(dirname(fileURLToPath(import.meta.url)), '..', 'python', 'load_worker.py');
+const pythonScript = join(dirname(fileURLToPath(import.meta.url)), '..', 'python', 'load_worker.py');
 
 interface WorkerAnswer {
   error?: string;
@@ -27,28 +30,37 @@ function isRoundResult(value: unknown): value is RoundResult {
   );
 }
 
-export class PythonLoadWorker {
+export class LoadWorker {
   private readonly lines: AsyncIterator<string>;
 
   private constructor(
     private readonly child: ChildProcessWithoutNullStreams,
     reader: Interface,
-    readonly pythonVersion: string,
+    /** The language runtime, e.g. `Python 3.11.7` or `go1.26.8`. */
+    readonly runtimeVersion: string,
     private stderr: { text: string },
   ) {
     this.lines = reader[Symbol.asyncIterator]();
   }
 
-  static async start(log: (line: string) => void = () => {}): Promise<PythonLoadWorker> {
-    const python = await ensurePythonClient({ log });
-    const { stdout } = await promisify(execFile)(python, ['--version']);
-    const child = spawn(python, ['-u', workerScript], { stdio: ['pipe', 'pipe', 'pipe'] });
+  private static spawn(command: string, args: string[], runtimeVersion: string): LoadWorker {
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const stderr = { text: '' };
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr.text = (stderr.text + chunk).slice(-4000);
     });
-    const reader = createInterface({ input: child.stdout });
-    return new PythonLoadWorker(child, reader, stdout.trim(), stderr);
+    return new LoadWorker(child, createInterface({ input: child.stdout }), runtimeVersion, stderr);
+  }
+
+  static async python(log: (line: string) => void = () => {}): Promise<LoadWorker> {
+    const python = await ensurePythonClient({ log });
+    const { stdout } = await promisify(execFile)(python, ['--version']);
+    return LoadWorker.spawn(python, ['-u', pythonScript], stdout.trim());
+  }
+
+  static async go(log: (line: string) => void = () => {}): Promise<LoadWorker> {
+    const { binary, goVersion } = await ensureGoLoadWorker(log);
+    return LoadWorker.spawn(binary, [], goVersion);
   }
 
   get pid(): number | undefined {
@@ -58,12 +70,13 @@ export class PythonLoadWorker {
   private async request(message: Record<string, unknown>): Promise<unknown> {
     this.child.stdin.write(`${JSON.stringify(message)}\n`);
     const next = await this.lines.next();
-    if (next.done) throw new Error(`the Python load worker exited: ${this.stderr.text.trim()}`);
+    if (next.done) throw new Error(`the load worker exited: ${this.stderr.text.trim()}`);
     const answer = JSON.parse(next.value) as WorkerAnswer;
-    if (answer.error) throw new Error(`Python load worker: ${answer.error}`);
+    if (answer.error) throw new Error(`load worker: ${answer.error}`);
     return answer;
   }
 
+  /** Opens a named driver (verified connected) and answers the driver's version. */
   async openDriver(name: string, uri: string, credentials: Credentials): Promise<string> {
     const answer = (await this.request({ op: 'open', name, uri, ...credentials })) as { driverVersion?: string };
     return answer.driverVersion ?? 'unknown';
@@ -78,14 +91,14 @@ export class PythonLoadWorker {
       concurrency,
       seconds,
     });
-    if (!isRoundResult(answer)) throw new Error(`unexpected answer from the Python load worker`);
+    if (!isRoundResult(answer)) throw new Error(`unexpected answer from the load worker`);
     return answer;
   }
 
   /** Sequential samples of a brand-new driver's connect plus first query, then close. */
   async freshDriver(uri: string, credentials: Credentials, seconds: number, maxSamples: number): Promise<RoundResult> {
     const answer = await this.request({ op: 'fresh_driver', uri, ...credentials, seconds, maxSamples });
-    if (!isRoundResult(answer)) throw new Error(`unexpected answer from the Python load worker`);
+    if (!isRoundResult(answer)) throw new Error(`unexpected answer from the load worker`);
     return answer;
   }
 

@@ -1,0 +1,238 @@
+/**
+ * Connect plus first query on the remote setting: Neo4j behind TLS (`bolt+ssc`, a self-signed
+ * certificate) and a link that delays every chunk a few milliseconds each way (support/hop.ts), as a
+ * Neo4j in another zone or a hosted one is. A driver per task pays that link's round trips for TCP,
+ * TLS, the Bolt handshake, the login and the query; through the sidecar (on loopback beside the
+ * worker) it pays what the proxy's pooling mode still sends across the link. Against it, a
+ * worker-level driver's query on a warm pooled connection, direct. JavaScript, Python and Go drivers;
+ * sequential samples, one task at a time, variants interleaved round by round.
+ */
+import type { Variant, VariantFigures } from '../support/compare.ts';
+import { alternateAll, closedLoop, pairedMedian, sequentialSamples } from '../support/compare.ts';
+import type { BenchContext } from '../support/context.ts';
+import { HopProcess } from '../support/hop.ts';
+import type { LoadDuringRun } from '../support/machine.ts';
+import { AUTH_CACHE_SECONDS, type ProxySetup, poolingEnv, poolingSupport, proxySetups } from '../support/pooling.ts';
+import { format, type Section, type TargetCheck } from '../support/report.ts';
+import type { SidecarProcess } from '../support/sidecar-process.ts';
+import { benchDriver, jsDriverVersion, jsQuery, WORKLOADS } from '../support/workloads.ts';
+import { jsFreshDriverSample, MAX_FRESH_DRIVERS_PER_ROUND } from './per-task-driver.ts';
+
+export const PER_TASK_SPEEDUP_TARGET = 2.5;
+export const CACHED_LOGIN_VS_WORKER_TARGET = 1.5;
+const RETURN_ONE = WORKLOADS[0]!;
+const PER_TASK_DIRECT = 'driver per task, direct';
+const PER_WORKER_DIRECT = 'driver per worker, direct';
+
+interface ProxiedSetup extends ProxySetup {
+  sidecar: SidecarProcess;
+  proxyUri: string;
+}
+
+interface ClientRows {
+  client: string;
+  figures: VariantFigures[];
+  load: LoadDuringRun;
+}
+
+/** How a client makes its variants: a fresh driver per sample to a URI, or a warm named driver. */
+interface ClientDriver {
+  name: string;
+  perTask(uri: string): Variant['runRound'];
+  perWorker(): Promise<Variant['runRound']>;
+  close(): Promise<void>;
+}
+
+function perTaskName(setup: ProxySetup): string {
+  return `driver per task, ${setup.label}`;
+}
+
+function clientDrivers(context: BenchContext, remoteUri: string): { drivers: ClientDriver[]; notes: string[] } {
+  const { credentials } = context.neo4j;
+  const seconds = context.settings.roundSeconds;
+  const drivers: ClientDriver[] = [];
+  const notes: string[] = [];
+  const warmJs = benchDriver(remoteUri, credentials);
+  drivers.push({
+    name: 'JavaScript',
+    perTask: (uri) => () =>
+      sequentialSamples(() => jsFreshDriverSample(uri, credentials), seconds, MAX_FRESH_DRIVERS_PER_ROUND),
+    perWorker: async () => {
+      await warmJs.verifyConnectivity();
+      return () => closedLoop(jsQuery(warmJs, RETURN_ONE), 1, seconds);
+    },
+    close: () => warmJs.close(),
+  });
+  for (const [name, worker, missing] of [
+    ['Python', context.python, context.pythonMissing],
+    ['Go', context.go, context.goMissing],
+  ] as const) {
+    if (!worker) {
+      notes.push(`${name} not measured: ${missing ?? 'its load worker was not started'}`);
+      continue;
+    }
+    drivers.push({
+      name,
+      perTask: (uri) => () => worker.freshDriver(uri, credentials, seconds, MAX_FRESH_DRIVERS_PER_ROUND),
+      perWorker: async () => {
+        await worker.openDriver('remote-per-worker', remoteUri, credentials);
+        return () => worker.load('remote-per-worker', RETURN_ONE, 1, seconds);
+      },
+      close: async () => {},
+    });
+  }
+  return { drivers, notes };
+}
+
+export async function benchRemoteConnect(context: BenchContext): Promise<Section> {
+  const base = { id: 'remote-connect', title: 'Remote Neo4j (TLS, delayed link): connect plus first query' };
+  const { settings, neo4j: server } = context;
+  if (!server.boltTls) {
+    const reason = 'Not measured: needs the benchmark to start its own Neo4j (with TLS on bolt), not BENCH_NEO4J_URI.';
+    return { ...base, method: '', tables: [], notes: [reason], data: null };
+  }
+  const support = poolingSupport();
+  const notes: string[] = [];
+  const hop = await HopProcess.start({
+    targetPort: Number(new URL(server.uri).port),
+    delayMs: settings.remoteDelayMs,
+  });
+  const remoteUri = `bolt+ssc://127.0.0.1:${hop.port}`;
+  const setups: ProxiedSetup[] = [];
+  const { drivers, notes: driverNotes } = clientDrivers(context, remoteUri);
+  notes.push(...driverNotes);
+  const rows: ClientRows[] = [];
+  try {
+    for (const setup of proxySetups(support, { withAuthCache: true })) {
+      context.log(`  starting a sidecar in front of the remote Neo4j: ${setup.label}`);
+      const sidecar = await context.startSidecar(remoteUri, poolingEnv(setup, support));
+      if (!sidecar.proxyUri) {
+        await sidecar.stop();
+        notes.push(`${setup.label}: the sidecar's proxy did not accept connections; not measured.`);
+        continue;
+      }
+      setups.push({ ...setup, sidecar, proxyUri: sidecar.proxyUri });
+    }
+    for (const driver of drivers) {
+      context.log(`  remote connect + first query (${driver.name})`);
+      const variants: Variant[] = [
+        { name: PER_TASK_DIRECT, runRound: driver.perTask(remoteUri) },
+        ...setups.map((setup) => ({ name: perTaskName(setup), runRound: driver.perTask(setup.proxyUri) })),
+        { name: PER_WORKER_DIRECT, runRound: await driver.perWorker() },
+      ];
+      const { figures, load } = await alternateAll(variants, {
+        rounds: settings.rounds,
+        warmupRounds: settings.warmupRounds,
+        meter: context.newMeter([hop.pid, ...setups.map((setup) => setup.sidecar.pid)]),
+        onRound: (name, when, result) => {
+          const setup = setups.find((candidate) => perTaskName(candidate) === name);
+          if (!setup) return;
+          if (when === 'start') setup.sidecar.startPhase(driver.name);
+          else setup.sidecar.endPhase(result?.queries ?? 0);
+        },
+      });
+      rows.push({ client: driver.name, figures, load });
+    }
+  } finally {
+    await Promise.all(drivers.map((driver) => driver.close()));
+    await Promise.all(setups.map((setup) => setup.sidecar.stop()));
+    await hop.stop();
+  }
+
+  const cpuPerTaskUs = (setup: ProxiedSetup, client: string) =>
+    setup.sidecar.phases().find((phase) => phase.phase === client)?.cpuMicrosPerQuery;
+  const targets: TargetCheck[] = [];
+  const defaultSetup = setups.find((setup) => setup.mode === (support.modes ? 'session' : 'off'));
+  const cachedSetup = setups.find((setup) => setup.authCacheSeconds > 0);
+  const tableRows = rows.flatMap(({ client, figures }) => {
+    const find = (name: string) => figures.find((variant) => variant.name === name)!;
+    const direct = find(PER_TASK_DIRECT);
+    const perWorker = find(PER_WORKER_DIRECT);
+    const speedup = (variant: VariantFigures) => pairedMedian(variant, direct, (v, d) => d.p50Us / v.p50Us);
+    const overWorker = (variant: VariantFigures) => pairedMedian(variant, perWorker, (v, w) => v.p50Us / w.p50Us);
+    for (const variant of figures) {
+      if (variant.errors > 0)
+        notes.push(`${client}, ${variant.name}: ${variant.errors} failures (first: ${variant.firstError})`);
+    }
+    if (defaultSetup) {
+      const measured = speedup(find(perTaskName(defaultSetup)));
+      targets.push({
+        target: `${client}: driver per task through the sidecar (${defaultSetup.label}${support.modes ? '' : ': pooling not built in'}, every login verified) >= ${PER_TASK_SPEEDUP_TARGET}x faster than direct`,
+        measured: `${measured.toFixed(2)}x`,
+        met: measured >= PER_TASK_SPEEDUP_TARGET,
+      });
+    }
+    if (cachedSetup) {
+      const measured = overWorker(find(perTaskName(cachedSetup)));
+      targets.push({
+        target: `${client}: driver per task through the sidecar (${cachedSetup.label}) within ${CACHED_LOGIN_VS_WORKER_TARGET}x of a worker-level driver`,
+        measured: `${measured.toFixed(2)}x`,
+        met: measured <= CACHED_LOGIN_VS_WORKER_TARGET,
+      });
+    }
+    return figures.map((variant) => {
+      const setup = setups.find((candidate) => perTaskName(candidate) === variant.name);
+      const cpu = setup ? cpuPerTaskUs(setup, client) : undefined;
+      return [
+        client,
+        variant.name,
+        format.millis(variant.p50Us / 1000),
+        format.millis(variant.p99Us / 1000),
+        variant === direct ? '1.00x' : `${speedup(variant).toFixed(2)}x`,
+        variant === perWorker ? '1.00x' : `${overWorker(variant).toFixed(2)}x`,
+        cpu === undefined ? '' : format.micros(cpu),
+      ];
+    });
+  });
+  if (!support.modes) {
+    notes.push(
+      'Pooling is not in the sidecar at this commit (its config schema has no proxy.pooling.mode): only mode off ' +
+        "(today's pass-through) is measured; session and transaction columns appear when it lands.",
+    );
+  } else if (!support.authCache) {
+    notes.push('The sidecar has no proxy.pooling.authCacheSeconds at this commit: the login-cache row is missing.');
+  }
+  const versions = [`neo4j-driver ${jsDriverVersion()}`];
+  if (context.python) versions.push(`Python driver (${context.python.runtimeVersion})`);
+  if (context.go) versions.push(`Go driver v5 (${context.go.runtimeVersion})`);
+  return {
+    ...base,
+    method:
+      `Neo4j serves Bolt over TLS with a self-signed certificate made at bench time (clients use \`bolt+ssc://\`) behind a ` +
+      `hop that delays every chunk ${settings.remoteDelayMs} ms each way (a ${2 * settings.remoteDelayMs} ms round trip, ` +
+      'the TCP connect included; a Node process of its own on loopback). Sidecars run on loopback beside the client ' +
+      '(plain `bolt://` to their proxy), each with its own pooling setup, their upstream link the same delayed TLS one. ' +
+      'Driver per task: a new driver, its first `RETURN 1`, timed until the result is in, closed outside the timing. ' +
+      `Driver per worker: the same query on a warm pooled driver, direct. Up to ${MAX_FRESH_DRIVERS_PER_ROUND} sequential ` +
+      `samples per ${settings.roundSeconds} s round, ${settings.rounds} rounds with the variants interleaved; p50 and p99 ` +
+      'are medians of the rounds, ratios medians over the paired rounds. Sidecar CPU is its process time per task over ' +
+      `its own rounds (the proxy's per-connection cost). ${versions.join('; ')}. Login cache: ${AUTH_CACHE_SECONDS} s.`,
+    tables: [
+      {
+        headers: [
+          'client',
+          'variant',
+          'p50 ms',
+          'p99 ms',
+          'faster than per task direct (p50)',
+          'over per worker direct (p50)',
+          'sidecar CPU µs per task',
+        ],
+        align: ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
+        rows: tableRows,
+      },
+    ],
+    targets,
+    load: rows.map((row) => row.load),
+    notes,
+    data: {
+      delayMs: settings.remoteDelayMs,
+      pooling: support,
+      clients: rows.map(({ client, figures }) => ({ client, figures })),
+      sidecarCpuPerTaskUs: setups.map((setup) => ({
+        setup: setup.label,
+        byClient: Object.fromEntries(rows.map(({ client }) => [client, cpuPerTaskUs(setup, client) ?? null])),
+      })),
+    },
+  };
+}
