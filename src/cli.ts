@@ -7,9 +7,10 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
-import { ConfigError, loadConfig, maskConfig, type SidecarConfig } from './config/index.ts';
+import { ConfigError, loadConfig, maskConfig, requireNeo4jUri, type SidecarConfig } from './config/index.ts';
+import { type CliIo, type ComponentFactory, type ExtraCommand, SIDECAR_VERSION } from './contracts.ts';
 import { createLogger } from './logger.ts';
-import { type ComponentFactory, SIDECAR_VERSION, startSidecar } from './server/index.ts';
+import { startSidecar } from './server/index.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -30,12 +31,6 @@ Options:
 Environment: NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD, NEO4J_PASSWORD_FILE, and
 SIDECAR__<SECTION>__<OPTION> for any other option (see docs/configuration.md).
 `;
-
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  env: NodeJS.ProcessEnv;
-}
 
 interface ParsedArgs {
   command: string;
@@ -67,9 +62,6 @@ function parseArgs(argv: readonly string[]): ParsedArgs | string {
   return parsed;
 }
 
-/** Commands other than `run`, registered by the parts of the sidecar that own them. */
-export type ExtraCommand = (config: SidecarConfig, io: CliIo) => Promise<number> | number;
-
 export interface MainOptions {
   /** Components started by `run` (proxy, probes). */
   components?: readonly ComponentFactory[];
@@ -96,9 +88,7 @@ export async function main(argv: readonly string[], io: CliIo, options: MainOpti
   let config: SidecarConfig;
   try {
     config = loadConfig({ ...(args.configFile ? { file: args.configFile } : {}), env: io.env });
-    if (args.command === 'run' && !config.neo4j.uri) {
-      throw new ConfigError([{ path: 'neo4j.uri', message: 'required to run: set NEO4J_URI or neo4j.uri' }]);
-    }
+    if (args.command === 'run') requireNeo4jUri(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.stderr(`neo4j-pool-sidecar: ${error.message}\n`);

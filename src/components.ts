@@ -3,10 +3,9 @@
  * each concern registers its component factory or CLI command here, in one visible list.
  */
 import { alertsComponentFactory, rulesCommand } from './alerts/index.ts';
-import type { ExtraCommand } from './cli.ts';
+import type { ComponentFactory, ExtraCommand } from './contracts.ts';
 import { probesComponentFactory } from './probe/index.ts';
 import { proxyComponent } from './proxy/index.ts';
-import type { ComponentFactory } from './server/index.ts';
 
 export const defaultComponents: readonly ComponentFactory[] = [
   probesComponentFactory,

@@ -32,7 +32,7 @@ export async function buildSidecar(): Promise<string> {
     '--allowImportingTsExtensions', '--esModuleInterop', '--skipLibCheck', '--resolveJsonModule', '--verbatimModuleSyntax',
   ];
   await promisify(execFile)(process.execPath, [tsc, ...flags, mainScript], { cwd: repoRoot });
-  // src/server/version.ts reads ../../package.json relative to itself.
+  // src/contracts.ts reads ../package.json relative to itself.
   await copyFile(join(repoRoot, 'package.json'), join(buildDir, 'package.json'));
   return join(buildDir, 'bench', 'sidecar-main.js');
 }

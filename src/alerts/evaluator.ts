@@ -6,11 +6,11 @@
  * transition when asked to, and lists the active alerts in /status.
  */
 import type { AlertsConfig } from '../config/alerts.ts';
+import type { Component } from '../contracts.ts';
 import type { Logger } from '../logger.ts';
 import { alerts as alertMetrics } from '../metrics/catalogue.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 import type { StatsdEvent } from '../metrics/statsd.ts';
-import type { Component } from '../server/index.ts';
 import { MetricHistory } from './history.ts';
 import { runbookUrl } from './rules.ts';
 import { renderTemplate } from './template.ts';

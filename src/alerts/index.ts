@@ -2,9 +2,8 @@
  * Alert thresholds: one config section, evaluated by the sidecar itself (`alertsComponentFactory`) and
  * rendered as Prometheus rules (`rulesCommand`, the `neo4j-pool-sidecar rules` command).
  */
-import type { CliIo, ExtraCommand } from '../cli.ts';
 import type { SidecarConfig } from '../config/index.ts';
-import type { ComponentFactory } from '../server/index.ts';
+import type { CliIo, ComponentFactory, ExtraCommand } from '../contracts.ts';
 import { AlertEvaluator } from './evaluator.ts';
 import { renderRulesYaml } from './rules.ts';
 

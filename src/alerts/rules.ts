@@ -6,7 +6,7 @@
  */
 import { stringify as toYaml } from 'yaml';
 import type { AlertsConfig } from '../config/alerts.ts';
-import { SIDECAR_VERSION } from '../server/version.ts';
+import { SIDECAR_VERSION } from '../contracts.ts';
 import { type AlertRule, configuredAlerts } from './thresholds.ts';
 
 export interface PrometheusAlertingRule {

@@ -1,2 +1,9 @@
-export { ConfigError, type ConfigIssue, type LoadConfigOptions, loadConfig, maskConfig } from './load.ts';
+export {
+  ConfigError,
+  type ConfigIssue,
+  type LoadConfigOptions,
+  loadConfig,
+  maskConfig,
+  requireNeo4jUri,
+} from './load.ts';
 export { configSchema, type SidecarConfig, type SidecarConfigInput } from './schema.ts';

@@ -30,6 +30,16 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * neo4j.uri is optional in the schema (check-config and rules run without one) but everything that
+ * talks to Neo4j needs it: they all ask here, so it fails one way, as bad configuration (exit 2).
+ */
+export function requireNeo4jUri(config: { neo4j: { uri?: string | undefined } }): string {
+  const uri = config.neo4j.uri;
+  if (!uri) throw new ConfigError([{ path: 'neo4j.uri', message: 'required to run: set NEO4J_URI or neo4j.uri' }]);
+  return uri;
+}
+
 export interface LoadConfigOptions {
   /** Path of the YAML file, if any. */
   file?: string;

@@ -6,8 +6,7 @@
  * runs Cypher (executeQuery, session.run, executeRead/Write, explicit transactions, RxSession)
  * is covered exactly once, and acquisition time is measured separately by the pool wrapper.
  */
-import { pool as poolMetrics, query as queryMetrics } from '../metrics/catalogue.ts';
-import type { Recorder } from '../metrics/recorder.ts';
+
 import {
   type BeginConfig,
   type CompletionMetadata,
@@ -17,7 +16,9 @@ import {
   type PoolInternals,
   type RunConfig,
   type ServerAddressLike,
-} from './pool-internals.ts';
+} from '../driver/internals.ts';
+import { pool as poolMetrics, query as queryMetrics } from '../metrics/catalogue.ts';
+import type { Recorder } from '../metrics/recorder.ts';
 
 export interface InstrumentOptions {
   recorder: Recorder;

@@ -16,7 +16,7 @@
 import type { Driver, Session } from 'neo4j-driver';
 import { CONNECTION_AGE_BUCKETS_SECONDS, census as censusMetrics } from '../metrics/catalogue.ts';
 import type { Recorder } from '../metrics/recorder.ts';
-import { userAgentFamily } from '../metrics/user-agent.ts';
+import { userAgentFamily } from '../proxy/bolt/user-agent.ts';
 
 export interface CensusOptions {
   recorder: Recorder;

@@ -5,10 +5,11 @@
  */
 import type { Driver } from 'neo4j-driver';
 import type { SidecarConfig } from '../config/index.ts';
+import type { Component, ComponentFactory } from '../contracts.ts';
+import { createSidecarDriver } from '../driver/index.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { pool as poolMetrics } from '../metrics/catalogue.ts';
 import type { Recorder } from '../metrics/recorder.ts';
-import { type Component, type ComponentFactory, createSidecarDriver } from '../server/index.ts';
 import { Census } from './census.ts';
 import {
   acquisitionProbe,

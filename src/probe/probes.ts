@@ -4,8 +4,8 @@
  * fresh driver closed. The scheduler times them and records the outcome.
  */
 import type { Driver } from 'neo4j-driver';
+import { findConnectionProvider } from '../driver/index.ts';
 import type { Census } from './census.ts';
-import { findConnectionProvider } from './connection-provider.ts';
 
 export const PROBE_NAMES = ['acquisition', 'round_trip', 'fresh_connect', 'census'] as const;
 export type ProbeName = (typeof PROBE_NAMES)[number];

@@ -2,7 +2,8 @@
  * The Bolt proxy as a sidecar Component, configured from the `proxy` section, forwarding to
  * neo4j.uri (with neo4j.tlsCaFile for +s URIs).
  */
-import type { Component, ComponentFactory } from '../server/sidecar.ts';
+import { requireNeo4jUri } from '../config/index.ts';
+import type { Component, ComponentFactory } from '../contracts.ts';
 import { BoltProxy } from './server.ts';
 import { upstreamFromUri } from './upstream.ts';
 
@@ -19,9 +20,8 @@ export function isBoltProxyComponent(component: Component): component is BoltPro
 
 export const proxyComponent: ComponentFactory = ({ config, recorder, logger }) => {
   if (!config.proxy.enabled) return undefined;
-  if (!config.neo4j.uri) throw new Error('neo4j.uri is required for the Bolt proxy');
   // Parsed (and the CA file read) now, so a bad URI or path fails start-up, not the first client.
-  const upstream = upstreamFromUri(config.neo4j.uri, { tlsCaFile: config.neo4j.tlsCaFile });
+  const upstream = upstreamFromUri(requireNeo4jUri(config), { tlsCaFile: config.neo4j.tlsCaFile });
   let proxy: BoltProxy | undefined;
   const component: BoltProxyComponent = {
     name: PROXY_COMPONENT_NAME,

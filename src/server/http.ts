@@ -10,9 +10,9 @@
 import { STATUS_CODES } from 'node:http';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { SIDECAR_VERSION } from '../contracts.ts';
 import type { Logger } from '../logger.ts';
 import type { PrometheusSink } from '../metrics/prometheus.ts';
-import { SIDECAR_VERSION } from './version.ts';
 
 export interface Readiness {
   ready: boolean;

@@ -3,10 +3,11 @@
  * HTTP server and the optional components (Bolt proxy, probes), starts them in order and stops
  * them in reverse. Sources feed the recorder; the recorder feeds the exporters; nothing flows back.
  */
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import neo4j, { type Driver, type Config as DriverConfig } from 'neo4j-driver';
+import type { Driver } from 'neo4j-driver';
 import { maskConfig, type SidecarConfig } from '../config/index.ts';
+import { type Component, type ComponentFactory, SIDECAR_VERSION, type SidecarContext } from '../contracts.ts';
+import { createSidecarDriver } from '../driver/index.ts';
 import { instrumentDriver, poolStateGauges } from '../instrument/index.ts';
 import { type Logger, rateLimited } from '../logger.ts';
 import {
@@ -19,30 +20,6 @@ import {
 import { describeFailure } from '../probe/outcome.ts';
 import { createHttpServer, type Readiness } from './http.ts';
 import { Neo4jCheck } from './neo4j-check.ts';
-import { SIDECAR_VERSION } from './version.ts';
-
-/** A part of the sidecar with a lifecycle (proxy, probes). */
-export interface Component {
-  readonly name: string;
-  start(): Promise<void>;
-  /** Stop accepting work, let in-flight work finish (bounded by the grace period), release resources. */
-  stop(): Promise<void>;
-  /** Contributes to /readyz; absent means the component does not gate readiness. */
-  readiness?(): Promise<{ ok: boolean; detail?: string }>;
-  /** Contributes a section to /status. */
-  status?(): Record<string, unknown>;
-}
-
-/** What component factories get: the shared pieces, passed in rather than reached for. */
-export interface SidecarContext {
-  config: SidecarConfig;
-  recorder: Recorder;
-  driver: Driver;
-  logger: Logger;
-  statsd: StatsdSink | undefined;
-}
-
-export type ComponentFactory = (context: SidecarContext) => Component | undefined;
 
 export interface StartSidecarOptions {
   logger: Logger;
@@ -86,32 +63,6 @@ function answerWithin(
   });
   const settled = answer.catch((error: unknown) => ({ ok: false, detail: describeFailure(error) }));
   return Promise.race([settled, late]).finally(() => clearTimeout(timer));
-}
-
-/** Builds the sidecar's own driver from the config; TLS CA files need the explicit encryption settings. */
-export function createSidecarDriver(config: SidecarConfig, logger: Logger): Driver {
-  const uri = config.neo4j.uri;
-  if (!uri) throw new Error('neo4j.uri is required');
-  const driverConfig: DriverConfig = {
-    maxConnectionPoolSize: config.neo4j.maxConnectionPoolSize,
-    connectionAcquisitionTimeout: config.neo4j.connectionAcquisitionTimeoutMs,
-    connectionTimeout: config.neo4j.connectionTimeoutMs,
-    userAgent: `neo4j-pool-sidecar/${SIDECAR_VERSION}`,
-    logging: {
-      level: 'warn',
-      logger: (_level, message) => logger.warn({ component: 'driver' }, message),
-    },
-  };
-  let effectiveUri = uri;
-  if (config.neo4j.tlsCaFile && /^(bolt|neo4j)\+s:/.test(uri)) {
-    // The driver refuses trust settings on +s URIs, so the same intent is spelt out explicitly.
-    effectiveUri = uri.replace('+s:', ':');
-    driverConfig.encrypted = 'ENCRYPTION_ON';
-    driverConfig.trust = 'TRUST_CUSTOM_CA_SIGNED_CERTIFICATES';
-    driverConfig.trustedCertificates = [config.neo4j.tlsCaFile];
-    readFileSync(config.neo4j.tlsCaFile); // fail at start-up, not on the first connection
-  }
-  return neo4j.driver(effectiveUri, neo4j.auth.basic(config.neo4j.username, config.neo4j.password ?? ''), driverConfig);
 }
 
 export async function startSidecar(config: SidecarConfig, options: StartSidecarOptions): Promise<RunningSidecar> {

@@ -5,8 +5,9 @@
  */
 import { defaultComponents } from '../../src/components.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import type { ComponentFactory } from '../../src/contracts.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
-import { type ComponentFactory, type RunningSidecar, startSidecar } from '../../src/server/index.ts';
+import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
 
 export interface TestSidecarOptions {
   neo4j: { uri: string; password: string };

@@ -1,4 +1,3 @@
-import { userAgentFamily } from '../../metrics/user-agent.ts';
 import type { BoltMessageFrame } from './chunking.ts';
 import { BoltConversationError, PackStreamError } from './errors.ts';
 import { decodeBoltMessage, readMessageMapEntries, readMessageShortString } from './packstream-decoder.ts';
@@ -18,6 +17,7 @@ import {
   summarizeRoutingTable,
 } from './routing-table.ts';
 import { type BoltMessageLabel, BoltSignature, messageName } from './signatures.ts';
+import { userAgentFamily } from './user-agent.ts';
 
 export type QueryOutcome = 'success' | 'error' | 'ignored' | 'abandoned';
 export type AccessMode = 'read' | 'write';

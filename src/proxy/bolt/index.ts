@@ -3,7 +3,6 @@
  * conversation tracking, and the one re-encoding the proxy does (routing tables).
  */
 
-export { KNOWN_DRIVER_NAMES, type KnownDriverName, userAgentFamily } from '../../metrics/user-agent.ts';
 export {
   BoltDechunker,
   type BoltDechunkerOptions,
@@ -71,3 +70,4 @@ export {
   rewriteRoutingProcedureRecord,
 } from './routing-table.ts';
 export { type BoltMessageLabel, type BoltMessageName, BoltSignature, messageName } from './signatures.ts';
+export { KNOWN_DRIVER_NAMES, type KnownDriverName, userAgentFamily } from './user-agent.ts';

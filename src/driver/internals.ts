@@ -1,7 +1,11 @@
 /**
- * The parts of neo4j-driver's internal pool (neo4j-driver-core/lib/internal/pool/pool.js) and
- * connections that instrumentation reads or wraps. They are not a public contract, so every
- * access goes through `findPool`, which checks the shape and says what is missing.
+ * The only place that reads neo4j-driver's internals: the connection provider, its pool
+ * (neo4j-driver-core/lib/internal/pool/pool.js) and the connections it hands out. Instrumentation
+ * wraps the pool (`findPool`); the acquisition probe calls the provider's `acquireConnection`
+ * (`findConnectionProvider`), which is exactly what a session calls before its first message (pool
+ * wait, connection creation when none is idle, routing table refresh for neo4j:// URIs); public APIs
+ * always add at least one Bolt round trip, which is what the round-trip probe measures.
+ * None of this is a public driver contract, so every access checks the shape and says what is missing.
  *
  * Verified against neo4j-driver 5.28 and 6.3.
  */
@@ -54,25 +58,30 @@ export interface PoolInternals {
 }
 
 interface DriverInternals {
-  _connectionProvider?: { _connectionPool?: unknown } | null;
-  _getOrCreateConnectionProvider?: () => { _connectionPool?: unknown };
+  _connectionProvider?: unknown;
+  _getOrCreateConnectionProvider?: () => unknown;
 }
 
 const FUNCTIONS = ['acquire', '_create', '_destroy', '_release'] as const;
 const RECORDS = ['_pools', '_pendingCreates', '_activeResourceCounts', '_acquireRequests'] as const;
 
-export type FindPoolResult = { ok: true; pool: PoolInternals } | { ok: false; reason: string };
-
 /**
  * The driver creates its connection provider lazily (first session or verifyConnectivity); asking
  * for it here creates it early, without opening a connection, so the pool is watched from the start.
  */
-export function findPool(driver: object): FindPoolResult {
+function connectionProviderOf(driver: object): Record<string, unknown> | undefined {
   const internals = driver as DriverInternals;
   let provider = internals._connectionProvider;
   if (!provider && typeof internals._getOrCreateConnectionProvider === 'function') {
     provider = internals._getOrCreateConnectionProvider.call(driver);
   }
+  return provider && typeof provider === 'object' ? (provider as Record<string, unknown>) : undefined;
+}
+
+export type FindPoolResult = { ok: true; pool: PoolInternals } | { ok: false; reason: string };
+
+export function findPool(driver: object): FindPoolResult {
+  const provider = connectionProviderOf(driver);
   if (!provider) return { ok: false, reason: 'driver has no _connectionProvider' };
   const pool = provider._connectionPool as Record<string, unknown> | undefined;
   if (!pool || typeof pool !== 'object') return { ok: false, reason: 'connection provider has no _connectionPool' };
@@ -83,6 +92,43 @@ export function findPool(driver: object): FindPoolResult {
   ];
   if (missing.length > 0) return { ok: false, reason: `pool lacks ${missing.join(', ')}` };
   return { ok: true, pool: pool as unknown as PoolInternals };
+}
+
+export interface ProvidedConnection {
+  release(): Promise<void> | void;
+}
+
+export interface AcquireRequest {
+  accessMode: 'READ' | 'WRITE';
+  /** '' asks for the user's home (default) database, as a session without a database does. */
+  database: string;
+}
+
+export interface ConnectionProviderLike {
+  acquireConnection(request: AcquireRequest): Promise<ProvidedConnection>;
+}
+
+export type FindProviderResult = { ok: true; provider: ConnectionProviderLike } | { ok: false; reason: string };
+
+export function findConnectionProvider(driver: object): FindProviderResult {
+  const provider = connectionProviderOf(driver);
+  if (!provider) return { ok: false, reason: 'driver has no connection provider' };
+  const acquire = provider.acquireConnection;
+  if (typeof acquire !== 'function') return { ok: false, reason: 'connection provider has no acquireConnection' };
+  return {
+    ok: true,
+    provider: {
+      acquireConnection: (request) => {
+        const result = acquire.call(provider, request) as Promise<unknown>;
+        return result.then((connection) => {
+          if (!connection || typeof (connection as ProvidedConnection).release !== 'function') {
+            throw new Error('acquireConnection returned something that cannot be released');
+          }
+          return connection as ProvidedConnection;
+        });
+      },
+    },
+  };
 }
 
 export function isConnectionLike(value: unknown): value is ConnectionLike {

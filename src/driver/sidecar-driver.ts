@@ -1,0 +1,34 @@
+/**
+ * The sidecar's own driver, built from the `neo4j` config section: the pooled driver the probes and
+ * /readyz use, and the pool-of-one drivers of the fresh-connect probe.
+ */
+import { readFileSync } from 'node:fs';
+import neo4j, { type Driver, type Config as DriverConfig } from 'neo4j-driver';
+import { requireNeo4jUri, type SidecarConfig } from '../config/index.ts';
+import { SIDECAR_VERSION } from '../contracts.ts';
+import type { Logger } from '../logger.ts';
+
+/** TLS CA files need the explicit encryption settings. */
+export function createSidecarDriver(config: SidecarConfig, logger: Logger): Driver {
+  const uri = requireNeo4jUri(config);
+  const driverConfig: DriverConfig = {
+    maxConnectionPoolSize: config.neo4j.maxConnectionPoolSize,
+    connectionAcquisitionTimeout: config.neo4j.connectionAcquisitionTimeoutMs,
+    connectionTimeout: config.neo4j.connectionTimeoutMs,
+    userAgent: `neo4j-pool-sidecar/${SIDECAR_VERSION}`,
+    logging: {
+      level: 'warn',
+      logger: (_level, message) => logger.warn({ component: 'driver' }, message),
+    },
+  };
+  let effectiveUri = uri;
+  if (config.neo4j.tlsCaFile && /^(bolt|neo4j)\+s:/.test(uri)) {
+    // The driver refuses trust settings on +s URIs, so the same intent is spelt out explicitly.
+    effectiveUri = uri.replace('+s:', ':');
+    driverConfig.encrypted = 'ENCRYPTION_ON';
+    driverConfig.trust = 'TRUST_CUSTOM_CA_SIGNED_CERTIFICATES';
+    driverConfig.trustedCertificates = [config.neo4j.tlsCaFile];
+    readFileSync(config.neo4j.tlsCaFile); // fail at start-up, not on the first connection
+  }
+  return neo4j.driver(effectiveUri, neo4j.auth.basic(config.neo4j.username, config.neo4j.password ?? ''), driverConfig);
+}
