@@ -3,32 +3,13 @@
  * without pulling in the sidecar's server side: this walks the real import graph of src/index.ts.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import { ALL_KINDS, moduleGraph, reachableFrom } from '../scripts/import-graph.ts';
 import { repoRoot } from '../scripts/neo4j/local-neo4j.ts';
 
-const IMPORT = /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
-
-function importGraph(entry: string): { files: Set<string>; packages: Set<string> } {
-  const files = new Set<string>();
-  const packages = new Set<string>();
-  const visit = (file: string) => {
-    if (files.has(file)) return;
-    files.add(file);
-    for (const match of readFileSync(file, 'utf8').matchAll(IMPORT)) {
-      const specifier = match[1] ?? match[2]!;
-      if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
-      else
-        packages.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!);
-    }
-  };
-  visit(entry);
-  return { files, packages };
-}
-
 describe('the library entry point', () => {
-  const { files, packages } = importGraph(join(repoRoot, 'src', 'index.ts'));
+  // Type-only imports too: a worker's type checker reads them, so they stay off the server side as well.
+  const { files, packages } = reachableFrom(moduleGraph(repoRoot), 'src/index.ts', ALL_KINDS);
 
   it('imports neither fastify, node-cron nor pino', () => {
     for (const forbidden of ['fastify', 'node-cron', 'pino']) {
@@ -38,7 +19,7 @@ describe('the library entry point', () => {
   });
 
   it('does not reach the proxy, probes, alerts or server code', () => {
-    const reached = [...files].map((file) => file.slice(repoRoot.length + 1));
+    const reached = [...files];
     const serverSide = reached.filter(
       (file) => /^src\/(proxy|probe|alerts|server)\//.test(file) || file === 'src/cli.ts',
     );
