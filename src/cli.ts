@@ -113,7 +113,7 @@ export async function main(argv: readonly string[], io: CliIo, options: MainOpti
   try {
     sidecar = await startSidecar(config, { logger, components: options.components ?? [] });
   } catch (error) {
-    logger.fatal({ err: String(error) }, 'could not start');
+    logger.fatal({ err: error }, 'could not start');
     return EXIT_FAILURE;
   }
   const signal = await (options.stopSignal ?? waitForSignal());

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -58,6 +59,33 @@ describe('neo4j-pool-sidecar CLI', () => {
   it('prints help and the version', () => {
     assert.match(runSidecarCli(['--help']).stdout, /Usage: neo4j-pool-sidecar/);
     assert.match(runSidecarCli(['--version']).stdout, /^\d+\.\d+\.\d+/);
+  });
+
+  it('logs a start-up failure as an error pino keeps whole (type, message, stack), then exits 1', async () => {
+    const occupied = createServer();
+    await new Promise<void>((resolve) => occupied.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (occupied.address() as { port: number }).port;
+      const result = runSidecarCli(['run'], {
+        NEO4J_URI: 'bolt://127.0.0.1:1',
+        SIDECAR__HTTP__PORT: String(port),
+        SIDECAR__PROBES__ENABLED: 'false',
+        SIDECAR__PROXY__ENABLED: 'false',
+        SIDECAR__LOG__PRETTY: 'never',
+      });
+      assert.equal(result.status, 1, result.stderr);
+      const line = result.stdout
+        .split('\n')
+        .filter((text) => text.startsWith('{'))
+        .map((text) => JSON.parse(text) as { msg?: string; err?: { type?: string; message?: string; stack?: string } })
+        .find((entry) => entry.msg === 'could not start');
+      assert.ok(line, result.stdout);
+      assert.equal(line.err?.type, 'Error');
+      assert.match(line.err?.message ?? '', /EADDRINUSE/);
+      assert.match(line.err?.stack ?? '', /\n\s+at /);
+    } finally {
+      occupied.close();
+    }
   });
 });
 

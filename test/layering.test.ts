@@ -4,7 +4,7 @@
  * src/contracts.ts; the Bolt codec stands alone; the contracts load nothing else of the sidecar.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -62,5 +62,17 @@ describe('the layering check itself', () => {
       violations.join('\n'),
       /src\/contracts\.ts imports src\/config\/index\.ts: src\/contracts\.ts imports only types/,
     );
+  });
+});
+
+describe('how src/ logs errors', () => {
+  it('hands pino the error itself ({ err: error }), never its text, so the stack and cause are kept', () => {
+    const flattened = moduleGraph(repoRoot).files.flatMap((file) =>
+      readFileSync(join(repoRoot, file), 'utf8')
+        .split('\n')
+        .map((line, index) => ({ where: `${file}:${index + 1}`, line }))
+        .filter(({ line }) => /\berr: (String\(|[\w.]+\.message\b|`)/.test(line)),
+    );
+    assert.deepEqual(flattened, []);
   });
 });

@@ -101,7 +101,7 @@ export class AlertEvaluator implements Component {
       try {
         measured = rule.definition.measure(reader, rule.windowMs);
       } catch (error) {
-        this.options.logger?.warn({ component: 'alerts', alert: rule.name, err: String(error) }, 'alert not evaluated');
+        this.options.logger?.warn({ component: 'alerts', alert: rule.name, err: error }, 'alert not evaluated');
         continue;
       }
       for (const { labels, value } of measured) {
@@ -234,7 +234,7 @@ export class AlertEvaluator implements Component {
         tags: { alert: rule.name, severity: rule.severity, ...tracked.labels },
       });
     } catch (error) {
-      logger?.warn({ component: 'alerts', err: String(error) }, 'StatsD alert event not sent');
+      logger?.warn({ component: 'alerts', err: error }, 'StatsD alert event not sent');
     }
   }
 }

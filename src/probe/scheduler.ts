@@ -161,7 +161,7 @@ export class ProbeScheduler {
     try {
       this.options.afterRun?.(results);
     } catch (error) {
-      this.options.logger?.warn({ component: 'probes', err: String(error) }, 'after-run hook failed');
+      this.options.logger?.warn({ component: 'probes', err: error }, 'after-run hook failed');
     }
     return results;
   }

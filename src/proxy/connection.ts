@@ -397,7 +397,7 @@ export class ProxiedConnection {
       const cause =
         error instanceof Error && (error instanceof BoltCodecError || error instanceof ConnectionProblem)
           ? error
-          : new Error(`proxy bug: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+          : new Error('proxy bug: unexpected error while handling a connection', { cause: error });
       this.#fail(reason, cause);
     }
   }

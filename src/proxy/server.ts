@@ -96,7 +96,7 @@ export class BoltProxy {
     };
     this.#removeSampler = options.recorder.addSampler(() => this.#sample());
     server.on('connection', (socket) => this.#onConnection(socket));
-    server.on('error', (error) => this.#logger.error({ err: error.message }, 'Bolt proxy listener error'));
+    server.on('error', (error) => this.#logger.error({ err: error }, 'Bolt proxy listener error'));
   }
 
   /** Listens, then resolves; rejects when the address cannot be bound. */
@@ -272,7 +272,7 @@ export class BoltProxy {
         reason,
         client,
         ...(connection ? { connection: connection.id, userAgent: connection.userAgent } : {}),
-        err: error.message,
+        err: error,
       },
       reason === 'limit' ? 'refused a client connection' : 'closed a client connection',
     );

@@ -83,7 +83,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
         packValues: config.statsd.packValues,
         onSendError: (() => {
           const warn = rateLimited((fields, message) => logger.warn(fields, message), 60_000);
-          return (error: Error) => warn({ component: 'statsd', err: error.message }, 'StatsD send failed');
+          return (error: Error) => warn({ component: 'statsd', err: error }, 'StatsD send failed');
         })(),
       })
     : undefined;
@@ -91,7 +91,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
   const recorder = new Recorder({
     sinks: statsd ? [prometheus, statsd] : [prometheus],
     maxSeriesPerMetric: config.metrics.maxSeriesPerMetric,
-    onError: (error) => reportRecorderError({ component: 'recorder', err: String(error) }, 'metric not recorded'),
+    onError: (error) => reportRecorderError({ component: 'recorder', err: error }, 'metric not recorded'),
   });
   recorder.gauge(sidecarMetrics.buildInfo).set({ version: SIDECAR_VERSION, node_version: process.version }, 1);
 
@@ -174,7 +174,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
         try {
           await component.stop();
         } catch (error) {
-          logger.warn({ component: component.name, err: String(error) }, 'component did not stop cleanly');
+          logger.warn({ component: component.name, err: error }, 'component did not stop cleanly');
         }
       }
       await http.close();
