@@ -22,6 +22,8 @@ export interface PoolingSupport {
   authCache: boolean;
   /** The option that caps upstreams in total (its name as the schema spells it), when there is one. */
   maxUpstreamsOption?: string;
+  /** The option that caps upstreams per pool key (one login, one Bolt version), when there is one. */
+  maxUpstreamsPerKeyOption?: string;
 }
 
 /** A login-cache window long enough to cover a whole benchmark section. */
@@ -38,10 +40,15 @@ export function poolingSupport(): PoolingSupport {
   if (!modes) return { modes, authCache };
   const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
   const options = Object.keys(schema.properties?.proxy?.properties?.pooling?.properties ?? {});
-  const maxUpstreamsOption = options.find(
-    (name) => /^max/i.test(name) && /upstream|size|total|connections/i.test(name) && !/per|idle|life|wait/i.test(name),
-  );
-  return { modes, authCache, ...(maxUpstreamsOption ? { maxUpstreamsOption } : {}) };
+  const limits = options.filter((name) => /^max/i.test(name) && /upstream|size|total|connections/i.test(name));
+  const maxUpstreamsOption = limits.find((name) => !/per|idle|life|wait/i.test(name));
+  const maxUpstreamsPerKeyOption = limits.find((name) => /per.?key/i.test(name));
+  return {
+    modes,
+    authCache,
+    ...(maxUpstreamsOption ? { maxUpstreamsOption } : {}),
+    ...(maxUpstreamsPerKeyOption ? { maxUpstreamsPerKeyOption } : {}),
+  };
 }
 
 /** `maxUpstreams` -> `MAX_UPSTREAMS`, as the config loader reads `SIDECAR__SECTION__OPTION`. */
@@ -49,20 +56,25 @@ function envName(option: string): string {
   return option.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 }
 
-/** The sidecar's environment for a setup ({} for `off` when pooling is not built in: today's proxy). */
+/**
+ * The sidecar's environment for a setup ({} for `off` when pooling is not built in: today's proxy).
+ * `maxUpstreams` caps upstreams in total and per key alike, since every benchmark client logs in
+ * as the same user: one key.
+ */
 export function poolingEnv(
   setup: Pick<ProxySetup, 'mode' | 'authCacheSeconds'>,
   support: PoolingSupport,
   maxUpstreams?: number,
 ): Record<string, string> {
   if (!support.modes) return {};
-  return {
-    SIDECAR__PROXY__POOLING__MODE: setup.mode,
-    ...(support.authCache ? { SIDECAR__PROXY__POOLING__AUTH_CACHE_SECONDS: String(setup.authCacheSeconds) } : {}),
-    ...(maxUpstreams !== undefined && support.maxUpstreamsOption
-      ? { [`SIDECAR__PROXY__POOLING__${envName(support.maxUpstreamsOption)}`]: String(maxUpstreams) }
-      : {}),
-  };
+  const env: Record<string, string> = { SIDECAR__PROXY__POOLING__MODE: setup.mode };
+  if (support.authCache) env.SIDECAR__PROXY__POOLING__AUTH_CACHE_SECONDS = String(setup.authCacheSeconds);
+  if (maxUpstreams !== undefined) {
+    for (const option of [support.maxUpstreamsOption, support.maxUpstreamsPerKeyOption]) {
+      if (option) env[`SIDECAR__PROXY__POOLING__${envName(option)}`] = String(maxUpstreams);
+    }
+  }
+  return env;
 }
 
 /** The setups a section compares: `off` always, the modes and the login cache once the sidecar has them. */
