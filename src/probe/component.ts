@@ -4,13 +4,14 @@
  * configured to, and shows the last result of each probe, the census and the sizing in /status.
  */
 import type { Driver } from 'neo4j-driver';
-import type { SidecarConfig } from '../config/index.ts';
-import type { Component, ComponentFactory } from '../contracts.ts';
+import { requireNeo4jUri, type SidecarConfig } from '../config/index.ts';
+import { type Component, type ComponentFactory, SIDECAR_VERSION } from '../contracts.ts';
 import { createSidecarDriver } from '../driver/index.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { pool as poolMetrics } from '../metrics/catalogue.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 import { Census } from './census.ts';
+import { boltEndpoint, readConnectionCounter } from './connection-counter.ts';
 import {
   acquisitionProbe,
   censusProbe,
@@ -32,6 +33,8 @@ export interface ProbesComponentOptions {
   ownPoolName?: string;
   /** Driver for the fresh-connect probe; default: the sidecar's driver settings with a pool of one. */
   createFreshDriver?: () => Driver;
+  /** Reads the server's connection-id counter for the census; default: an unauthenticated HELLO to neo4j.uri. */
+  readConnectionCounter?: () => Promise<number | undefined>;
 }
 
 export interface ProbesComponent extends Component {
@@ -47,10 +50,14 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
   const probesConfig = config.probes;
   const logger = options.logger?.child({ component: 'probes' });
   const ownPoolName = options.ownPoolName ?? 'sidecar';
-  let freshConnections = 0;
+  /** Connections the probes open outside the pool: fresh-connect drivers and the census's counter reads. */
+  let unpooledConnections = 0;
+  const onConnectionOpened = () => {
+    unpooledConnections++;
+  };
 
   const ownConnectionsOpened = () =>
-    freshConnections +
+    unpooledConnections +
     recorder
       .counter(poolMetrics.created)
       .snapshot()
@@ -88,14 +95,13 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
     if (probesConfig.acquisition.enabled) specs.push(acquisitionProbe(driver, database, probesConfig.acquisition));
     if (probesConfig.roundTrip.enabled) specs.push(roundTripProbe(driver, database, probesConfig.roundTrip));
   }
-  const ownFreshConnection = {
-    createDriver: createFreshDriver,
-    onConnectionOpened: () => {
-      freshConnections++;
-    },
-  };
-  if (probesConfig.freshConnect.enabled) specs.push(freshConnectProbe(ownFreshConnection, probesConfig.freshConnect));
-  if (census) specs.push(censusProbe(census, ownFreshConnection, probesConfig.census));
+  if (probesConfig.freshConnect.enabled) {
+    specs.push(freshConnectProbe({ createDriver: createFreshDriver, onConnectionOpened }, probesConfig.freshConnect));
+  }
+  if (census) {
+    const readCounter = options.readConnectionCounter ?? defaultCounterReader(config);
+    specs.push(censusProbe(census, { driver, readCounter, onConnectionOpened }, probesConfig.census));
+  }
 
   const sizer = new PoolSizer({
     recorder,
@@ -156,6 +162,12 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
       };
     },
   };
+}
+
+function defaultCounterReader(config: SidecarConfig): () => Promise<number | undefined> {
+  const endpoint = boltEndpoint(requireNeo4jUri(config), config.neo4j.tlsCaFile);
+  const options = { userAgent: `neo4j-pool-sidecar/${SIDECAR_VERSION}`, timeoutMs: config.probes.timeoutMs };
+  return () => readConnectionCounter(endpoint, options);
 }
 
 /** Registered in src/components.ts: the probes run unless `probes.enabled` is false. */

@@ -132,33 +132,37 @@ export function freshConnectProbe(options: FreshConnectOptions, scheduling: Prob
   };
 }
 
-/**
- * The census, on a connection of its own opened for this run. Being the newest connection on the
- * server, it carries the server's current connection id, so connections that opened and closed since
- * the previous census are all counted now (see census.ts) rather than when a later one shows up. One
- * authenticated connection per census is the price; the sidecar's pool is left alone.
- */
-export function censusProbe(census: Census, options: FreshConnectOptions, scheduling: ProbeScheduling): ProbeSpec {
+export interface CensusProbeSources {
+  /** The sidecar's pooled driver: the listing reuses its connections, so a census costs no login. */
+  driver: Driver;
+  /** Reads the server's connection-id counter over an unauthenticated connection of its own. */
+  readCounter: () => Promise<number | undefined>;
+  /** Told each time the probe makes the server open a connection, so the census can leave it out. */
+  onConnectionOpened?: () => void;
+}
+
+/** The server census (census.ts): the counter's connection is the only one it opens, and it never logs in. */
+export function censusProbe(census: Census, sources: CensusProbeSources, scheduling: ProbeScheduling): ProbeSpec {
   return {
     probe: 'census',
     database: NO_DATABASE,
     ...scheduling,
     phase: 'last',
     async run() {
-      const driver = options.createDriver();
-      try {
-        options.onConnectionOpened?.();
-        const report = await census.run(driver);
-        return {
-          detail: {
-            connections: report.connections.total,
-            openedSinceLastCensus: report.opened.sinceLastCensus,
-            visibility: report.visibility,
-          },
-        };
-      } finally {
-        await driver.close();
-      }
+      const report = await census.run({
+        driver: sources.driver,
+        readCounter: () => {
+          sources.onConnectionOpened?.();
+          return sources.readCounter();
+        },
+      });
+      return {
+        detail: {
+          connections: report.connections.total,
+          openedSinceLastCensus: report.opened.sinceLastCensus,
+          visibility: report.visibility,
+        },
+      };
     },
   };
 }
