@@ -1,11 +1,12 @@
 /**
  * Installs what the test suite needs, all at once, so CI can overlap the slow first-run installs
- * (helm built from source, Neo4j jars, driver clients, schemathesis, Debian packages) with lint and
- * the build.
+ * (helm built from source, Neo4j jars, driver clients in Python, Java and Go, schemathesis, Debian
+ * packages) with lint and the build.
  * Every test still calls the same ensure* functions itself, so `npm test` alone works on a fresh
  * machine; this only warms the caches earlier. Failures are reported and left to the tests.
  */
 import { ensureCelery, ensureRedisServer } from './clients/celery.ts';
+import { ensureGoClient } from './clients/go.ts';
 import { ensureJavaClient } from './clients/java.ts';
 import { MODERN_NEO4J_VERSION } from './clients/modern-neo4j.ts';
 import { ensurePythonClient } from './clients/python.ts';
@@ -45,9 +46,11 @@ await Promise.all([
     await ensureJavaClient({ driverLine: '5' });
     await ensureJavaClient({ driverLine: '6' });
   }),
+  timed('go client', () => ensureGoClient({ log })),
   timed('python clients', async () => {
     await ensurePythonClient({ driverLine: '5' });
     await ensurePythonClient({ driverLine: '6' });
+    await ensurePythonClient({ driverLine: '4.4' });
     await ensureCelery();
     await ensureSchemathesis();
   }),

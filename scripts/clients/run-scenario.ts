@@ -1,17 +1,24 @@
 /**
- * Runs one scenario with a non-JS Neo4j client (test/clients/python or test/clients/java) and returns
- * its one-line JSON report, typed. Both clients share one CLI and one output contract, so a scenario's
- * result can be compared across clients and between a direct connection and the Bolt proxy.
+ * Runs one scenario with a non-JS Neo4j client (test/clients/python, test/clients/java or
+ * test/clients/go) and returns its one-line JSON report, typed. The clients share one CLI and one
+ * output contract, so a scenario's result can be compared across clients and between a direct
+ * connection and the Bolt proxy.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { ensureGoClient, type GoDriverLine } from './go.ts';
 import { ensureJavaClient, type JavaDriverLine } from './java.ts';
 import { ensurePythonClient, type PythonDriverLine, pythonScenarioScript } from './python.ts';
 
-export type ClientName = 'python' | 'java';
+export type ClientName = 'python' | 'java' | 'go';
 
-/** The pinned driver lines both clients offer (see python.ts and java.ts). */
-export type DriverLine = PythonDriverLine & JavaDriverLine;
+/** The pinned driver lines of each client (see python.ts, java.ts and go.ts). */
+export interface ClientDriverLines {
+  python: PythonDriverLine;
+  java: JavaDriverLine;
+  go: GoDriverLine;
+}
+export type DriverLine<C extends ClientName = ClientName> = ClientDriverLines[C];
 
 export const SCENARIO_NAMES = [
   'autocommit',
@@ -113,13 +120,13 @@ export interface ScenarioExtraOptions {
   connectionTimeoutSeconds?: number;
 }
 
-export interface RunScenarioOptions {
+export interface RunScenarioOptions<C extends ClientName = ClientName> {
   uri: string;
   user: string;
   password: string;
   extra?: ScenarioExtraOptions;
   /** Which pinned driver line the client uses; 5 by default. */
-  driverLine?: DriverLine;
+  driverLine?: DriverLine<C>;
   /** Kills the client after this long (default 180 s). */
   timeoutMs?: number;
 }
@@ -144,7 +151,7 @@ export function expectedLargeResultSha256(rows = 5000, rowBytes = 1000): string 
   return hash.digest('hex');
 }
 
-function scenarioArguments(scenario: ScenarioName, options: RunScenarioOptions): string[] {
+function scenarioArguments(scenario: ScenarioName, options: RunScenarioOptions<ClientName>): string[] {
   const args = ['--uri', options.uri, '--user', options.user, '--password', options.password, '--scenario', scenario];
   const extra = options.extra ?? {};
   const flags: [string, string | number | undefined][] = [
@@ -162,14 +169,22 @@ function scenarioArguments(scenario: ScenarioName, options: RunScenarioOptions):
 }
 
 /** Installs or builds a client once (cached) and returns how to start it; the scenario flags go after `args`. */
-export async function ensureClient(
-  client: ClientName,
-  driverLine: DriverLine = '5',
+export async function ensureClient<C extends ClientName>(
+  client: C,
+  driverLine: DriverLine<C> = '5',
 ): Promise<{ command: string; args: string[] }> {
-  if (client === 'python') {
-    return { command: await ensurePythonClient({ driverLine }), args: [pythonScenarioScript] };
+  // Each branch narrows the client; the line was typed against it by the caller.
+  switch (client) {
+    case 'python':
+      return {
+        command: await ensurePythonClient({ driverLine: driverLine as PythonDriverLine }),
+        args: [pythonScenarioScript],
+      };
+    case 'java':
+      return ensureJavaClient({ driverLine: driverLine as JavaDriverLine });
+    default:
+      return ensureGoClient();
   }
-  return ensureJavaClient({ driverLine });
 }
 
 function isScenarioResult(value: unknown, client: ClientName, scenario: ScenarioName): value is ScenarioResult {
@@ -188,12 +203,12 @@ function isScenarioResult(value: unknown, client: ClientName, scenario: Scenario
 }
 
 /** Builds the client if needed (cached), runs one scenario in a child process and parses its report. */
-export async function runClientScenario<S extends ScenarioName>(
-  client: ClientName,
+export async function runClientScenario<C extends ClientName, S extends ScenarioName>(
+  client: C,
   scenario: S,
-  options: RunScenarioOptions,
+  options: RunScenarioOptions<C>,
 ): Promise<ScenarioResult<S>> {
-  const { command, args } = await ensureClient(client, options.driverLine ?? '5');
+  const { command, args } = await ensureClient<C>(client, options.driverLine ?? '5');
   const timeoutMs = options.timeoutMs ?? 180_000;
   const child = spawn(command, [...args, ...scenarioArguments(scenario, options)], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,20 +1,21 @@
 /**
- * The scenario checks every non-JS client must pass against a real Neo4j 5.26. The proxy tests are
- * meant to run the same scenarios through the proxy and compare with these direct results.
+ * The scenario checks every non-JS client must pass against a real Neo4j 5.26 (the test run's shared
+ * server). The proxy tests run the same scenarios through the proxy and compare with direct results.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
   type ClientName,
+  type DriverLine,
   ensureClient,
   expectedLargeResultSha256,
   type RunScenarioOptions,
   runClientScenario,
-  SCENARIO_SERVER_CONFIG,
   type ScenarioName,
   type ScenarioResult,
 } from '../../scripts/clients/run-scenario.ts';
-import { DEFAULT_NEO4J_VERSION, freePort, type LocalNeo4j, startLocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
+import { DEFAULT_NEO4J_VERSION, freePort } from '../../scripts/neo4j/local-neo4j.ts';
+import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 
 /** Asserts a run succeeded and returns its typed result, printing the whole report when it did not. */
 export function expectOk<S extends ScenarioName>(report: ScenarioResult<S>): NonNullable<ScenarioResult<S>['result']> {
@@ -34,35 +35,41 @@ export function expectNeo4jError(report: ScenarioResult, code: string): NonNulla
   return report.error;
 }
 
-export function defineClientSuite(client: ClientName, expectedDriverMajor: string): void {
-  describe(`${client} client against Neo4j ${DEFAULT_NEO4J_VERSION}`, { timeout: 15 * 60_000 }, () => {
-    let server: LocalNeo4j | undefined;
-    let connection: RunScenarioOptions;
+/** What differs between clients and driver lines in the direct suite. */
+export interface ClientSuiteExpectations<C extends ClientName> {
+  driverLine: DriverLine<C>;
+  /** Bolt version this line and Neo4j 5.26 agree on: 5.8 for the 5.x and 6.x lines, 4.4 for 4.4. */
+  boltVersion: string;
+  /** GQL status reported for a 5.26 syntax error: the drivers' "unknown" 50N42, none before 5.x. */
+  syntaxErrorGqlStatus: string | null;
+  /** The driver's error class for a refused connection, e.g. ServiceUnavailable, ConnectivityError. */
+  refusedClassName: RegExp;
+}
+
+export function defineClientSuite<C extends ClientName>(client: C, expected: ClientSuiteExpectations<C>): void {
+  const { driverLine } = expected;
+  // At file level, after every suite of the file: a file run on its own starts the server once.
+  after(() => releaseSharedNeo4j());
+  describe(`${client} driver ${driverLine} against Neo4j ${DEFAULT_NEO4J_VERSION}`, { timeout: 15 * 60_000 }, () => {
+    let server: TestNeo4j;
+    let connection: RunScenarioOptions<C>;
 
     before(async () => {
-      const [started] = await Promise.all([
-        startLocalNeo4j({ name: `clients-${client}`, extraConfig: { ...SCENARIO_SERVER_CONFIG } }),
-        ensureClient(client),
-      ]);
+      const [started] = await Promise.all([sharedNeo4j(), ensureClient(client, driverLine)]);
       server = started;
-      connection = { uri: started.uri, user: started.username, password: started.password };
+      connection = { uri: started.uri, user: started.username, password: started.password, driverLine };
     });
 
-    after(async () => {
-      await server?.destroy();
-    });
-
-    const run = <S extends ScenarioName>(scenario: S, overrides: Partial<RunScenarioOptions> = {}) =>
+    const run = <S extends ScenarioName>(scenario: S, overrides: Partial<RunScenarioOptions<C>> = {}) =>
       runClientScenario(client, scenario, { ...connection, ...overrides });
 
     test('autocommit: RETURN 1, and the report names driver, server and Bolt version', async () => {
       const report = await run('autocommit');
       assert.deepEqual(expectOk(report), { records: 1, value: 1 });
-      assert.match(report.driverVersion, new RegExp(`^${expectedDriverMajor}\\.`));
+      assert.match(report.driverVersion, new RegExp(`^${driverLine.replace('.', '\\.')}\\.`));
       assert.equal(report.server?.agent, `Neo4j/${DEFAULT_NEO4J_VERSION}`);
-      // 5.8 is the newest Bolt that Neo4j 5.26 and the 5.x drivers share.
-      assert.equal(report.server?.protocolVersion, '5.8');
-      assert.equal(report.server?.address, server?.uri.replace('bolt://', ''));
+      assert.equal(report.server?.protocolVersion, expected.boltVersion);
+      assert.equal(report.server?.address, server.uri.replace('bolt://', ''));
     });
 
     test('explicit-tx: two queries in one committed transaction', async () => {
@@ -90,9 +97,9 @@ export function defineClientSuite(client: ClientName, expectedDriverMajor: strin
       const report = await run('failing-query');
       const error = expectNeo4jError(report, 'Neo.ClientError.Statement.SyntaxError');
       assert.match(error.message, /Invalid input 'THIS'/);
-      // Neo4j 5.26 sends no GQL status; the drivers fill in their "unknown" 50N42.
-      assert.equal(error.gqlStatus, '50N42');
-      assert.equal(report.server?.protocolVersion, '5.8');
+      // Neo4j 5.26 sends no GQL status; the 5.x+ drivers fill in their "unknown" 50N42.
+      assert.equal(error.gqlStatus, expected.syntaxErrorGqlStatus);
+      assert.equal(report.server?.protocolVersion, expected.boltVersion);
     });
 
     test('wrong-password reports the auth error code and no server', async () => {
@@ -124,7 +131,7 @@ export function defineClientSuite(client: ClientName, expectedDriverMajor: strin
       const closedPort = await freePort();
       const report = await run('concurrent', { uri: `bolt://127.0.0.1:${closedPort}`, extra: { concurrency: 5 } });
       assert.equal(report.ok, false);
-      assert.match(report.error?.className ?? '', /ServiceUnavailable/);
+      assert.match(report.error?.className ?? '', expected.refusedClassName);
       assert.equal(report.error?.code === null || report.error?.code === 'N/A', true, JSON.stringify(report.error));
       assert.deepEqual(report.result, {
         sessions: 5,

@@ -1,3 +1,8 @@
 import { defineClientSuite } from './client-suite.ts';
 
-defineClientSuite('java', '5');
+defineClientSuite('java', {
+  driverLine: '5',
+  boltVersion: '5.8',
+  syntaxErrorGqlStatus: '50N42',
+  refusedClassName: /^ServiceUnavailableException$/,
+});

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
+  type ClientName,
+  type DriverLine,
   ensureClient,
   expectedLargeResultSha256,
   runClientScenario,
@@ -21,6 +23,8 @@ export interface ScenarioClient {
   readonly name: string;
   /** The user_agent label the proxy gives this client's connections. */
   readonly userAgent: string;
+  /** The Bolt version it agrees on with Neo4j 5.26 (which speaks up to 5.8). */
+  readonly boltVersionWith526: RegExp;
   prepare(): Promise<void>;
   run<S extends ScenarioName>(scenario: S, connection: ScenarioConnection): Promise<ClientReport<S>>;
 }
@@ -29,20 +33,23 @@ export function jsClient(driverLine: JsDriverLine): ScenarioClient {
   return {
     name: `neo4j-driver ${driverLine}.x (JavaScript)`,
     userAgent: `neo4j-javascript/${driverLine}`,
+    boltVersionWith526: /^5\.8$/,
     prepare: async () => {},
     run: (scenario, connection) => runJsScenario(driverLine, scenario, connection),
   };
 }
 
 /**
- * The Python and Java scenario clients announce themselves as "neo4j-pool-sidecar-scenario/<client>
+ * The Python, Java and Go scenario clients announce themselves as "neo4j-pool-sidecar-scenario/<client>
  * neo4j-<client>/<version>": the first product is not a driver, so they are labelled "other" (as the
  * census labels them).
  */
-export function processClient(client: 'python' | 'java', driverLine: '5' | '6'): ScenarioClient {
+export function processClient<C extends ClientName>(client: C, driverLine: DriverLine<C>): ScenarioClient {
   return {
-    name: `${client} driver ${driverLine}.x`,
+    name: `${client} driver ${driverLine}${driverLine.includes('.') ? '' : '.x'}`,
     userAgent: 'other',
+    // The 4.4 line stops at Bolt 4.4; every 5.x and 6.x line meets 5.26 at 5.8.
+    boltVersionWith526: driverLine === '4.4' ? /^4\.4$/ : /^5\.8$/,
     prepare: async () => {
       await ensureClient(client, driverLine);
     },
@@ -193,7 +200,7 @@ export function defineProxyClientSuite(
 /**
  * The suite for each client through one proxy in front of the test run's shared Neo4j 5.26, which the
  * file starts before its tests and stops after them. 5.26 speaks Bolt up to 5.8, and every 5.x and 6.x
- * driver agrees on that with it.
+ * driver agrees on that with it; the 4.4 line on 4.4.
  */
 export function defineSharedNeo4jProxySuites(clients: readonly ScenarioClient[]): void {
   let server: TestNeo4j;
@@ -214,5 +221,5 @@ export function defineSharedNeo4jProxySuites(clients: readonly ScenarioClient[])
     serverAgent: `Neo4j/${DEFAULT_NEO4J_VERSION}`,
   });
 
-  for (const client of clients) defineProxyClientSuite(client, target, { boltVersion: /^5\.8$/ });
+  for (const client of clients) defineProxyClientSuite(client, target, { boltVersion: client.boltVersionWith526 });
 }

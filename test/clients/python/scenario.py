@@ -1,4 +1,5 @@
-"""One client scenario against a Neo4j server (or the sidecar's Bolt proxy) with the official Python driver.
+"""One client scenario against a Neo4j server (or the sidecar's Bolt proxy) with the official Python driver
+(the 4.4, 5.x or 6.x line: the few calls 4.4 names differently go through the shims below).
 
     python scenario.py --uri bolt://127.0.0.1:7687 --user neo4j --password secret --scenario autocommit
 
@@ -23,7 +24,7 @@ from typing import Any, Callable, Optional
 
 import neo4j
 from neo4j import GraphDatabase, Driver
-from neo4j.exceptions import Neo4jError
+from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired, TransientError
 
 SCENARIOS = (
     "autocommit",
@@ -36,8 +37,13 @@ SCENARIOS = (
     "concurrent",
 )
 
-# The 5.x driver warns on every GQL attribute read; stderr noise would only hide real problems.
+# The 5.x driver warns on every GQL attribute read, 4.4 on verify_connectivity; stderr noise would
+# only hide real problems.
 warnings.filterwarnings("ignore", message="GQLSTATUS support is a preview feature")
+warnings.filterwarnings("ignore", message="The configuration may change in the future")
+
+# 4.4 has no execute_read/execute_write, single(strict=...), last_bookmarks() or is_retryable().
+DRIVER_4 = neo4j.__version__.startswith("4.")
 
 # Both clients build the same payloads so that their checksums, and the proxy's, must agree.
 PAYLOAD_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -82,15 +88,49 @@ def error_json(error: BaseException) -> dict[str, Any]:
             "code": error.code,
             "classification": error.classification,
             "message": error.message,
-            "retryable": error.is_retryable(),
+            "retryable": is_retryable(error),
         }
     return {
         **common,
         "code": None,
         "classification": None,
         "message": str(error),
-        "retryable": bool(getattr(error, "is_retryable", lambda: False)()),
+        "retryable": is_retryable(error),
     }
+
+
+def single(result: Any) -> Any:
+    """The one record of a result, failing when there is not exactly one (4.4: single() only warns)."""
+    if DRIVER_4:
+        records = list(result)
+        if len(records) != 1:
+            raise ValueError(f"expected exactly one record, got {len(records)}")
+        return records[0]
+    return result.single(strict=True)
+
+
+def execute_read(session: Any, work: Callable[[Any], Any]) -> Any:
+    return session.read_transaction(work) if DRIVER_4 else session.execute_read(work)
+
+
+def execute_write(session: Any, work: Callable[[Any], Any]) -> Any:
+    return session.write_transaction(work) if DRIVER_4 else session.execute_write(work)
+
+
+def has_bookmark(session: Any) -> bool:
+    if DRIVER_4:
+        return bool(session.last_bookmark())
+    return len(session.last_bookmarks().raw_values) > 0
+
+
+def is_retryable(error: BaseException) -> bool:
+    method = getattr(error, "is_retryable", None)
+    if method is not None:
+        return bool(method())
+    # What 4.4's own retry loop (Session._run_transaction) retries.
+    if isinstance(error, TransientError):
+        return error.is_retriable()
+    return isinstance(error, (ServiceUnavailable, SessionExpired))
 
 
 def payload_block(row_bytes: int) -> str:
@@ -111,31 +151,31 @@ def run_explicit_tx(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
     with ctx.session(driver) as session:
         tx = session.begin_transaction()
         try:
-            created = tx.run("CREATE (p:ScenarioProbe {id: $id}) RETURN p.id AS id", id=probe_id).single(strict=True)
+            created = single(tx.run("CREATE (p:ScenarioProbe {id: $id}) RETURN p.id AS id", id=probe_id))
             deleted_result = tx.run("MATCH (p:ScenarioProbe {id: $id}) DELETE p RETURN count(*) AS deleted", id=probe_id)
-            deleted = deleted_result.single(strict=True)
+            deleted = single(deleted_result)
             ctx.note_server(deleted_result.consume())
             tx.commit()
         finally:
             tx.close()
-        bookmarks = session.last_bookmarks()
+        bookmarked = has_bookmark(session)
     return {
         "queries": 2,
         "createdIdMatches": created["id"] == probe_id,
         "deleted": deleted["deleted"],
         "committed": True,
-        "hasBookmark": len(bookmarks.raw_values) > 0,
+        "hasBookmark": bookmarked,
     }
 
 
 def run_managed_read(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
     def work(tx: Any) -> tuple[int, Any]:
         result = tx.run("RETURN 1 AS value")
-        value = result.single(strict=True)["value"]
+        value = single(result)["value"]
         return value, result.consume()
 
     with ctx.session(driver) as session:
-        value, summary = session.execute_read(work)
+        value, summary = execute_read(session, work)
     ctx.note_server(summary)
     return {"value": value, "database": summary.database}
 
@@ -145,11 +185,11 @@ def run_managed_write(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
 
     def work(tx: Any) -> Any:
         result = tx.run("CREATE (p:ScenarioProbe {id: $id}) WITH p DELETE p RETURN count(*) AS touched", id=probe_id)
-        result.single(strict=True)
+        single(result)
         return result.consume()
 
     with ctx.session(driver) as session:
-        summary = session.execute_write(work)
+        summary = execute_write(session, work)
     ctx.note_server(summary)
     return {
         "nodesCreated": summary.counters.nodes_created,
@@ -212,7 +252,7 @@ def run_concurrent(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
             with ctx.session(driver) as session:
                 with session.begin_transaction() as tx:
                     result = tx.run("RETURN $index AS index", index=index)
-                    value = result.single(strict=True)["index"]
+                    value = single(result)["index"]
                     summary = result.consume()
                     arrived = True
                     barrier.wait()
@@ -288,6 +328,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def server_info_after_failure(driver: Driver) -> Optional[dict[str, Any]]:
     try:
+        if DRIVER_4:
+            with driver.session() as session:
+                return server_info_json(session.run("RETURN 1").consume().server)
         return server_info_json(driver.get_server_info())
     except Exception:  # noqa: BLE001 - the scenario's own error is what matters
         return None

@@ -1,0 +1,8 @@
+import { defineClientSuite } from './client-suite.ts';
+
+defineClientSuite('go', {
+  driverLine: '5',
+  boltVersion: '5.8',
+  syntaxErrorGqlStatus: '50N42',
+  refusedClassName: /^ConnectivityError$/,
+});
