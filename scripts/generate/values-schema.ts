@@ -66,6 +66,19 @@ export function valuesSchema(): JsonSchema {
       podMonitor: monitor('A prometheus-operator PodMonitor for the sidecar pods.'),
       prometheusRule: closed({ enabled: bool, additionalLabels: stringMap }),
       dashboards: closed({ enabled: bool, namespace: str(), labels: stringMap, annotations: stringMap }),
+      census: closed(
+        {
+          enabled: bool,
+          resources: freeObject,
+          podAnnotations: stringMap,
+          nodeSelector: stringMap,
+          tolerations: { type: 'array' },
+          affinity: freeObject,
+        },
+        {
+          description: 'One instance runs the server-wide census for the release; the sidecars beside workers do not.',
+        },
+      ),
       exampleWorker: closed({
         enabled: bool,
         replicas: { type: 'integer', minimum: 0 },

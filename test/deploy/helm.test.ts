@@ -151,10 +151,23 @@ function sidecarOf(pod: PodSpec): { container: Container; native: boolean } {
   return native ? { container: native, native: true } : { container: regular!, native: false };
 }
 
-function configFileOf(objects: K8sObject[]): Record<string, unknown> {
-  const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.data?.['config.yaml'] !== undefined);
-  assert.ok(configMap, 'a ConfigMap with config.yaml');
+const COMPONENT = 'app.kubernetes.io/component';
+
+function isCensus(object: K8sObject): boolean {
+  return object.metadata.labels?.[COMPONENT] === 'census';
+}
+
+/** The config file of the sidecars beside workers, or (`census`) of the census instance. */
+function configFileOf(objects: K8sObject[], role: 'sidecar' | 'census' = 'sidecar'): Record<string, unknown> {
+  const configMap = objects.find(
+    (o) => o.kind === 'ConfigMap' && o.data?.['config.yaml'] !== undefined && isCensus(o) === (role === 'census'),
+  );
+  assert.ok(configMap, `a ConfigMap with the ${role} config.yaml`);
   return parseYaml(configMap.data!['config.yaml']!) as Record<string, unknown>;
+}
+
+function censusEnabled(config: Record<string, unknown>): boolean | undefined {
+  return (config.probes as { census?: { enabled?: boolean } } | undefined)?.census?.enabled;
 }
 
 function assertSidecarContainer(container: Container, values: Record<string, unknown>): void {
@@ -256,12 +269,17 @@ describe('Helm chart', { timeout: 30 * 60_000 }, () => {
 
       it('runs the sidecar non-root and read-only with /healthz and /readyz probes and the Secret mounted', () => {
         const credentials = values.neo4jCredentials as { existingSecret: string; passwordKey: string };
-        for (const { pod } of podSpecs(objects)) {
+        for (const { owner, pod } of podSpecs(objects)) {
           const { container, native } = sidecarOf(pod);
           assertSidecarContainer(container, values);
           const kubeSupportsNative = (testCase.kubeVersion ?? KUBE_VERSION) >= '1.29';
           const mode = values.sidecarMode as string;
-          assert.equal(native, mode === 'native' || (mode === 'auto' && kubeSupportsNative), 'native sidecar choice');
+          if (isCensus(owner)) {
+            assert.equal(native, false, 'the census instance is the main container of its pod');
+            assert.ok(!container.ports?.some((p) => p.name === 'sidecar-bolt'), 'the census instance has no proxy');
+          } else {
+            assert.equal(native, mode === 'native' || (mode === 'auto' && kubeSupportsNative), 'native sidecar choice');
+          }
           if (native) assert.equal(container.restartPolicy, 'Always', 'a native sidecar restarts with the pod');
           else assert.equal(container.restartPolicy, undefined);
           const secret = pod.volumes?.find((v) => v.name === 'neo4j-pool-sidecar-credentials')?.secret;
@@ -283,36 +301,90 @@ describe('Helm chart', { timeout: 30 * 60_000 }, () => {
       });
 
       it('lets the Service, ServiceMonitor and PodMonitor find the pods and the metrics port', () => {
-        const service = objects.find((o) => o.kind === 'Service');
-        const serviceMonitor = objects.find((o) => o.kind === 'ServiceMonitor');
-        const podMonitor = objects.find((o) => o.kind === 'PodMonitor');
-        const pods = podSpecs(objects);
-        if (serviceMonitor) {
-          assert.ok(service, 'a ServiceMonitor needs the Service');
-          const selector = (serviceMonitor.spec as { selector: { matchLabels: Record<string, string> } }).selector
-            .matchLabels;
-          assert.ok(matches(selector, service.metadata.labels), 'ServiceMonitor selects the Service');
-          const endpoints = (serviceMonitor.spec as { endpoints: Array<{ port: string; path: string }> }).endpoints;
-          const servicePorts = (service.spec as { ports: Array<{ name: string; targetPort: string }> }).ports;
-          assert.ok(servicePorts.some((p) => p.name === endpoints[0]?.port && p.targetPort === 'sidecar-metrics'));
-          assert.equal(endpoints[0]?.path, '/metrics');
-          assert.equal(serviceMonitor.metadata.labels?.release, 'kube-prometheus-stack');
-        }
-        if (service) {
-          const selector = (service.spec as { selector: Record<string, string> }).selector;
-          for (const { labels } of pods) assert.ok(matches(selector, labels), 'the Service selects the sidecar pods');
-        }
-        if (podMonitor) {
-          const selector = (podMonitor.spec as { selector: { matchLabels: Record<string, string> } }).selector
-            .matchLabels;
-          for (const { labels, pod } of pods) {
-            assert.ok(matches(selector, labels), 'the PodMonitor selects the sidecar pods');
-            const endpoint = (podMonitor.spec as { podMetricsEndpoints: Array<{ port: string }> })
-              .podMetricsEndpoints[0];
-            assert.ok(sidecarOf(pod).container.ports?.some((p) => p.name === endpoint?.port));
+        // Workers' sidecars and the census instance are scraped apart, each through its own objects.
+        for (const census of [false, true]) {
+          const own = (o: K8sObject) => isCensus(o) === census || o.metadata.labels?.[COMPONENT] === 'census-metrics';
+          const service = objects.find(
+            (o) => o.kind === 'Service' && o.metadata.labels?.[COMPONENT] === (census ? 'census-metrics' : 'metrics'),
+          );
+          const serviceMonitor = objects.find(
+            (o) => o.kind === 'ServiceMonitor' && o.metadata.name.endsWith('-census') === census,
+          );
+          const podMonitor = objects.find(
+            (o) => o.kind === 'PodMonitor' && o.metadata.name.endsWith('-census') === census,
+          );
+          const pods = podSpecs(objects).filter(({ owner }) => isCensus(owner) === census);
+          const others = podSpecs(objects).filter(({ owner }) => isCensus(owner) !== census);
+          if (census && pods.length === 0) {
+            assert.ok(!service && !serviceMonitor && !podMonitor, 'no census objects without the census instance');
+            continue;
           }
+          if (serviceMonitor) {
+            assert.ok(service && own(service), 'a ServiceMonitor needs its Service');
+            const selector = (serviceMonitor.spec as { selector: { matchLabels: Record<string, string> } }).selector
+              .matchLabels;
+            assert.ok(matches(selector, service.metadata.labels), 'ServiceMonitor selects the Service');
+            for (const other of objects.filter((o) => o.kind === 'Service' && o !== service)) {
+              assert.ok(
+                !matches(selector, other.metadata.labels),
+                `ServiceMonitor selects only ${service.metadata.name}`,
+              );
+            }
+            const endpoints = (serviceMonitor.spec as { endpoints: Array<{ port: string; path: string }> }).endpoints;
+            const servicePorts = (service.spec as { ports: Array<{ name: string; targetPort: string }> }).ports;
+            assert.ok(servicePorts.some((p) => p.name === endpoints[0]?.port && p.targetPort === 'sidecar-metrics'));
+            assert.equal(endpoints[0]?.path, '/metrics');
+            assert.equal(serviceMonitor.metadata.labels?.release, 'kube-prometheus-stack');
+          }
+          if (service) {
+            const selector = (service.spec as { selector: Record<string, string> }).selector;
+            for (const { labels } of pods)
+              assert.ok(matches(selector, labels), `${service.metadata.name} selects its pods`);
+            for (const { labels } of others)
+              assert.ok(!matches(selector, labels), `${service.metadata.name} selects no other pod`);
+          }
+          if (podMonitor) {
+            const selector = (podMonitor.spec as { selector: { matchLabels: Record<string, string> } }).selector
+              .matchLabels;
+            for (const { labels, pod } of pods) {
+              assert.ok(matches(selector, labels), 'the PodMonitor selects the sidecar pods');
+              const endpoint = (podMonitor.spec as { podMetricsEndpoints: Array<{ port: string }> })
+                .podMetricsEndpoints[0];
+              assert.ok(sidecarOf(pod).container.ports?.some((p) => p.name === endpoint?.port));
+            }
+            for (const { labels } of others) assert.ok(!matches(selector, labels), 'no pod is scraped twice');
+          }
+          assert.ok(serviceMonitor || podMonitor, 'something tells Prometheus to scrape');
         }
-        assert.ok(serviceMonitor || podMonitor, 'something tells Prometheus to scrape');
+      });
+
+      it('runs the server-wide census once for the release: one census Deployment, the census off beside workers', () => {
+        const censusDeployments = objects.filter((o) => o.kind === 'Deployment' && isCensus(o));
+        assert.equal(censusDeployments.length, 1, 'exactly one census Deployment');
+        const [deployment] = censusDeployments as [K8sObject];
+        assert.equal((deployment.spec as { replicas: number }).replicas, 1);
+        assert.equal((deployment.spec as { strategy: { type: string } }).strategy.type, 'Recreate');
+
+        const censusConfig = configFileOf(objects, 'census');
+        assert.equal(censusEnabled(censusConfig), true, 'census on in the census instance');
+        assert.equal((censusConfig.proxy as { enabled: boolean }).enabled, false, 'proxy off in the census instance');
+        assert.equal(censusEnabled(configFileOf(objects)), false, 'census off in the sidecars beside workers');
+        for (const config of [censusConfig, configFileOf(objects)]) {
+          assert.ok(
+            configSchema.safeParse({ ...config, neo4j: { ...(config.neo4j as object), passwordFile: undefined } })
+              .success,
+          );
+        }
+
+        // Each pod mounts its own config: workers the sidecar one, the census instance the census one.
+        const configMapName = (census: boolean) =>
+          objects.find(
+            (o) => o.kind === 'ConfigMap' && o.data?.['config.yaml'] !== undefined && isCensus(o) === census,
+          )!.metadata.name;
+        for (const { owner, pod } of podSpecs(objects)) {
+          const mounted = pod.volumes?.find((v) => v.name === 'neo4j-pool-sidecar-config')?.configMap?.name;
+          assert.equal(mounted, configMapName(isCensus(owner)), `${owner.metadata.name} mounts its own config`);
+        }
       });
 
       it('renders the same PrometheusRule as `neo4j-pool-sidecar rules` for the same config, and promtool accepts it', async (t) => {
@@ -367,6 +439,18 @@ describe('Helm chart', { timeout: 30 * 60_000 }, () => {
       config: { alerts: unknown };
     };
     assert.deepEqual(values.config.alerts, configSchema.parse({}).alerts);
+  });
+
+  it('with census.enabled false renders no census instance and leaves the census as config says', async () => {
+    for (const [set, expected] of [
+      [[], true],
+      [['--set', 'config.probes.census.enabled=false'], false],
+    ] as const) {
+      const objects = await render({ name: 'no census instance' }, ['--set', 'census.enabled=false', ...set]);
+      assert.equal(objects.filter(isCensus).length, 0, 'no census objects');
+      assert.equal(objects.filter((o) => o.metadata.labels?.[COMPONENT] === 'census-metrics').length, 0);
+      assert.equal(censusEnabled(configFileOf(objects)) ?? true, expected);
+    }
   });
 
   it('refuses a plain password in values', async () => {
@@ -451,9 +535,15 @@ spec:
       const sidecar = sidecarOf(pod);
       assert.equal(sidecar.native, native, `Kubernetes ${kubeVersion}`);
       assertSidecarContainer(sidecar.container, { ports: { metrics: 9464 } });
-      const service = objects.find((o) => o.kind === 'Service')!;
+      const service = objects.find((o) => o.kind === 'Service' && o.metadata.labels?.[COMPONENT] === 'metrics')!;
       assert.ok(matches((service.spec as { selector: Record<string, string> }).selector, labels));
       assert.ok(objects.some((o) => o.kind === 'ConfigMap' && o.data?.['config.yaml']));
+      assert.equal(
+        censusEnabled(configFileOf(objects)),
+        false,
+        "the user's worker sidecar leaves the census to the census instance",
+      );
+      assert.equal(objects.filter((o) => o.kind === 'Deployment' && isCensus(o)).length, 1);
     }
   });
 });

@@ -56,18 +56,21 @@ neo4j-pool-sidecar/scrape: {{ include "neo4j-pool-sidecar.fullname" . }}
 
 {{/*
 The configuration file: values.config with the chart-owned settings applied. A password in values is
-refused: it comes from the existing Secret only.
+refused: it comes from the existing Secret only. Takes (dict "root" $ "role" "sidecar"|"census"):
+the census instance runs the census with the proxy off; beside workers the census is off while the
+census instance runs it (census.enabled), so the server-wide listing happens once per fleet.
 */}}
-{{- define "neo4j-pool-sidecar.configFile" -}}
-{{- $config := deepCopy (default dict .Values.config) }}
+{{- define "neo4j-pool-sidecar.configFileFor" -}}
+{{- $root := .root -}}
+{{- $config := deepCopy (default dict $root.Values.config) }}
 {{- $neo4j := default dict $config.neo4j }}
 {{- if or (hasKey $neo4j "password") (hasKey $neo4j "passwordFile") }}
 {{- fail "config.neo4j.password and config.neo4j.passwordFile are set by the chart from neo4jCredentials.existingSecret; do not put a password in values" }}
 {{- end }}
-{{- $_ := set $neo4j "passwordFile" (include "neo4j-pool-sidecar.passwordFile" .) }}
+{{- $_ := set $neo4j "passwordFile" (include "neo4j-pool-sidecar.passwordFile" $root) }}
 {{- $_ = set $config "neo4j" $neo4j }}
 {{- $http := default dict $config.http }}
-{{- $_ = set $http "port" (int .Values.ports.metrics) }}
+{{- $_ = set $http "port" (int $root.Values.ports.metrics) }}
 {{- $_ = set $config "http" $http }}
 {{- /* Helm drops a key whose value is null, so a level nulled in values (no alert at that severity)
      arrives here missing; write the null back, or the sidecar would apply its default level. */}}
@@ -80,9 +83,30 @@ refused: it comes from the existing Secret only.
 {{- end }}
 {{- end }}
 {{- $proxy := default dict $config.proxy }}
-{{- $_ = set $proxy "port" (int .Values.ports.bolt) }}
+{{- $_ = set $proxy "port" (int $root.Values.ports.bolt) }}
+{{- $probes := default dict $config.probes }}
+{{- $census := default dict $probes.census }}
+{{- if eq .role "census" }}
+{{- $_ = set $proxy "enabled" false }}
+{{- $_ = set $census "enabled" true }}
+{{- else if $root.Values.census.enabled }}
+{{- $_ = set $census "enabled" false }}
+{{- end }}
 {{- $_ = set $config "proxy" $proxy }}
+{{- if or $census (hasKey $config "probes") }}
+{{- $_ = set $probes "census" $census }}
+{{- $_ = set $config "probes" $probes }}
+{{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* The configuration file of the sidecars beside workers. */}}
+{{- define "neo4j-pool-sidecar.configFile" -}}
+{{- include "neo4j-pool-sidecar.configFileFor" (dict "root" . "role" "sidecar") }}
+{{- end }}
+
+{{- define "neo4j-pool-sidecar.censusName" -}}
+{{- printf "%s-census" (include "neo4j-pool-sidecar.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{/* True ("true") when the sidecar runs as a native sidecar in this cluster. */}}
@@ -100,10 +124,16 @@ neo4j-pool-sidecar.container: the sidecar container, one list item. Include it u
 "neo4j-pool-sidecar.native" says so). Most users include "neo4j-pool-sidecar.sidecar" instead.
 */}}
 {{- define "neo4j-pool-sidecar.container" -}}
+{{- include "neo4j-pool-sidecar.containerFor" (dict "root" . "native" (eq (include "neo4j-pool-sidecar.native" .) "true") "proxy" .Values.config.proxy.enabled "resources" .Values.resources) }}
+{{- end }}
+
+{{/* The container itself; takes (dict "root" $ "native" bool "proxy" bool "resources" map). */}}
+{{- define "neo4j-pool-sidecar.containerFor" -}}
+{{- $root := .root -}}
 - name: neo4j-pool-sidecar
-  image: {{ include "neo4j-pool-sidecar.image" . | quote }}
-  imagePullPolicy: {{ .Values.image.pullPolicy }}
-  {{- if eq (include "neo4j-pool-sidecar.native" .) "true" }}
+  image: {{ include "neo4j-pool-sidecar.image" $root | quote }}
+  imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+  {{- if .native }}
   restartPolicy: Always
   {{- end }}
   args:
@@ -112,41 +142,41 @@ neo4j-pool-sidecar.container: the sidecar container, one list item. Include it u
     - /etc/neo4j-pool-sidecar/config.yaml
   env:
     - name: NEO4J_PASSWORD_FILE
-      value: {{ include "neo4j-pool-sidecar.passwordFile" . }}
+      value: {{ include "neo4j-pool-sidecar.passwordFile" $root }}
     # The image sets these for `docker run`; environment variables win over the config file, so the
     # chart repeats its own values here to keep the probes, Service and listener on one port.
     - name: SIDECAR__HTTP__HOST
-      value: {{ (default dict .Values.config.http).host | default "0.0.0.0" | quote }}
+      value: {{ (default dict $root.Values.config.http).host | default "0.0.0.0" | quote }}
     - name: SIDECAR__HTTP__PORT
-      value: {{ .Values.ports.metrics | quote }}
-    {{- with .Values.extraEnv }}
+      value: {{ $root.Values.ports.metrics | quote }}
+    {{- with $root.Values.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
   ports:
     - name: sidecar-metrics
-      containerPort: {{ .Values.ports.metrics }}
+      containerPort: {{ $root.Values.ports.metrics }}
       protocol: TCP
-    {{- if .Values.config.proxy.enabled }}
+    {{- if .proxy }}
     - name: sidecar-bolt
-      containerPort: {{ .Values.ports.bolt }}
+      containerPort: {{ $root.Values.ports.bolt }}
       protocol: TCP
     {{- end }}
-  {{- with .Values.startupProbe }}
+  {{- with $root.Values.startupProbe }}
   startupProbe:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.livenessProbe }}
+  {{- with $root.Values.livenessProbe }}
   livenessProbe:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.readinessProbe }}
+  {{- with $root.Values.readinessProbe }}
   readinessProbe:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   resources:
-    {{- toYaml .Values.resources | nindent 4 }}
+    {{- toYaml .resources | nindent 4 }}
   securityContext:
-    {{- toYaml .Values.securityContext | nindent 4 }}
+    {{- toYaml $root.Values.securityContext | nindent 4 }}
   volumeMounts:
     - name: neo4j-pool-sidecar-config
       mountPath: /etc/neo4j-pool-sidecar
@@ -162,14 +192,19 @@ neo4j-pool-sidecar.container: the sidecar container, one list item. Include it u
 neo4j-pool-sidecar.volumes: the volumes the container mounts, list items for the pod's `volumes:`.
 */}}
 {{- define "neo4j-pool-sidecar.volumes" -}}
+{{- include "neo4j-pool-sidecar.volumesFor" (dict "root" . "configMap" (include "neo4j-pool-sidecar.configMapName" .)) }}
+{{- end }}
+
+{{/* The volumes with the config file from another ConfigMap; takes (dict "root" $ "configMap" name). */}}
+{{- define "neo4j-pool-sidecar.volumesFor" -}}
 - name: neo4j-pool-sidecar-config
   configMap:
-    name: {{ include "neo4j-pool-sidecar.configMapName" . }}
+    name: {{ .configMap }}
 - name: neo4j-pool-sidecar-credentials
   secret:
-    secretName: {{ required "neo4jCredentials.existingSecret: the name of a Secret holding the Neo4j password" .Values.neo4jCredentials.existingSecret }}
+    secretName: {{ required "neo4jCredentials.existingSecret: the name of a Secret holding the Neo4j password" .root.Values.neo4jCredentials.existingSecret }}
     items:
-      - key: {{ .Values.neo4jCredentials.passwordKey }}
+      - key: {{ .root.Values.neo4jCredentials.passwordKey }}
         path: password
 - name: neo4j-pool-sidecar-tmp
   emptyDir:
