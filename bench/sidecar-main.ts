@@ -1,7 +1,7 @@
 /**
  * The sidecar as the benchmark runs it: its own process (so its CPU and memory can be measured from
  * outside, and the load generator does not share its event loop), the program's default components
- * (probes, alerts, and the Bolt proxy when it is built in), configured from the environment exactly
+ * (probes, alerts and the Bolt proxy), configured from the environment exactly
  * as `neo4j-pool-sidecar run` is. BENCH_SYNTHETIC_FLEET=10x5 adds a fleet's worth of series.
  *
  * Prints one JSON line when it is up: {"httpPort", "components"}. Stops on SIGTERM.

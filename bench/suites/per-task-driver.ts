@@ -135,7 +135,7 @@ export async function benchPerTaskDriver(context: BenchContext): Promise<Section
     notes.push(`Python not measured: ${context.pythonMissing}`);
   }
   if (!context.sidecar.proxyUri) {
-    notes.push('The proxy columns are empty: the Bolt proxy is not built into the sidecar yet.');
+    notes.push("The proxy columns are empty: the sidecar's Bolt proxy did not accept connections (see its log).");
   }
   for (const row of results) {
     if (row.figures.errors > 0) {
