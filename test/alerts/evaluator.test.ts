@@ -22,6 +22,7 @@ import { createLogger } from '../../src/logger.ts';
 import { proxy as proxyMetrics } from '../../src/metrics/catalogue.ts';
 import { PrometheusSink, Recorder, StatsdSink } from '../../src/metrics/index.ts';
 import { createProbesComponent } from '../../src/probe/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { metricValue } from '../support/metrics.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 
@@ -49,11 +50,6 @@ async function udpListener(): Promise<{ socket: Socket; port: number; packets: s
   socket.on('message', (message) => packets.push(...message.toString().split('\n')));
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   return { socket, port: socket.address().port, packets };
-}
-
-async function waitFor(predicate: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 100 && !predicate(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.ok(predicate(), what);
 }
 
 /** A sidecar-like setup: an instrumented pool of `poolSize`, the probes on it, and the recorder. */
@@ -141,9 +137,11 @@ describe('alert evaluation in the sidecar', () => {
         1,
         'a transition is logged once, not on every evaluation',
       );
-      await waitFor(
-        () => udp.packets.some((packet) => packet.includes('Neo4jPoolAcquisitionLatencyHigh critical firing')),
-        'a StatsD event for the firing critical alert',
+      await eventually(() =>
+        assert.ok(
+          udp.packets.some((packet) => packet.includes('Neo4jPoolAcquisitionLatencyHigh critical firing')),
+          'a StatsD event for the firing critical alert',
+        ),
       );
       const event = udp.packets.find((packet) => packet.includes('Neo4jPoolAcquisitionLatencyHigh critical firing'))!;
       assert.match(event, /^_e\{\d+,\d+\}:/);
@@ -168,9 +166,11 @@ describe('alert evaluation in the sidecar', () => {
         logs.lines.filter((line) => line.includes('Neo4jPoolAcquisitionLatencyHigh (critical) resolved')).length,
         1,
       );
-      await waitFor(
-        () => udp.packets.some((packet) => packet.includes('Neo4jPoolAcquisitionLatencyHigh critical resolved')),
-        'a StatsD event for the resolved alert',
+      await eventually(() =>
+        assert.ok(
+          udp.packets.some((packet) => packet.includes('Neo4jPoolAcquisitionLatencyHigh critical resolved')),
+          'a StatsD event for the resolved alert',
+        ),
       );
     } finally {
       await Promise.all(holders.map((session) => session.close()));

@@ -8,6 +8,9 @@ import { PrometheusSink, Recorder } from '../../src/metrics/index.ts';
 import { type BoltProxy, type BoltProxyOptions, startBoltProxy, upstreamFromUri } from '../../src/proxy/index.ts';
 import { metricValue } from '../support/metrics.ts';
 
+/** Connection teardown is asynchronous: the proxy tests poll with the shared helper. */
+export { eventually } from '../support/eventually.ts';
+
 export interface TestProxy {
   readonly proxy: BoltProxy;
   readonly recorder: Recorder;
@@ -53,20 +56,6 @@ export async function startTestProxy(
     },
     stop: () => proxy.stop(1000),
   };
-}
-
-/** Polls until the check passes (connection teardown is asynchronous). */
-export async function eventually(check: () => Promise<void> | void, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
 }
 
 export function hostPort(uri: string): string {

@@ -23,6 +23,7 @@ import { ensureSchemathesis } from '../../scripts/tools/schemathesis.ts';
 import { isBoltProxyComponent } from '../../src/proxy/index.ts';
 import { createHttpServer, OPENAPI_PATH } from '../../src/server/http.ts';
 import type { RunningSidecar } from '../../src/server/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { releaseSharedNeo4j, sharedNeo4j } from '../support/neo4j.ts';
 import { startTestSidecar } from '../support/sidecar.ts';
 
@@ -156,13 +157,7 @@ async function runSchemathesis(
   return { code, output, report, scenarios };
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const POLL_30S = { timeoutMs: 30_000, intervalMs: 200 };
 
 function operationsOf(document: OpenApiDocument): string[] {
   return Object.entries(document.paths)
@@ -209,15 +204,11 @@ before(async () => {
   } finally {
     await worker.close();
   }
-  await until(async () => (await fetch(`${base}/readyz`)).status === 200, 30_000, '/readyz 200');
-  await until(
-    async () => {
-      const status = (await (await fetch(`${base}/status`)).json()) as Record<string, unknown>;
-      return status.probes !== undefined && status.proxy !== undefined;
-    },
-    30_000,
-    '/status with the probes and proxy sections',
-  );
+  await eventually(async () => assert.equal((await fetch(`${base}/readyz`)).status, 200, '/readyz'), POLL_30S);
+  await eventually(async () => {
+    const status = (await (await fetch(`${base}/status`)).json()) as Record<string, unknown>;
+    assert.ok(status.probes !== undefined && status.proxy !== undefined, '/status with the probes and proxy sections');
+  }, POLL_30S);
 });
 
 after(async () => {

@@ -10,6 +10,7 @@ import type { LocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { isBoltProxyComponent } from '../../src/proxy/index.ts';
 import type { RunningSidecar } from '../../src/server/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { metricValue } from '../support/metrics.ts';
 import { privateNeo4j } from '../support/neo4j.ts';
 import { startTestSidecar } from '../support/sidecar.ts';
@@ -53,14 +54,6 @@ async function readyzStatus(base: string): Promise<number> {
   return (await fetch(`${base}/readyz`)).status;
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 /** Runs queries back to back until told to stop; every one must settle within the limit. */
 function queryLoop(driver: Driver, label: string) {
   const outcomes = { ok: 0, failed: 0, hangs: [] as string[] };
@@ -99,20 +92,28 @@ describe('Neo4j restarting under load', () => {
     const instrumented = instrumentDriver(direct, { recorder: sidecar.recorder, poolName: 'worker' });
     const loops = [queryLoop(viaProxy, 'proxy'), queryLoop(direct, 'in-process')];
     try {
-      await until(async () => (await readyzStatus(base)) === 200, 10_000, '/readyz 200');
+      await eventually(async () => assert.equal(await readyzStatus(base), 200, '/readyz'), {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      });
       await new Promise((resolve) => setTimeout(resolve, 500));
       const unavailableBefore = await metricValue(sidecar.prometheus.registry, 'neo4j_probe_failures_total', {
         reason: 'unavailable',
       });
 
       await server.stop();
-      await until(async () => (await readyzStatus(base)) === 503, 10_000, '/readyz 503');
-      await until(
+      await eventually(async () => assert.equal(await readyzStatus(base), 503, '/readyz'), {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      });
+      await eventually(
         async () =>
-          (await metricValue(sidecar.prometheus.registry, 'neo4j_probe_failures_total', { reason: 'unavailable' })) >
-          unavailableBefore,
-        10_000,
-        'a probe failure with reason unavailable',
+          assert.ok(
+            (await metricValue(sidecar.prometheus.registry, 'neo4j_probe_failures_total', { reason: 'unavailable' })) >
+              unavailableBefore,
+            'a probe failure with reason unavailable',
+          ),
+        { timeoutMs: 10_000, intervalMs: 200 },
       );
       // Proxy clients get a prompt connection error while the server is down.
       const refused = workerDriver(`bolt://${proxy.address}`);
@@ -123,12 +124,18 @@ describe('Neo4j restarting under load', () => {
       }
 
       await server.start();
-      await until(async () => (await readyzStatus(base)) === 200, 30_000, '/readyz 200 again');
+      await eventually(async () => assert.equal(await readyzStatus(base), 200, '/readyz again'), {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
       const okBefore = loops.map((loop) => loop.outcomes.ok);
-      await until(
-        async () => loops.every((loop, index) => loop.outcomes.ok > (okBefore[index] ?? 0)),
-        30_000,
-        'queries to succeed again',
+      await eventually(
+        () =>
+          assert.ok(
+            loops.every((loop, index) => loop.outcomes.ok > (okBefore[index] ?? 0)),
+            'queries succeed again',
+          ),
+        { timeoutMs: 30_000, intervalMs: 200 },
       );
     } finally {
       await Promise.all(loops.map((loop) => loop.stop()));
