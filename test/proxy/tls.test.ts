@@ -5,67 +5,27 @@
  * shared server can stay plain.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import tls from 'node:tls';
 import neo4j from 'neo4j-driver';
 import { UPSTREAM_UNAVAILABLE_CODE } from '../../src/proxy/index.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+import { startTlsTerminator, type TlsTerminator } from '../support/tls-terminator.ts';
 import { startTestProxy } from './support.ts';
 
 let server: TestNeo4j;
-let terminator: tls.Server;
+let terminator: TlsTerminator;
 let tlsPort: number;
-let certDir: string;
 let caFile: string;
 
 before(async () => {
   server = await sharedNeo4j();
-  certDir = mkdtempSync(join(tmpdir(), 'proxy-tls-'));
-  caFile = join(certDir, 'cert.pem');
-  // A self-signed certificate for the name "localhost" only: 127.0.0.1 must fail host name checks.
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost',
-      '-keyout',
-      join(certDir, 'key.pem'),
-      '-out',
-      caFile,
-    ],
-    { stdio: 'ignore' },
-  );
-  const neo4jAddress = new URL(server.uri);
-  terminator = tls.createServer(
-    { key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(caFile) },
-    (secure) => {
-      const plain = net.connect(Number(neo4jAddress.port), neo4jAddress.hostname);
-      secure.pipe(plain).pipe(secure);
-      secure.on('error', () => plain.destroy());
-      plain.on('error', () => secure.destroy());
-    },
-  );
-  await new Promise<void>((resolve) => terminator.listen(0, '127.0.0.1', resolve));
-  tlsPort = (terminator.address() as net.AddressInfo).port;
+  terminator = await startTlsTerminator(server.uri);
+  tlsPort = terminator.port;
+  caFile = terminator.caFile;
 });
 
 after(async () => {
-  await new Promise<void>((resolve) => terminator.close(() => resolve()));
-  rmSync(certDir, { recursive: true, force: true });
+  await terminator.close();
   await releaseSharedNeo4j();
 });
 
