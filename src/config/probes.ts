@@ -98,7 +98,9 @@ export const probesSection = z
         enabled: z
           .boolean()
           .default(true)
-          .describe('Server-side view: CALL dbms.listConnections() and SHOW TRANSACTIONS (admin user sees all).'),
+          .describe(
+            'Server-side view: CALL dbms.listConnections() and SHOW TRANSACTIONS (admin user sees all), with no login per run. It describes the whole server: run it in one instance per fleet (the Helm chart does) and turn it off beside workers.',
+          ),
         everyRuns: everyRuns(1),
         gatesReadiness: gatesReadiness(false),
         topClientHosts: z
