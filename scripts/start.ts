@@ -51,8 +51,67 @@ const stopProxyLoad =
 
 const metricsUrl = `http://${sidecar.httpAddress.address}:${sidecar.httpAddress.port}`;
 console.log(
-  `\n  metrics:  ${metricsUrl}/metrics\n  status:   ${metricsUrl}/status\n  readiness: ${metricsUrl}/readyz\n`,
+  usageBanner({
+    neo4jUri: config.neo4j.uri ?? '',
+    username: config.neo4j.username,
+    // Only the throwaway demo server's password is printed; a real one is referred to, never shown.
+    demoPassword: localNeo4j?.password,
+    passwordFile: config.neo4j.passwordFile,
+    proxyAddress: demoProxy?.advertisedAddress,
+    metricsUrl,
+  }),
 );
+
+interface BannerFacts {
+  neo4jUri: string;
+  username: string;
+  demoPassword: string | undefined;
+  passwordFile: string | undefined;
+  proxyAddress: string | undefined;
+  metricsUrl: string;
+}
+
+/**
+ * What a new user needs to try what just started: where to point a worker, with which credentials,
+ * one command that sends a query through the proxy (Node and the repo's neo4j-driver, so it works
+ * from the repo root after `npm ci` with nothing else installed), and where to look.
+ */
+function usageBanner(facts: BannerFacts): string {
+  const lines = [
+    '',
+    `  neo4j-pool-sidecar is running against ${facts.demoPassword ? 'the local demo Neo4j at ' : ''}${facts.neo4jUri}`,
+    '',
+  ];
+  const password = facts.demoPassword
+    ? `'${facts.demoPassword}'`
+    : facts.passwordFile
+      ? `require('fs').readFileSync('${facts.passwordFile}','utf8').trim()`
+      : 'process.env.NEO4J_PASSWORD';
+  if (facts.proxyAddress) {
+    lines.push(
+      `  Bolt proxy   bolt://${facts.proxyAddress}   (or neo4j://${facts.proxyAddress}): point workers' drivers here`,
+      facts.demoPassword
+        ? `  login        user ${facts.username}, password ${facts.demoPassword}   (the local demo server's)`
+        : `  login        user ${facts.username} and your Neo4j password (${facts.passwordFile ? `in ${facts.passwordFile}` : 'NEO4J_PASSWORD'}): the proxy passes logins through`,
+      '',
+      '  Send a query through the proxy (from the repo root):',
+      '',
+      `    node -e "const neo4j=require('neo4j-driver');const d=neo4j.driver('bolt://${facts.proxyAddress}',neo4j.auth.basic('${facts.username}',${password}));d.executeQuery('RETURN 1 AS one').then(r=>console.log('RETURN 1 ->',r.records[0].get('one').toNumber(),'via',r.summary.server.address)).catch(e=>{console.error(e.message);process.exitCode=1}).finally(()=>d.close())"`,
+      '',
+    );
+  } else {
+    lines.push('  Bolt proxy   off (proxy.enabled is false)', '');
+  }
+  lines.push(
+    `  metrics      ${facts.metricsUrl}/metrics`,
+    `  status       ${facts.metricsUrl}/status`,
+    `  readiness    ${facts.metricsUrl}/readyz`,
+    '',
+    `  Ctrl-C stops the sidecar${facts.demoPassword ? ', the demo load and the demo Neo4j' : ''}.`,
+    '',
+  );
+  return lines.join('\n');
+}
 
 const DEMO_STOP_WAIT_MS = 2000;
 const shutdown = async (signal: string) => {
