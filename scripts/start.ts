@@ -127,8 +127,16 @@ const shutdown = async (signal: string) => {
   await localNeo4j?.destroy();
   process.exit(0);
 };
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
+// One Ctrl-C can arrive twice: from the terminal to the whole process group, and forwarded by npm.
+// `once` would let the second one kill the script mid-shutdown, leaving the demo Neo4j's folder behind.
+let shuttingDown = false;
+const onSignal = (signal: string) => {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  void shutdown(signal);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 
 /**
  * A worker-like load in this process, through an instrumented driver reporting to the sidecar's
