@@ -30,8 +30,11 @@ export interface ModuleGraph {
 export const RUNTIME: readonly ImportKind[] = ['value', 'dynamic'];
 export const ALL_KINDS: readonly ImportKind[] = ['value', 'type', 'dynamic'];
 
-export function moduleGraph(root: string, directory = 'src'): ModuleGraph {
-  const files = listTypeScript(join(root, directory)).map((file) => toRepoPath(root, file));
+/** Every .ts module under `directories` (repository-relative) and what each imports. */
+export function moduleGraph(root: string, directories: string | readonly string[] = 'src'): ModuleGraph {
+  const files = (typeof directories === 'string' ? [directories] : directories)
+    .flatMap((directory) => listTypeScript(join(root, directory)))
+    .map((file) => toRepoPath(root, file));
   const edges = files.flatMap((file) => importsOf(root, file));
   return { root, files, edges };
 }

@@ -126,7 +126,13 @@ wait "$server" 2>/dev/null
 exit 0
 `;
 
+/** Set by `npm run test:unit`: a test that starts Neo4j there was misfiled, and fails saying so. */
+export const UNIT_RUN_ENV = 'NEO4J_POOL_SIDECAR_UNIT_RUN';
+
 export async function startLocalNeo4j(options: LocalNeo4jOptions = {}): Promise<LocalNeo4j> {
+  if (process.env[UNIT_RUN_ENV]) {
+    throw new Error('this test starts Neo4j, so it is not a unit test: scripts/test-files.ts should have left it out');
+  }
   const version = options.version ?? DEFAULT_NEO4J_VERSION;
   const password = options.password ?? DEFAULT_TEST_PASSWORD;
   const log = options.log ?? (() => {});
