@@ -1,4 +1,4 @@
-import { defineClientSuite } from './client-suite.ts';
+import { defineClientSuite } from './direct-suite.ts';
 
 defineClientSuite('python', {
   driverLine: '5',

@@ -18,7 +18,7 @@ import {
   SCENARIO_SERVER_CONFIG,
 } from '../../scripts/clients/run-scenario.ts';
 import { type LocalNeo4j, startLocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
-import { expectNeo4jError, expectOk } from './client-suite.ts';
+import { expectNeo4jError, expectOk } from './direct-suite.ts';
 
 test('findModernJdk returns undefined when no JDK is new enough', () => {
   assert.equal(findModernJdk({ searchRoot: '/nonexistent/jvm' }), undefined);
