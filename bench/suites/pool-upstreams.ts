@@ -119,10 +119,10 @@ export async function benchPoolUpstreams(context: BenchContext): Promise<Section
       env: poolingEnv({ mode: 'off', authCacheSeconds: 0 }, support),
     },
   ];
-  if (!support.modes) {
+  if (!support.modes.includes('transaction')) {
     notes.push(
-      'Pooling is not in the sidecar at this commit (its config schema has no proxy.pooling.mode): only mode off is ' +
-        `measured; the transaction-mode row with ${UPSTREAMS} upstreams appears when it lands.`,
+      "The sidecar's config schema at this commit does not accept proxy.pooling.mode transaction: only mode off is " +
+        `measured; the transaction-mode row with ${UPSTREAMS} upstreams appears when the proxy has it.`,
     );
   } else if (!support.maxUpstreamsOption) {
     notes.push('The sidecar has pooling but no option capping upstreams in total that this section recognises.');

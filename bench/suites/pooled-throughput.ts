@@ -9,7 +9,7 @@ import { alternateAll, closedLoop, pairedMedian } from '../support/compare.ts';
 import type { BenchContext } from '../support/context.ts';
 import { HopProcess } from '../support/hop.ts';
 import type { LoadDuringRun } from '../support/machine.ts';
-import { type ProxySetup, poolingEnv, poolingSupport, proxySetups } from '../support/pooling.ts';
+import { missingModesNote, type ProxySetup, poolingEnv, poolingSupport, proxySetups } from '../support/pooling.ts';
 import { format, type Section, type TargetCheck } from '../support/report.ts';
 import type { SidecarProcess } from '../support/sidecar-process.ts';
 import { benchDriver, jsDriverVersion, jsQuery, WORKLOADS } from '../support/workloads.ts';
@@ -156,12 +156,8 @@ export async function benchPooledThroughput(context: BenchContext): Promise<Sect
       ];
     });
   });
-  if (!support.modes) {
-    notes.push(
-      'Pooling is not in the sidecar at this commit (its config schema has no proxy.pooling.mode): the proxy runs ' +
-        "in mode off (today's pass-through); session and transaction rows appear when it lands.",
-    );
-  }
+  const modesNote = missingModesNote(support);
+  if (modesNote) notes.push(modesNote);
   const versions = [`neo4j-driver ${jsDriverVersion()}`];
   if (context.python) versions.push(`Python driver (${context.python.runtimeVersion})`);
   if (context.go) versions.push(`Go driver v5 (${context.go.runtimeVersion})`);
