@@ -22,6 +22,8 @@ Commands:
   run            start the sidecar (default)
   check-config   validate the configuration and print it with secrets masked
   rules          print the Prometheus alert rules rendered from the configured thresholds
+  queries        print the query statistics of a running sidecar, heaviest first
+                 [--url http://127.0.0.1:9464] [--sort total|mean|calls|errors] [--limit N]
 
 Options:
   -c, --config <file>  YAML configuration file (environment variables override it)
@@ -37,12 +39,17 @@ interface ParsedArgs {
   configFile?: string;
   help: boolean;
   version: boolean;
+  /** Options after a command that takes its own (see ExtraCommand.takesArguments). */
+  rest: string[];
 }
 
 const COMMANDS = new Set(['run', 'check-config', 'rules']);
 
-function parseArgs(argv: readonly string[]): ParsedArgs | string {
-  const parsed: ParsedArgs = { command: 'run', help: false, version: false };
+function parseArgs(
+  argv: readonly string[],
+  extraCommands: Readonly<Record<string, ExtraCommand>> = {},
+): ParsedArgs | string {
+  const parsed: ParsedArgs = { command: 'run', help: false, version: false, rest: [] };
   let commandSeen = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -53,8 +60,9 @@ function parseArgs(argv: readonly string[]): ParsedArgs | string {
       if (!value) return `${arg} needs a file path`;
       parsed.configFile = value;
     } else if (arg.startsWith('--config=')) parsed.configFile = arg.slice('--config='.length);
+    else if (commandSeen && extraCommands[parsed.command]?.takesArguments === true) parsed.rest.push(arg);
     else if (arg.startsWith('-')) return `unknown option ${arg}`;
-    else if (!commandSeen && COMMANDS.has(arg)) {
+    else if (!commandSeen && (COMMANDS.has(arg) || Object.hasOwn(extraCommands, arg))) {
       parsed.command = arg;
       commandSeen = true;
     } else return `unknown command ${arg}`;
@@ -71,7 +79,7 @@ export interface MainOptions {
 }
 
 export async function main(argv: readonly string[], io: CliIo, options: MainOptions = {}): Promise<number> {
-  const args = parseArgs(argv);
+  const args = parseArgs(argv, options.commands);
   if (typeof args === 'string') {
     io.stderr(`neo4j-pool-sidecar: ${args}\n\n${USAGE}`);
     return EXIT_USAGE;
@@ -102,7 +110,7 @@ export async function main(argv: readonly string[], io: CliIo, options: MainOpti
     return EXIT_OK;
   }
   const extra = options.commands?.[args.command];
-  if (extra) return extra(config, io);
+  if (extra) return extra(config, io, args.rest);
   if (args.command !== 'run') {
     io.stderr(`neo4j-pool-sidecar: the ${args.command} command is not available in this build\n`);
     return EXIT_USAGE;

@@ -6,6 +6,7 @@ import { alertsComponentFactory, rulesCommand } from './alerts/index.ts';
 import type { ComponentFactory, ExtraCommand } from './contracts.ts';
 import { probesComponentFactory } from './probe/index.ts';
 import { proxyComponent } from './proxy/index.ts';
+import { queriesCommand } from './querystats/command.ts';
 
 export const defaultComponents: readonly ComponentFactory[] = [
   probesComponentFactory,
@@ -15,4 +16,5 @@ export const defaultComponents: readonly ComponentFactory[] = [
 
 export const defaultCommands: Readonly<Record<string, ExtraCommand>> = {
   rules: rulesCommand,
+  queries: queriesCommand,
 };

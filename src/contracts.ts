@@ -50,4 +50,8 @@ export interface CliIo {
 }
 
 /** Commands other than `run`, registered by the parts of the sidecar that own them. */
-export type ExtraCommand = (config: SidecarConfig, io: CliIo) => Promise<number> | number;
+export interface ExtraCommand {
+  (config: SidecarConfig, io: CliIo, args: readonly string[]): Promise<number> | number;
+  /** The command parses options of its own (given as `args`); otherwise any unknown option is a usage error. */
+  readonly takesArguments?: boolean;
+}

@@ -154,6 +154,46 @@ export const proxySection = z
   })
   .prefault({});
 
+export const queryStatsSection = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Keep statistics per query fingerprint (literals replaced by ?), like pg_stat_statements: GET /queries, the `queries` command, a top-10 in /status.',
+      ),
+    topN: z
+      .number()
+      .int()
+      .min(0)
+      .max(500)
+      .default(50)
+      .describe('Fingerprints by total time that get per-fingerprint metric series (query_id label); 0 exports none.'),
+    maxFingerprints: z
+      .number()
+      .int()
+      .min(10)
+      .max(100000)
+      .default(1000)
+      .describe(
+        'Fingerprint x database entries kept (space-saving sketch capacity); the rest are folded into "other". Any query whose total time exceeds 1/maxFingerprints of all query time is guaranteed to be kept.',
+      ),
+    exportText: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Export neo4j_query_fingerprint_info mapping query_id to the normalised text. Off by default: even with literals removed, query text may reveal schema.',
+      ),
+    metadataKey: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a tx_metadata key (letters, digits, _ . -)' })
+      .optional()
+      .describe(
+        'A tx_metadata key (e.g. task) whose value attributes each query: /queries shows the top values per fingerprint, the rest as "other".',
+      ),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   neo4j: neo4jSection,
   http: httpSection,
@@ -161,6 +201,7 @@ export const configSchema = z.strictObject({
   metrics: metricsSection,
   log: logSection,
   proxy: proxySection,
+  queryStats: queryStatsSection,
   probes: probesSection,
   alerts: alertsSection,
 });

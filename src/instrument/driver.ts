@@ -72,7 +72,7 @@ export function errorCodeLabel(error: unknown): string {
   return 'unknown';
 }
 
-function modeLabel(mode: string | undefined): string {
+function modeLabel(mode: string | undefined): 'read' | 'write' {
   return mode === 'READ' ? 'read' : 'write';
 }
 
@@ -94,6 +94,8 @@ function instrumentConnection(connection: ConnectionLike, recorder: Recorder, so
   const errors = recorder.counter(queryMetrics.errors);
   const inFlight = recorder.gauge(queryMetrics.inFlight);
   const inFlightLabels = { source };
+  const statistics = recorder.queryStats;
+  const metadataKey = statistics?.metadataKey ?? null;
   let transaction: BeginConfig | undefined;
 
   const originalRun = connection.run;
@@ -118,14 +120,31 @@ function instrumentConnection(connection: ConnectionLike, recorder: Recorder, so
     const mode = modeLabel(config?.mode ?? transaction?.mode);
     const requestedDatabase = config?.database ?? transaction?.database;
     let finished = false;
+    let records = 0;
     inFlight.inc(inFlightLabels);
     const finish = (outcome: 'success' | 'error', metadata?: CompletionMetadata, error?: unknown) => {
       if (finished) return;
       finished = true;
       inFlight.dec(inFlightLabels);
       const database = databaseLabel(requestedDatabase, metadata);
-      duration.observe({ source, database, mode, outcome }, (performance.now() - started) / 1000);
-      if (outcome === 'error') errors.inc({ source, database, code: errorCodeLabel(error) });
+      const seconds = (performance.now() - started) / 1000;
+      duration.observe({ source, database, mode, outcome }, seconds);
+      const code = outcome === 'error' ? errorCodeLabel(error) : null;
+      if (code !== null) errors.inc({ source, database, code });
+      if (statistics !== undefined) {
+        recorder.recordQuery({
+          text: typeof queryText === 'string' ? queryText : null,
+          database,
+          mode,
+          outcome,
+          errorCode: code,
+          durationSeconds: seconds,
+          records,
+          client: source,
+          attribution:
+            metadataKey === null ? null : attributionOf(config?.txConfig ?? transaction?.txConfig, metadataKey),
+        });
+      }
     };
     const afterComplete = config?.afterComplete;
     const afterError = config?.afterError;
@@ -141,12 +160,36 @@ function instrumentConnection(connection: ConnectionLike, recorder: Recorder, so
       },
     };
     try {
-      return originalRun.call(this, queryText, parameters, wrapped);
+      const observer = originalRun.call(this, queryText, parameters, wrapped);
+      if (statistics !== undefined) countRecords(observer, () => records++);
+      return observer;
     } catch (error) {
       finish('error', undefined, error);
       throw error;
     }
   };
+}
+
+/** Records reach the run's result observer through its onNext; counting them there sees each once. */
+function countRecords(observer: unknown, onRecord: () => void): void {
+  const target = observer as { onNext?: unknown } | null;
+  if (target === null || typeof target !== 'object' || typeof target.onNext !== 'function') return;
+  const onNext = target.onNext as (this: unknown, ...args: unknown[]) => unknown;
+  target.onNext = function (this: unknown, ...args: unknown[]) {
+    onRecord();
+    return onNext.apply(this, args);
+  };
+}
+
+/** A transaction config's metadata value under `key`, when it is a short string or a number (a task name). */
+function attributionOf(txConfig: unknown, key: string): string | null {
+  const metadata = (txConfig as { metadata?: unknown } | undefined)?.metadata;
+  if (metadata === null || typeof metadata !== 'object') return null;
+  const value = (metadata as Record<string, unknown>)[key];
+  if (typeof value === 'string') return value.slice(0, 128);
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (value !== null && typeof value === 'object' && 'toNumber' in value) return String(value);
+  return null;
 }
 
 /** Wraps the pool so every acquisition, creation, release and close is measured. */

@@ -148,6 +148,60 @@ export const query = {
   }),
 };
 
+/**
+ * Per-fingerprint statistics (src/querystats), exported only for the current top
+ * queryStats.topN fingerprints by total time, so the query_id label stays bounded; a fingerprint
+ * leaving the top N loses its series. The ids are short hashes of the normalised text; the text
+ * itself is exported only by neo4j_query_fingerprint_info, off unless queryStats.exportText.
+ */
+const fingerprintLabels = ['query_id', 'database'] as const;
+
+export const queryStats = {
+  calls: defineCounter({
+    name: 'neo4j_query_fingerprint_calls_total',
+    help: 'Queries run per fingerprint (top queryStats.topN fingerprints by total time only).',
+    unit: 'queries',
+    labelNames: fingerprintLabels,
+    statsdName: 'query.fingerprint.calls',
+  }),
+  errors: defineCounter({
+    name: 'neo4j_query_fingerprint_errors_total',
+    help: 'Failed queries per fingerprint (top queryStats.topN fingerprints by total time only).',
+    unit: 'queries',
+    labelNames: fingerprintLabels,
+    statsdName: 'query.fingerprint.errors',
+  }),
+  seconds: defineCounter({
+    name: 'neo4j_query_fingerprint_seconds_total',
+    help: 'Time spent in queries per fingerprint, RUN to the last record or the error (top queryStats.topN fingerprints by total time only).',
+    unit: 'seconds',
+    labelNames: fingerprintLabels,
+    statsdName: 'query.fingerprint.seconds',
+  }),
+  records: defineCounter({
+    name: 'neo4j_query_fingerprint_records_total',
+    help: 'Records streamed to clients per fingerprint (top queryStats.topN fingerprints by total time only).',
+    unit: 'count',
+    labelNames: fingerprintLabels,
+    statsdName: 'query.fingerprint.records',
+  }),
+  quantile: defineGauge({
+    name: 'neo4j_query_fingerprint_duration_seconds',
+    help: 'Query time quantiles (0.5, 0.95, 0.99) per fingerprint since start or the last reset, estimated from neo4j_query_duration_seconds buckets (top queryStats.topN only).',
+    unit: 'seconds',
+    labelNames: ['query_id', 'database', 'quantile'] as const,
+    boundedLabels: ['quantile'] as const,
+    statsdName: 'query.fingerprint.duration',
+  }),
+  info: defineGauge({
+    name: 'neo4j_query_fingerprint_info',
+    help: 'Always 1; maps query_id to the normalised query text (literals as ?). Only with queryStats.exportText, since even normalised text may reveal schema.',
+    unit: 'count',
+    labelNames: ['query_id', 'query'] as const,
+    statsdName: 'query.fingerprint.info',
+  }),
+};
+
 export const sidecar = {
   buildInfo: defineGauge({
     name: 'neo4j_sidecar_build_info',
@@ -401,6 +455,7 @@ export const proxy = {
 export const allMetrics: readonly MetricDefinition[] = [
   ...Object.values(pool),
   ...Object.values(query),
+  ...Object.values(queryStats),
   ...Object.values(sidecar),
   ...Object.values(probe),
   ...Object.values(census),

@@ -5,6 +5,7 @@
  * It sits on every query, so the hot path is: one Map lookup per labelled call (or none with a
  * bound series), then one call per sink. Recording never throws into the caller.
  */
+import type { QuerySample, QueryStatistics } from '../querystats/statistics.ts';
 import { sidecar } from './catalogue.ts';
 import type { LabelValues, MetricDefinition } from './definitions.ts';
 
@@ -31,6 +32,8 @@ export interface RecorderOptions {
   maxSeriesPerMetric?: number;
   /** Told about sink failures; recording itself never throws. */
   onError?: (error: unknown) => void;
+  /** Per-fingerprint query statistics fed by recordQuery(); none when absent. */
+  queryStats?: QueryStatistics;
 }
 
 const OVERFLOW_VALUE = 'other';
@@ -255,6 +258,8 @@ export class Histogram<Label extends string> extends Metric<Label> {
 
 export class Recorder {
   readonly maxSeriesPerMetric: number;
+  /** Where recordQuery() goes; read by /queries, /status and the top-N exporter. */
+  readonly queryStats: QueryStatistics | undefined;
   private readonly sinks: MetricSink[] = [];
   private readonly metrics = new Map<MetricDefinition, Metric<string>>();
   private readonly samplers = new Set<() => void>();
@@ -264,6 +269,7 @@ export class Recorder {
   constructor(options: RecorderOptions = {}) {
     this.maxSeriesPerMetric = options.maxSeriesPerMetric ?? 1000;
     this.onError = options.onError ?? (() => {});
+    this.queryStats = options.queryStats;
     for (const sink of options.sinks ?? []) this.addSink(sink);
   }
 
@@ -305,6 +311,17 @@ export class Recorder {
       } catch (error) {
         this.reportError(error);
       }
+    }
+  }
+
+  /** One finished query with its text, for per-fingerprint statistics (a no-op without them). */
+  recordQuery(sample: QuerySample): void {
+    const statistics = this.queryStats;
+    if (statistics === undefined) return;
+    try {
+      statistics.record(sample);
+    } catch (error) {
+      this.reportError(error);
     }
   }
 

@@ -139,7 +139,10 @@ export class ProxiedConnection {
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    this.#tracker = new BoltConversationTracker({ onEvent: (event) => this.#onEvent(event) });
+    this.#tracker = new BoltConversationTracker({
+      onEvent: (event) => this.#onEvent(event),
+      ...hooks.metrics.conversation,
+    });
     this.#clientMessages = new BoltDechunker({
       keepPayload: this.#tracker.keepClientPayload,
       maxPayloadBytes: settings.maxMessageBytes,
@@ -350,7 +353,7 @@ export class ProxiedConnection {
     switch (event.type) {
       case 'queryFinished':
         this.#queries++;
-        this.#hooks.metrics.queryFinished(event);
+        this.#hooks.metrics.queryFinished(event, this.userAgent);
         break;
       case 'authFailure':
         this.#hooks.metrics.authFailure(this.#userAgent ?? userAgentFamily(this.#tracker.clientUserAgent));

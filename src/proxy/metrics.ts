@@ -61,6 +61,11 @@ function durationSlot(mode: QueryFinishedEvent['mode'], outcome: QueryFinishedEv
 }
 
 export class ProxyMetrics {
+  /**
+   * What each connection's conversation tracker must read for this proxy: query texts and the
+   * attribution key only when query statistics are on (decoding texts costs time per query).
+   */
+  readonly conversation: { readonly queryText: boolean; readonly metadataKey: string | null };
   readonly #recorder: Recorder;
   readonly #families = new Map<string, ClientFamilySeries>();
   /** Bound duration series by database, then by mode and outcome (see durationSlot): no key string per query. */
@@ -72,6 +77,8 @@ export class ProxyMetrics {
 
   constructor(recorder: Recorder) {
     this.#recorder = recorder;
+    const statistics = recorder.queryStats;
+    this.conversation = { queryText: statistics !== undefined, metadataKey: statistics?.metadataKey ?? null };
     const bytes = recorder.counter(proxyMetrics.bytes);
     this.#bytesFromClient = bytes.bind({ direction: 'client_to_server' });
     this.#bytesFromServer = bytes.bind({ direction: 'server_to_client' });
@@ -119,7 +126,8 @@ export class ProxyMetrics {
     this.#recorder.counter(proxyMetrics.routingTablesRewritten).inc({ via });
   }
 
-  queryFinished(event: QueryFinishedEvent): void {
+  /** `client` is the connection's user-agent family (bounded), for the statistics' client column. */
+  queryFinished(event: QueryFinishedEvent, client: string): void {
     const database = event.database ?? DEFAULT_DATABASE_LABEL;
     let slots = this.#durations.get(database);
     if (slots === undefined) {
@@ -139,6 +147,19 @@ export class ProxyMetrics {
       this.#recorder
         .counter(queryMetrics.errors)
         .inc({ source: PROXY_SOURCE, database, code: event.errorCode ?? UNKNOWN_ERROR_CODE });
+    }
+    if (this.conversation.queryText) {
+      this.#recorder.recordQuery({
+        text: event.queryText,
+        database,
+        mode: event.mode,
+        outcome: event.outcome,
+        errorCode: event.errorCode,
+        durationSeconds: event.durationSeconds,
+        records: event.recordCount,
+        client,
+        attribution: event.attribution,
+      });
     }
   }
 

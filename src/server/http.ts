@@ -13,6 +13,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { SIDECAR_VERSION } from '../contracts.ts';
 import type { Logger } from '../logger.ts';
 import type { PrometheusSink } from '../metrics/prometheus.ts';
+import { QUERY_SORTS, type QuerySort, type QueryStatistics } from '../querystats/index.ts';
 
 export interface Readiness {
   ready: boolean;
@@ -26,8 +27,13 @@ export interface HttpServerOptions {
   readiness: () => Promise<Readiness>;
   /** Anything JSON-serialisable; secrets must already be masked. */
   status: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Query statistics behind /queries; absent when queryStats.enabled is false (the routes answer 404). */
+  queries?: QueryStatistics;
   logger?: Logger;
 }
+
+/** Most rows /queries returns at once. */
+export const MAX_QUERIES_LIMIT = 1000;
 
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = '/openapi.json';
@@ -105,6 +111,91 @@ const statusSchema = {
   // Component sections are owned by the components; the document promises only that they are objects.
   additionalProperties: { type: 'object', additionalProperties: true },
 } as const;
+
+const countsSchema = {
+  type: 'object',
+  additionalProperties: { type: 'integer', minimum: 0 },
+} as const;
+
+/** One row of /queries and of the /status top 10. */
+export const queryRowSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: 'short fingerprint id (hash of the normalised text), "other" or "unreadable"' },
+    query: { type: 'string', description: 'normalised text: literal values replaced by ?' },
+    database: { type: 'string' },
+    mode: { type: 'string', enum: ['read', 'write', 'mixed', 'none'] },
+    calls: { type: 'integer', minimum: 0 },
+    errors: { type: 'integer', minimum: 0 },
+    errorsByCode: { ...countsSchema, description: 'failed calls by Neo4j status code (top values, rest "other")' },
+    totalSeconds: { type: 'number', minimum: 0 },
+    meanSeconds: { type: 'number', minimum: 0 },
+    maxSeconds: { type: 'number', minimum: 0 },
+    p50Seconds: { type: 'number', minimum: 0 },
+    p95Seconds: { type: 'number', minimum: 0 },
+    p99Seconds: { type: 'number', minimum: 0 },
+    records: { type: 'integer', minimum: 0, description: 'records streamed to clients' },
+    clients: { ...countsSchema, description: 'calls by client family (driver user agent, or in-process source)' },
+    attribution: { ...countsSchema, description: 'calls by the queryStats.metadataKey value of tx_metadata' },
+    firstSeen: { type: 'string', format: 'date-time' },
+    lastSeen: { type: 'string', format: 'date-time' },
+    rankErrorSeconds: {
+      type: 'number',
+      minimum: 0,
+      description: 'space-saving over-estimate this entry ranks with; 0 means its figures are exact since `since`',
+    },
+  },
+  required: [
+    'id',
+    'query',
+    'database',
+    'mode',
+    'calls',
+    'errors',
+    'errorsByCode',
+    'totalSeconds',
+    'meanSeconds',
+    'maxSeconds',
+    'p50Seconds',
+    'p95Seconds',
+    'p99Seconds',
+    'records',
+    'clients',
+    'firstSeen',
+    'lastSeen',
+    'rankErrorSeconds',
+  ],
+  additionalProperties: false,
+} as const;
+
+const queriesSchema = {
+  type: 'object',
+  description: 'Statistics per query fingerprint and database since start or the last reset, like pg_stat_statements.',
+  properties: {
+    since: { type: 'string', format: 'date-time' },
+    entries: { type: 'integer', minimum: 0, description: 'fingerprint x database entries held' },
+    maxFingerprints: { type: 'integer', minimum: 1, description: 'the bound on entries (queryStats.maxFingerprints)' },
+    totalCalls: { type: 'integer', minimum: 0, description: 'calls over all queries, held or folded into "other"' },
+    totalSeconds: { type: 'number', minimum: 0 },
+    sort: { type: 'string', enum: QUERY_SORTS },
+    queries: { type: 'array', items: queryRowSchema },
+  },
+  required: ['since', 'entries', 'maxFingerprints', 'totalCalls', 'totalSeconds', 'sort', 'queries'],
+  additionalProperties: false,
+} as const;
+
+const queryStatsDisabled = {
+  ...errorSchema,
+  description: 'Query statistics are off (queryStats.enabled: false).',
+};
+const unsupportedMediaType = {
+  ...errorSchema,
+  description: 'The request carried a body of a content type this route does not take.',
+};
+
+function disabledError(): Error & { statusCode: number } {
+  return Object.assign(new Error('query statistics are disabled (queryStats.enabled: false)'), { statusCode: 404 });
+}
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
@@ -246,6 +337,78 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
         },
       },
       async () => options.status(),
+    );
+
+    routes.get(
+      '/queries',
+      {
+        schema: {
+          summary: 'Query statistics by fingerprint, heaviest first (pg_stat_statements for Neo4j)',
+          querystring: {
+            type: 'object',
+            properties: {
+              sort: {
+                type: 'string',
+                enum: QUERY_SORTS,
+                default: 'total',
+                description: 'order: total or mean time, calls, errors',
+              },
+              limit: {
+                type: 'integer',
+                minimum: 1,
+                maximum: MAX_QUERIES_LIMIT,
+                default: 100,
+                description: 'rows returned',
+              },
+            },
+            additionalProperties: false,
+          },
+          response: {
+            200: queriesSchema,
+            400: {
+              ...errorSchema,
+              description: 'A bad sort or limit (the message says which), or a malformed request.',
+            },
+            404: queryStatsDisabled,
+            503: shuttingDown,
+          },
+        },
+      },
+      async (request) => {
+        const statistics = options.queries;
+        if (statistics === undefined) throw disabledError();
+        const { sort, limit } = request.query as { sort: QuerySort; limit: number };
+        return { ...statistics.snapshot({ sort, limit }), sort };
+      },
+    );
+
+    routes.post(
+      '/queries/reset',
+      {
+        schema: {
+          summary: 'Forget all query statistics; counting starts again now',
+          response: {
+            200: {
+              description: 'Reset.',
+              type: 'object',
+              properties: { since: { type: 'string', format: 'date-time' } },
+              required: ['since'],
+              additionalProperties: false,
+            },
+            400: badRequest,
+            404: queryStatsDisabled,
+            415: unsupportedMediaType,
+            503: shuttingDown,
+          },
+        },
+      },
+      async (request) => {
+        const statistics = options.queries;
+        if (statistics === undefined) throw disabledError();
+        statistics.reset();
+        options.logger?.info({ component: 'queryStats', remote: request.ip }, 'query statistics reset');
+        return { since: statistics.since };
+      },
     );
 
     routes.get(

@@ -18,6 +18,7 @@ import {
   sidecar as sidecarMetrics,
 } from '../metrics/index.ts';
 import { describeFailure } from '../probe/outcome.ts';
+import { exportTopQueries, QueryStatistics } from '../querystats/index.ts';
 import { createHttpServer, type Readiness } from './http.ts';
 import { Neo4jCheck } from './neo4j-check.ts';
 
@@ -88,12 +89,26 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
       })
     : undefined;
   const reportRecorderError = rateLimited((fields, message) => logger.warn(fields, message), 60_000);
+  const queryStats = config.queryStats.enabled
+    ? new QueryStatistics({
+        maxFingerprints: config.queryStats.maxFingerprints,
+        metadataKey: config.queryStats.metadataKey ?? null,
+      })
+    : undefined;
   const recorder = new Recorder({
     sinks: statsd ? [prometheus, statsd] : [prometheus],
     maxSeriesPerMetric: config.metrics.maxSeriesPerMetric,
+    ...(queryStats ? { queryStats } : {}),
     onError: (error) => reportRecorderError({ component: 'recorder', err: error }, 'metric not recorded'),
   });
   recorder.gauge(sidecarMetrics.buildInfo).set({ version: SIDECAR_VERSION, node_version: process.version }, 1);
+  const stopQueryExport =
+    queryStats && config.queryStats.topN > 0
+      ? exportTopQueries(recorder, queryStats, {
+          topN: config.queryStats.topN,
+          exportText: config.queryStats.exportText,
+        })
+      : () => {};
 
   const driver = createSidecarDriver(config, logger);
   instrumentDriver(driver, {
@@ -137,12 +152,19 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     uptimeSeconds: Math.round(process.uptime()),
     config: maskConfig(config),
     pools: poolStatus(recorder),
+    ...(queryStats ? { queries: queryStatus(queryStats) } : {}),
     ...Object.fromEntries(
       components.filter((component) => component.status).map((component) => [component.name, component.status!()]),
     ),
   });
 
-  const http = createHttpServer({ prometheus, readiness, status, logger });
+  const http = createHttpServer({
+    prometheus,
+    readiness,
+    status,
+    logger,
+    ...(queryStats ? { queries: queryStats } : {}),
+  });
   const started: Component[] = [];
   neo4jCheck.start();
   try {
@@ -156,6 +178,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     await Promise.allSettled(started.reverse().map((component) => component.stop()));
     await http.close();
     await driver.close();
+    stopQueryExport();
     await recorder.close();
     stopProcessMetrics();
     throw error;
@@ -181,12 +204,35 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
       neo4jCheck.stop();
       await driver.close();
       await recorder.close();
+      stopQueryExport();
       stopProcessMetrics();
       logger.info('stopped');
     })();
     return stopping;
   };
   return { recorder, prometheus, driver, httpAddress, components, stop };
+}
+
+/** The /status block: the ten queries with the most total time, the way `neo4j-pool-sidecar queries` shows them. */
+function queryStatus(statistics: QueryStatistics): Record<string, unknown> {
+  const snapshot = statistics.snapshot({ sort: 'total', limit: 10 });
+  return {
+    since: snapshot.since,
+    entries: snapshot.entries,
+    totalCalls: snapshot.totalCalls,
+    totalSeconds: snapshot.totalSeconds,
+    top: snapshot.queries.map((row) => ({
+      id: row.id,
+      query: row.query,
+      database: row.database,
+      calls: row.calls,
+      errors: row.errors,
+      totalSeconds: row.totalSeconds,
+      meanSeconds: row.meanSeconds,
+      p95Seconds: row.p95Seconds,
+      records: row.records,
+    })),
+  };
 }
 
 /** Current pool gauges grouped by pool and address, for /status. */

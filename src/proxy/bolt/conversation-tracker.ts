@@ -6,6 +6,7 @@ import {
   asNumber,
   asString,
   isPackStreamList,
+  isPackStreamMap,
   type PackStreamMap,
   type PackStreamValue,
 } from './packstream-value.ts';
@@ -38,6 +39,10 @@ export interface QueryFinishedEvent {
   readonly errorCode: string | null;
   readonly inExplicitTransaction: boolean;
   readonly recordCount: number;
+  /** The RUN's query text, when the tracker was asked for texts and could read it; else null. */
+  readonly queryText: string | null;
+  /** The value of the tracker's metadataKey in the transaction's tx_metadata (BEGIN, or RUN in auto-commit). */
+  readonly attribution: string | null;
 }
 
 /** Any FAILURE, attributed to the request it answers. Messages are left out: they quote queries and values. */
@@ -100,11 +105,17 @@ export interface ConversationTrackerOptions {
   readonly onEvent: (event: ConversationEvent) => void;
   /** Requests awaiting a summary, and queries left open, beyond which tracking refuses; default 10,000. */
   readonly maxPendingRequests?: number;
+  /** Decode each RUN's query text into its queryFinished event (for query statistics); default false. */
+  readonly queryText?: boolean;
+  /** A tx_metadata key whose (string or number) value goes into queryFinished events as attribution. */
+  readonly metadataKey?: string | null;
 }
 
 const DEFAULT_MAX_PENDING_REQUESTS = 10_000;
 /** Longest string copied into an event; server-sent codes and agents are far shorter. */
 const MAX_EVENT_STRING_LENGTH = 256;
+/** Attribution values (task names) longer than this are cut. */
+const MAX_ATTRIBUTION_LENGTH = 128;
 /** A routing procedure call is a short CALL; longer query texts are not even decoded. */
 const MAX_ROUTING_QUERY_BYTES = 256;
 const ROUTING_PROCEDURE = /\bdbms\.(?:cluster\.)?routing\.getRoutingTable\b/i;
@@ -113,6 +124,7 @@ const MIN_ROUTING_QUERY_BYTES = 28;
 
 const HELLO_KEYS: ReadonlySet<string> = new Set(['user_agent']);
 const TX_KEYS: ReadonlySet<string> = new Set(['db', 'mode']);
+const TX_METADATA_KEYS: ReadonlySet<string> = new Set(['db', 'mode', 'tx_metadata']);
 const STREAM_KEYS: ReadonlySet<string> = new Set(['qid']);
 const ROUTE_KEYS: ReadonlySet<string> = new Set(['db']);
 const SUCCESS_KEYS: ReadonlySet<string> = new Set(['has_more', 'db', 'qid', 'fields', 'server', 'connection_id']);
@@ -133,6 +145,8 @@ interface QueryState {
   readonly transactionId: number | null;
   readonly mode: AccessMode;
   readonly isRoutingProcedure: boolean;
+  readonly text: string | null;
+  readonly attribution: string | null;
   database: string | null;
   qid: number | null;
   recordCount: number;
@@ -156,6 +170,7 @@ interface Transaction {
   readonly id: number;
   readonly database: string | null;
   readonly mode: AccessMode;
+  readonly attribution: string | null;
 }
 
 /**
@@ -167,6 +182,9 @@ interface Transaction {
 export class BoltConversationTracker {
   readonly #onEvent: (event: ConversationEvent) => void;
   readonly #maxPending: number;
+  readonly #queryText: boolean;
+  readonly #metadataKey: string | null;
+  readonly #txKeys: ReadonlySet<string>;
   /** FIFO as array + head index: shift() would be O(n) per summary under deep pipelining. */
   #pending: PendingRequest[] = [];
   #pendingHead = 0;
@@ -185,6 +203,9 @@ export class BoltConversationTracker {
   constructor(options: ConversationTrackerOptions) {
     this.#onEvent = options.onEvent;
     this.#maxPending = options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
+    this.#queryText = options.queryText === true;
+    this.#metadataKey = options.metadataKey ?? null;
+    this.#txKeys = this.#metadataKey === null ? TX_KEYS : TX_METADATA_KEYS;
   }
 
   /** For the client direction's BoltDechunker: the payloads clientMessage() reads. */
@@ -309,23 +330,30 @@ export class BoltConversationTracker {
   }
 
   #beginTransaction(payload: Buffer | null): void {
-    const extra = this.#readMap(payload, 0, TX_KEYS);
+    const extra = this.#readMap(payload, 0, this.#txKeys);
     this.#transaction = {
       id: ++this.#transactionCounter,
       database: databaseName(extra?.get('db')),
       mode: accessMode(extra?.get('mode')),
+      attribution: this.#attribution(extra),
     };
   }
 
   #startQuery(payload: Buffer | null, nowMs: number): void {
-    const extra = this.#readMap(payload, 2, TX_KEYS);
+    const extra = this.#readMap(payload, 2, this.#txKeys);
     const transaction = this.#transaction;
+    const text = this.#queryText ? this.#readQueryText(payload) : null;
     const query: QueryState = {
       sequence: this.#sequence + 1,
       startedAtMs: nowMs,
       transactionId: transaction?.id ?? null,
       mode: transaction?.mode ?? accessMode(extra?.get('mode')),
-      isRoutingProcedure: this.#isRoutingProcedureCall(payload),
+      isRoutingProcedure:
+        text !== null
+          ? text.length <= MAX_ROUTING_QUERY_BYTES && ROUTING_PROCEDURE.test(text)
+          : this.#isRoutingProcedureCall(payload),
+      text,
+      attribution: transaction !== null ? transaction.attribution : this.#attribution(extra),
       database: transaction?.database ?? databaseName(extra?.get('db')),
       qid: null,
       recordCount: 0,
@@ -517,6 +545,8 @@ export class BoltConversationTracker {
       errorCode,
       inExplicitTransaction: query.transactionId !== null,
       recordCount: query.recordCount,
+      queryText: query.text,
+      attribution: query.attribution,
     });
   }
 
@@ -580,6 +610,22 @@ export class BoltConversationTracker {
     const extra = this.#readMap(payload, 2, ROUTE_KEYS);
     if (extra !== null) return databaseName(extra.get('db'));
     return databaseName(this.#guard(() => readMessageShortString(payload, 2, MAX_EVENT_STRING_LENGTH)));
+  }
+
+  #readQueryText(payload: Buffer | null): string | null {
+    if (payload === null) return null;
+    return this.#guard(() => readMessageShortString(payload, 0, Number.MAX_SAFE_INTEGER));
+  }
+
+  /** Only short strings and numbers: a value is a label-like name (a task), never a document. */
+  #attribution(extra: PackStreamMap | null): string | null {
+    if (this.#metadataKey === null || extra === null) return null;
+    const metadata = extra.get('tx_metadata');
+    if (metadata === undefined || !isPackStreamMap(metadata)) return null;
+    const value = metadata.get(this.#metadataKey);
+    if (typeof value === 'string') return value.slice(0, MAX_ATTRIBUTION_LENGTH);
+    if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+    return null;
   }
 
   #isRoutingProcedureCall(payload: Buffer | null): boolean {

@@ -60,6 +60,8 @@ function finished(overrides: Partial<QueryFinishedEvent>): QueryFinishedEvent {
     errorCode: null,
     inExplicitTransaction: false,
     recordCount: 0,
+    queryText: null,
+    attribution: null,
     ...overrides,
   };
 }
