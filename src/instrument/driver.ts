@@ -121,6 +121,12 @@ function instrumentConnection(connection: ConnectionLike, recorder: Recorder, so
     const requestedDatabase = config?.database ?? transaction?.database;
     let finished = false;
     let records = 0;
+    // Inside a transaction the metadata went with BEGIN (a RUN there carries an empty config); read it
+    // now, since the transaction may be committed before this query's completion is seen.
+    const attribution =
+      metadataKey === null
+        ? null
+        : attributionOf(transaction !== undefined ? transaction.txConfig : config?.txConfig, metadataKey);
     inFlight.inc(inFlightLabels);
     const finish = (outcome: 'success' | 'error', metadata?: CompletionMetadata, error?: unknown) => {
       if (finished) return;
@@ -141,8 +147,7 @@ function instrumentConnection(connection: ConnectionLike, recorder: Recorder, so
           durationSeconds: seconds,
           records,
           client: source,
-          attribution:
-            metadataKey === null ? null : attributionOf(config?.txConfig ?? transaction?.txConfig, metadataKey),
+          attribution,
         });
       }
     };

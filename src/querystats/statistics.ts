@@ -315,9 +315,12 @@ export class QueryStatistics {
   }
 
   snapshot(options: { sort?: QuerySort; limit?: number } = {}): QueryStatsSnapshot {
-    const rows = [...this.#table.values()].map((slot) => slot.value.row(slot.error));
-    if (this.#other.calls > 0) rows.push(this.#other.row(0));
-    const sorted = sortQueryRows(rows, options.sort ?? 'total');
+    const rows = sortQueryRows(
+      [...this.#table.values()].map((slot) => slot.value.row(slot.error)),
+      options.sort ?? 'total',
+    );
+    // The folded remainder is not a query: it goes last, however much it adds up to.
+    const sorted = this.#other.calls > 0 ? [...rows, this.#other.row(0)] : rows;
     return {
       since: this.since,
       entries: this.#table.size,

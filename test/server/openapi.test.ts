@@ -28,10 +28,16 @@ interface ErrorBody {
 /** `METHOD /path` for every route fastify routes, read from its own route table. */
 function registeredRoutes(app: FastifyInstance): string[] {
   const routes: string[] = [];
+  // A route under another one is printed as a child of it, indented, with only its own part of the path.
+  const prefixes: string[] = [];
   for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    const match = /(\/\S*) \(([A-Z, ]+)\)/.exec(line);
+    const match = /(\/\S*)(?: \(([A-Z, ]+)\))?$/.exec(line);
     if (!match) continue;
-    for (const method of match[2]!.split(', ')) routes.push(`${method} ${match[1]}`);
+    const depth = Math.floor(match.index / 4);
+    prefixes.length = depth;
+    const path = `${prefixes.join('')}${match[1]}`;
+    prefixes.push(match[1]!);
+    for (const method of match[2]?.split(', ') ?? []) routes.push(`${method} ${path}`);
   }
   return routes.sort();
 }
