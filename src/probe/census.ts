@@ -37,6 +37,7 @@ export interface CensusSources {
 export class Census {
   private memory: CensusMemory | undefined;
   private lastReport: CensusReport | undefined;
+  private running = false;
   private readonly publisher: CensusPublisher;
 
   constructor(private readonly options: CensusOptions) {
@@ -47,7 +48,21 @@ export class Census {
     return this.lastReport;
   }
 
+  /**
+   * A run the probe timeout gave up on still finishes in the background; a second one meanwhile
+   * would count the same ids again, so it fails at once instead.
+   */
   async run(sources: CensusSources): Promise<CensusReport> {
+    if (this.running) throw new Error('the previous census is still running');
+    this.running = true;
+    try {
+      return await this.runAlone(sources);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runAlone(sources: CensusSources): Promise<CensusReport> {
     // The counter before the listing: every connection opened before it has a lower id, so none is
     // left over for the next census.
     const counter = await sources.readCounter();

@@ -10,6 +10,8 @@ import { AlertEvaluator } from '../../src/alerts/index.ts';
 import { configSchema, type SidecarConfigInput } from '../../src/config/index.ts';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { PrometheusSink, Recorder } from '../../src/metrics/index.ts';
+import { Census } from '../../src/probe/census.ts';
+import { boltEndpoint, readConnectionCounter } from '../../src/probe/connection-counter.ts';
 import { type CensusReport, createProbesComponent } from '../../src/probe/index.ts';
 import { metricValue } from '../support/metrics.ts';
 import { privateNeo4j } from '../support/neo4j.ts';
@@ -153,6 +155,69 @@ describe('the server census', () => {
       );
     } finally {
       await close();
+    }
+  });
+
+  it('fails a census started while the previous one still runs, rather than counting the same connections twice', async () => {
+    const sink = new PrometheusSink();
+    const recorder = new Recorder({ sinks: [sink] });
+    const driver = neo4j.driver(server.uri, neo4j.auth.basic(server.username, server.password), {
+      ...QUIET,
+      userAgent: 'neo4j-pool-sidecar/0.1.0',
+    });
+    let counterReads = 0;
+    const census = new Census({
+      recorder,
+      topClientHosts: 10,
+      longTransactionSeconds: 30,
+      // The driver's pool is warm after the first run and opens nothing more; the counter reads are the sidecar's own.
+      ownConnectionsOpened: () => counterReads,
+      timeoutMs: 5000,
+    });
+    const readCounter = () => {
+      counterReads++;
+      return readConnectionCounter(boltEndpoint(server.uri), {
+        userAgent: 'neo4j-pool-sidecar/0.1.0',
+        timeoutMs: 5000,
+      });
+    };
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      await census.run({ driver, readCounter });
+      for (let i = 0; i < 3; i++) {
+        const perTask = clientDriver();
+        await perTask.executeQuery('RETURN 1');
+        await perTask.close();
+      }
+      // A run the probe timeout gave up on, still going after its counter read. A second run meanwhile
+      // would read a newer counter and leave a high-water mark above this run's counter, which this
+      // run would then take for a server restart and count every connection since id 0.
+      const slow = census.run({
+        driver,
+        readCounter: async () => {
+          const id = await readCounter();
+          await held;
+          return id;
+        },
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await assert.rejects(census.run({ driver, readCounter }), /previous census is still running/);
+      release();
+      const report = await slow;
+      assert.equal(report.opened.serverRestarted, false);
+      assert.equal(report.opened.closedBeforeCensus, 3);
+      assert.equal(
+        await metricValue(sink.registry, 'neo4j_census_connections_opened_total', {
+          connector: 'closed_before_census',
+        }),
+        3,
+      );
+    } finally {
+      release();
+      await driver.close();
     }
   });
 
