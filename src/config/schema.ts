@@ -118,6 +118,65 @@ export const logSection = z
   })
   .prefault({});
 
+export const poolingSection = z
+  .strictObject({
+    mode: z
+      .enum(['off', 'session', 'transaction'])
+      .default('session')
+      .refine((mode) => mode !== 'transaction', {
+        message: '"transaction" is not available yet; use "session" or "off"',
+      })
+      .describe(
+        'off: one Neo4j connection per client connection, as without the sidecar. session: Neo4j connections are pooled and lent to a client connection for its life; the proxy answers the handshake and HELLO itself and every login is still verified by Neo4j (see authCacheSeconds). transaction: lent per query or transaction (not available yet). Env: SIDECAR__PROXY__POOLING__MODE.',
+      ),
+    maxUpstreams: z
+      .number()
+      .int()
+      .min(1)
+      .max(100000)
+      .default(100)
+      .describe('Pooled Neo4j connections in total; a client that needs one more waits (acquireTimeoutMs).'),
+    maxUpstreamsPerKey: z
+      .number()
+      .int()
+      .min(1)
+      .max(100000)
+      .default(100)
+      .describe(
+        'Pooled Neo4j connections per key: Bolt version and HELLO settings (routing context, notification defaults, patch_bolt), plus the login before Bolt 5.1.',
+      ),
+    acquireTimeoutMs: durationMs(1)
+      .default(30000)
+      .describe(
+        'How long a client waits for a pooled connection when all are in use; then it gets a transient Neo4j error (drivers retry).',
+      ),
+    minIdle: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Idle connections kept open per key once a key has been used (0: none kept beyond idleTimeoutMs).'),
+    idleTimeoutMs: durationMs(1000).default(600000).describe('An idle pooled connection unused this long is closed.'),
+    maxLifetimeMs: durationMs(1000)
+      .default(3000000)
+      .describe(
+        "A pooled connection is closed once this old (at its next return), each one's lifetime cut by up to 20% at random so a pool does not reconnect at once. The 50-minute default stays under the 60-minute idle cut of hosted Neo4j.",
+      ),
+    livenessCheckAfterIdleMs: durationMs(0)
+      .default(30000)
+      .describe('A connection idle this long is checked with a RESET before it is lent without a login round trip.'),
+    authCacheSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(0)
+      .describe(
+        '0: every client login is verified by Neo4j (LOGOFF+LOGON on the pooled connection, Bolt 5.1+; a fresh connection before 5.1). Above 0: a login Neo4j accepted on a pooled connection within this many seconds is answered by the proxy (a changed password keeps working that long). A refused login is never cached.',
+      ),
+  })
+  .prefault({});
+
 export const proxySection = z
   .strictObject({
     enabled: z.boolean().default(true).describe('Run the Bolt proxy.'),
@@ -151,6 +210,7 @@ export const proxySection = z
       .describe(
         'On shutdown, how long client connections may finish in-flight queries and transactions before they are closed.',
       ),
+    pooling: poolingSection,
   })
   .prefault({});
 

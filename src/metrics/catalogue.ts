@@ -377,7 +377,7 @@ export const proxy = {
   }),
   connectionsRejected: defineCounter({
     name: 'neo4j_proxy_connections_rejected_total',
-    help: 'Client connections the proxy refused or cut off, by reason: limit, bad_handshake, handshake_timeout, framing, message_too_large, undecodable_message, too_many_pending, upstream_unavailable, upstream_not_bolt, internal_error.',
+    help: 'Client connections the proxy refused or cut off, by reason: limit, bad_handshake, handshake_timeout, framing, message_too_large, undecodable_message, too_many_pending, upstream_unavailable, upstream_not_bolt, pool_timeout (no pooled Neo4j connection free in time), internal_error.',
     unit: 'connections',
     labelNames: ['reason'] as const,
     boundedLabels: ['reason'] as const,
@@ -451,6 +451,71 @@ export const proxy = {
   }),
 };
 
+/** Times one pooled upstream served a client again before it closed. */
+export const REUSES_PER_UPSTREAM_BUCKETS: readonly number[] = [0, 1, 5, 10, 50, 100, 500, 1000, 10000, 100000];
+
+/**
+ * The proxy's pool of upstream connections (proxy.pooling.mode session or transaction). No label ever
+ * carries a user name: logins are counted by outcome only.
+ */
+export const proxyPool = {
+  upstreams: defineGauge({
+    name: 'neo4j_proxy_pool_upstreams',
+    help: 'Pooled connections to Neo4j by state: idle (ready to lend), in_use (lent to a client), opening (connecting, handshake, HELLO), resetting (RESET, LOGOFF+LOGON or a liveness check under way).',
+    unit: 'connections',
+    labelNames: ['state'] as const,
+    boundedLabels: ['state'] as const,
+    statsdName: 'proxy.pool.upstreams',
+  }),
+  clientsWaiting: defineGauge({
+    name: 'neo4j_proxy_pool_clients_waiting',
+    help: 'Client connections waiting for a pooled Neo4j connection (all proxy.pooling.maxUpstreams or maxUpstreamsPerKey in use).',
+    unit: 'connections',
+    labelNames: [] as const,
+    statsdName: 'proxy.pool.clients_waiting',
+  }),
+  checkouts: defineCounter({
+    name: 'neo4j_proxy_pool_checkouts_total',
+    help: 'Upstreams handed to clients, by result: reused (idle, login cached), reauthenticated (idle, LOGOFF+LOGON verified by Neo4j), opened (new connection), timed_out (none free within acquireTimeoutMs; the client got a transient error).',
+    unit: 'count',
+    labelNames: ['result'] as const,
+    boundedLabels: ['result'] as const,
+    statsdName: 'proxy.pool.checkouts',
+  }),
+  waitSeconds: defineHistogram({
+    name: 'neo4j_proxy_pool_wait_seconds',
+    help: 'Time from a client asking for an upstream to getting one (or timing out), login round trip included.',
+    unit: 'seconds',
+    labelNames: [] as const,
+    statsdName: 'proxy.pool.wait',
+    buckets: LATENCY_BUCKETS_SECONDS,
+  }),
+  upstreamsClosed: defineCounter({
+    name: 'neo4j_proxy_pool_upstreams_closed_total',
+    help: 'Pooled upstreams closed, by reason: idle_timeout, max_lifetime, reset_failed, client_left_mid_message, client_changed_login, single_use_login (login in HELLO, cache off), login_refused, abandoned, evicted, server_closed, server_changed, shutdown.',
+    unit: 'connections',
+    labelNames: ['reason'] as const,
+    boundedLabels: ['reason'] as const,
+    statsdName: 'proxy.pool.upstreams_closed',
+  }),
+  reusesPerUpstream: defineHistogram({
+    name: 'neo4j_proxy_pool_reuses_per_upstream',
+    help: 'Times a pooled upstream was lent again before it closed; high values mean the pool saves Neo4j logins.',
+    unit: 'count',
+    labelNames: [] as const,
+    statsdName: 'proxy.pool.reuses_per_upstream',
+    buckets: REUSES_PER_UPSTREAM_BUCKETS,
+  }),
+  logins: defineCounter({
+    name: 'neo4j_proxy_pool_logins_total',
+    help: 'Client logins through the pool, by outcome: verified (Neo4j accepted them on an upstream), cached (accepted by Neo4j on this upstream within authCacheSeconds), refused (Neo4j refused them; never cached).',
+    unit: 'count',
+    labelNames: ['outcome'] as const,
+    boundedLabels: ['outcome'] as const,
+    statsdName: 'proxy.pool.logins',
+  }),
+};
+
 /** Every metric definition, in the order docs/metrics.md lists them. */
 export const allMetrics: readonly MetricDefinition[] = [
   ...Object.values(pool),
@@ -462,4 +527,5 @@ export const allMetrics: readonly MetricDefinition[] = [
   ...Object.values(sizing),
   ...Object.values(alerts),
   ...Object.values(proxy),
+  ...Object.values(proxyPool),
 ];

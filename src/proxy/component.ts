@@ -41,6 +41,7 @@ export const proxyComponent: ComponentFactory = ({ config, recorder, logger }) =
         upstreamConnectTimeoutMs: config.neo4j.connectionTimeoutMs,
         maxMessageBytes: config.proxy.maxMessageBytes,
         shutdownGraceMs: config.proxy.shutdownGraceMs,
+        pooling: config.proxy.pooling,
       });
     },
     async stop() {

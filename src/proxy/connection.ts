@@ -1,7 +1,17 @@
 /**
- * One client connection and the upstream connection opened for it. Bytes go both ways unchanged (the
- * same Buffers that are forwarded are fed to the codec, which only reads them); the one exception is a
- * routing table, which is held until complete and replaced by a copy pointing at the proxy.
+ * One client connection and its upstream: opened for it (pooling off), or lent by the pool for the
+ * client's life (session mode), in which case the proxy answers the handshake, HELLO and LOGON itself
+ * (every login still verified by Neo4j, see pool/pool.ts) and returns the upstream when the client
+ * leaves. Bytes go both ways unchanged (the same Buffers that are forwarded are fed to the codec, which
+ * only reads them); the exceptions are a routing table, held until complete and replaced by a copy
+ * pointing at the proxy, and, with pooling, the client's GOODBYE, which never reaches a pooled upstream.
+ *
+ * Each socket's life is one explicit state with one transition function (#setClient, #setUpstream), so
+ * every lend, return and close reads in one place:
+ *
+ *   client:   handshaking → [greeting →] linked → ending → closed   (refusing: answered with a FAILURE)
+ *   upstream: none → connecting → open → ending → closed             (pooling off)
+ *             none → borrowing → lent → returned | closed            (pooled)
  */
 import type net from 'node:net';
 import {
@@ -15,15 +25,29 @@ import {
   type BoltMessageFrame,
   BoltSignature,
   type ConversationEvent,
+  chunkMessage,
+  decodeBoltMessage,
   formatBoltVersion,
   PackStreamError,
+  type PackStreamMap,
   rewriteRouteSuccess,
   rewriteRoutingProcedureRecord,
   userAgentFamily,
 } from './bolt/index.ts';
 import { ServerStreamForwarder } from './forwarder.ts';
 import { type CloseReason, type ProblemReason, type ProxyMetrics, UNKNOWN_USER_AGENT } from './metrics.ts';
-import { BoltRefusal, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';
+import { hasLogon, loginOf, settingsKey } from './pool/connection-key.ts';
+import {
+  type Lent,
+  PoolTimeoutError,
+  type Refused,
+  type UpstreamCloseReason,
+  type UpstreamPool,
+  type UpstreamSpec,
+} from './pool/pool.ts';
+import type { PooledUpstream } from './pool/pooled-upstream.ts';
+import { answerOffers, serverSpeaks } from './pool/server-versions.ts';
+import { BoltRefusal, failureMessage, POOL_TIMEOUT_CODE, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';
 import { connectUpstream, formatAddress, type UpstreamTarget } from './upstream.ts';
 
 export interface ConnectionSettings {
@@ -32,6 +56,8 @@ export interface ConnectionSettings {
   readonly handshakeTimeoutMs: number;
   readonly upstreamConnectTimeoutMs: number;
   readonly maxMessageBytes: number;
+  /** Upstreams lent for the client's life (session mode); null: one opened per client (pooling off). */
+  readonly pool?: UpstreamPool | null;
 }
 
 export interface ConnectionHooks {
@@ -54,6 +80,38 @@ class ConnectionProblem extends Error {
     super(message);
   }
 }
+
+export type ClientSocketState = 'handshaking' | 'greeting' | 'linked' | 'refusing' | 'ending' | 'closed';
+export type UpstreamSocketState =
+  | 'none'
+  | 'connecting'
+  | 'open'
+  | 'borrowing'
+  | 'lent'
+  | 'ending'
+  | 'returned'
+  | 'closed';
+
+const CLIENT_TRANSITIONS: Readonly<Record<ClientSocketState, readonly ClientSocketState[]>> = {
+  handshaking: ['greeting', 'linked', 'refusing', 'ending', 'closed'],
+  greeting: ['linked', 'refusing', 'ending', 'closed'],
+  linked: ['refusing', 'ending', 'closed'],
+  refusing: ['closed'],
+  ending: ['closed'],
+  closed: [],
+};
+const UPSTREAM_TRANSITIONS: Readonly<Record<UpstreamSocketState, readonly UpstreamSocketState[]>> = {
+  none: ['connecting', 'borrowing', 'lent'],
+  connecting: ['open', 'ending', 'closed'],
+  open: ['ending', 'closed'],
+  ending: ['closed'],
+  borrowing: ['lent', 'none', 'closed'],
+  lent: ['returned', 'closed'],
+  returned: [],
+  closed: [],
+};
+/** The upstream is gone or back in the pool: nothing more will come from it. */
+const UPSTREAM_DONE: ReadonlySet<UpstreamSocketState> = new Set(['none', 'returned', 'closed']);
 
 /** How long one side may take to finish after the other closed, before it is cut off. */
 const LINGER_MS = 5000;
@@ -102,9 +160,12 @@ export class ProxiedConnection {
   readonly #closed: Promise<void>;
   #resolveClosed: () => void = () => {};
 
-  #upstreamConnected = false;
-  #clientHandshakeDone = false;
-  #serverHandshakeDone = false;
+  /** Null with pooling off, and for a client passed through because Neo4j predates the manifest handshake. */
+  #pool: UpstreamPool | null;
+  #clientState: ClientSocketState = 'handshaking';
+  #upstreamState: UpstreamSocketState = 'none';
+  /** The pooled upstream while borrowing (held for the LOGON) or lent. */
+  #lent: PooledUpstream | null = null;
   #version: string | null = null;
   /** The client's handshake bytes, kept until the server answers, so an unreachable upstream can be reported in Bolt. */
   #clientHandshakeBytes: Buffer[] | null = [];
@@ -119,22 +180,33 @@ export class ProxiedConnection {
   #unflushedBytesFromClient = 0;
   #unflushedBytesFromServer = 0;
   #closeReason: CloseReason | null = null;
-  #clientClosed = false;
-  #upstreamClosed = false;
   #clientPaused = false;
   #upstreamPaused = false;
   #clientSentBytes = false;
   /** The client said GOODBYE: whichever side's close the proxy sees first, the client is the one leaving. */
   #clientSaidGoodbye = false;
   #draining = false;
-  #ending = false;
   #finished = false;
+  /** Pooled: client bytes after the handshake not sent upstream yet (stream offset of the first one). */
+  #unsent: Buffer[] = [];
+  #unsentStart = 0;
+  /** Pooled: bytes before this stream offset were the login, answered here, never forwarded. */
+  #forwardFrom = 0;
+  /** Pooled: stream offset of the client's GOODBYE; nothing from there on goes upstream. */
+  #goodbyeAt: number | null = null;
+  /** Pooled: HELLO and LOGON wait their turn here while a checkout is under way. */
+  #loginSteps: BoltMessageFrame[] = [];
+  #loginBusy = false;
+  #helloFields: PackStreamMap | null = null;
+  /** Pooled: the client sent LOGOFF or LOGON itself, so the upstream's login is no longer the pool's. */
+  #clientChangedLogin = false;
 
   constructor(id: number, client: net.Socket, settings: ConnectionSettings, hooks: ConnectionHooks) {
     this.id = id;
     this.#client = client;
     this.#settings = settings;
     this.#hooks = hooks;
+    this.#pool = settings.pool ?? null;
     this.remoteAddress = formatAddress(client.remoteAddress ?? 'unknown', client.remotePort ?? 0);
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
@@ -143,8 +215,12 @@ export class ProxiedConnection {
       onEvent: (event) => this.#onEvent(event),
       ...hooks.metrics.conversation,
     });
+    const keepClientPayload = this.#tracker.keepClientPayload;
     this.#clientMessages = new BoltDechunker({
-      keepPayload: this.#tracker.keepClientPayload,
+      keepPayload:
+        this.#pool === null
+          ? keepClientPayload
+          : (signature) => signature === BoltSignature.LOGON || keepClientPayload(signature),
       maxPayloadBytes: settings.maxMessageBytes,
       // Checked per message in #onClientMessage: only RUN may exceed the bound.
       oversizedPayload: 'drop',
@@ -160,31 +236,32 @@ export class ProxiedConnection {
 
     this.#handshakeTimer = setTimeout(() => this.#onHandshakeTimeout(), settings.handshakeTimeoutMs);
     client.on('data', (data: Buffer) => this.#guarded(() => this.#onClientData(data)));
-    client.on('end', () => this.#onEnd('client'));
-    client.on('error', (error) => this.#onSocketError('client', error));
-    client.on('close', () => this.#onSocketClose('client'));
+    client.on('end', () => this.#guarded(() => this.#onEnd('client')));
+    client.on('error', (error) => this.#guarded(() => this.#onSocketError('client', error)));
+    client.on('close', () => this.#guarded(() => this.#onSocketClose('client')));
   }
 
   /** The first client bytes go out at once: Node queues writes until the connection (and TLS) is up. */
   #openUpstream(): net.Socket {
     const settings = this.#settings;
     const connectStartedMs = performance.now();
+    this.#setUpstream('connecting');
     const upstream = connectUpstream(settings.upstream, () => {
-      this.#upstreamConnected = true;
+      if (this.#upstreamState === 'connecting') this.#setUpstream('open');
       upstream.setTimeout(0);
       upstream.setNoDelay(true);
       upstream.setKeepAlive(true, 60_000);
       this.#hooks.metrics.upstreamConnected((performance.now() - connectStartedMs) / 1000);
     });
     upstream.setTimeout(settings.upstreamConnectTimeoutMs, () => {
-      if (!this.#upstreamConnected) {
+      if (this.#upstreamState === 'connecting') {
         upstream.destroy(new Error(`no connection within ${settings.upstreamConnectTimeoutMs} ms`));
       }
     });
     upstream.on('data', (data: Buffer) => this.#guarded(() => this.#onServerData(data)));
-    upstream.on('end', () => this.#onEnd('server'));
-    upstream.on('error', (error) => this.#onSocketError('server', error));
-    upstream.on('close', () => this.#onSocketClose('server'));
+    upstream.on('end', () => this.#guarded(() => this.#onEnd('server')));
+    upstream.on('error', (error) => this.#guarded(() => this.#onSocketError('server', error)));
+    upstream.on('close', () => this.#guarded(() => this.#onSocketClose('server')));
     this.#upstream = upstream;
     return upstream;
   }
@@ -206,9 +283,17 @@ export class ProxiedConnection {
     return this.#tracker.openQueryCount;
   }
 
+  get clientState(): ClientSocketState {
+    return this.#clientState;
+  }
+
+  get upstreamState(): UpstreamSocketState {
+    return this.#upstreamState;
+  }
+
   /** Bytes waiting in this connection: unsent socket buffers both ways plus a held message. */
   get bufferedBytes(): number {
-    return this.#client.writableLength + (this.#upstream?.writableLength ?? 0) + this.#forwarder.heldBytes;
+    return this.#client.writableLength + (this.#upstreamSocket()?.writableLength ?? 0) + this.#forwarder.heldBytes;
   }
 
   /** Adds the bytes and messages counted since the last call to the metrics. */
@@ -234,6 +319,28 @@ export class ProxiedConnection {
     this.#destroyBoth();
   }
 
+  #setClient(next: ClientSocketState): void {
+    const current = this.#clientState;
+    if (current === next) return;
+    if (!CLIENT_TRANSITIONS[current].includes(next)) {
+      throw new ConnectionProblem('internal_error', `client socket: no transition ${current} → ${next}`);
+    }
+    this.#clientState = next;
+  }
+
+  #setUpstream(next: UpstreamSocketState): void {
+    const current = this.#upstreamState;
+    if (current === next) return;
+    if (!UPSTREAM_TRANSITIONS[current].includes(next)) {
+      throw new ConnectionProblem('internal_error', `upstream socket: no transition ${current} → ${next}`);
+    }
+    this.#upstreamState = next;
+  }
+
+  #upstreamSocket(): net.Socket | null {
+    return this.#upstream ?? (this.#upstreamState === 'lent' ? (this.#lent?.socket ?? null) : null);
+  }
+
   #onClientData(data: Buffer): void {
     this.#now = performance.now();
     this.#unflushedBytesFromClient += data.length;
@@ -242,15 +349,38 @@ export class ProxiedConnection {
       this.#refusal.feed(data);
       return;
     }
-    if (this.#clientHandshakeDone) {
-      // Requests go to Neo4j first and are read after, so the tracker's work is not on the query's path.
-      // Bad input still closes the connection in this same turn, before Neo4j can answer it.
-      this.#writeUpstream(data);
+    if (this.#clientState === 'linked') {
+      if (this.#upstream !== null) {
+        // Requests go to Neo4j first and are read after, so the tracker's work is not on the query's path.
+        // Bad input still closes the connection in this same turn, before Neo4j can answer it.
+        this.#writeUpstream(data);
+        this.#clientMessages.feed(data);
+        return;
+      }
+      // Pooled: read first, so a GOODBYE can be held back from an upstream that outlives this client.
+      const offset = this.#clientMessages.bytesFed;
+      this.#clientMessages.feed(data);
+      const goodbye = this.#goodbyeAt;
+      if (goodbye === null) {
+        this.#writeUpstream(data);
+        return;
+      }
+      if (goodbye > offset) this.#writeUpstream(data.subarray(0, goodbye - offset));
+      this.#afterGoodbye();
+      return;
+    }
+    if (this.#clientState === 'greeting') {
+      this.#unsent.push(data);
       this.#clientMessages.feed(data);
       return;
     }
+    if (this.#clientState !== 'handshaking') return;
     this.#clientHandshakeBytes?.push(data);
     const progress = this.#handshake.feedClient(data);
+    if (this.#pool !== null) {
+      this.#pooledHandshake(progress.state === 'complete' ? progress.leftover : null);
+      return;
+    }
     if (progress.state === 'complete') this.#onClientHandshakeDone(progress.leftover);
     this.#afterHandshakeProgress();
     this.#writeUpstream(data);
@@ -262,7 +392,7 @@ export class ProxiedConnection {
     this.#unflushedBytesFromServer += data.length;
     this.#clientHandshakeBytes = null;
     let messages = data;
-    if (!this.#serverHandshakeDone) {
+    if (!this.#handshake.serverComplete) {
       const progress = this.#handshake.feedServer(data);
       if (progress.state === 'incomplete') {
         this.#writeClient(data);
@@ -270,8 +400,7 @@ export class ProxiedConnection {
       }
       const answerLength = data.length - progress.leftover.length;
       if (answerLength > 0) this.#writeClient(answerLength === data.length ? data : data.subarray(0, answerLength));
-      this.#serverHandshakeDone = true;
-      if (!this.#clientHandshakeDone) {
+      if (this.#clientState === 'handshaking') {
         // Bytes the client sent past its offers were held by the codec until the answer said what they are.
         const clientProgress = this.#handshake.feedClient(EMPTY);
         if (clientProgress.state === 'complete') this.#onClientHandshakeDone(clientProgress.leftover);
@@ -299,7 +428,7 @@ export class ProxiedConnection {
   }
 
   #onClientHandshakeDone(leftover: Buffer): void {
-    this.#clientHandshakeDone = true;
+    if (this.#clientState === 'handshaking') this.#setClient('linked');
     if (leftover.length > 0) this.#clientMessages.feed(leftover);
   }
 
@@ -311,6 +440,78 @@ export class ProxiedConnection {
     this.#hooks.onVersion(this.#version);
   }
 
+  /**
+   * Pooled: the proxy answers the handshake as the server would, from the versions it learnt from
+   * Neo4j. A server without the manifest handshake cannot be answered for: that client passes through.
+   */
+  #pooledHandshake(leftover: Buffer | null): void {
+    const pool = this.#pool;
+    if (pool === null) return;
+    if (this.#handshake.clientOffers === null || this.#handshake.serverComplete) {
+      if (leftover !== null) this.#pooledHandshakeDone(leftover);
+      return;
+    }
+    if (this.#clientHandshakeBytes === null || this.#clientHandshakeBytes.length > 1) return;
+    // First read with the offers complete: ask for the server's versions once.
+    pool.serverVersions().then(
+      (versions) => this.#guarded(() => this.#answerHandshake(versions)),
+      (error: unknown) =>
+        this.#guarded(() => this.#onUpstreamUnavailable(error instanceof Error ? error : new Error('no answer'))),
+    );
+  }
+
+  #answerHandshake(versions: Awaited<ReturnType<UpstreamPool['serverVersions']>>): void {
+    if (this.#clientState !== 'handshaking' || this.#closeReason !== null) return;
+    const offers = this.#handshake.clientOffers ?? [];
+    if (versions === null) {
+      // Neo4j before the manifest handshake: this client gets an upstream of its own, as with pooling off.
+      const received = this.#clientHandshakeBytes ?? [];
+      this.#pool = null;
+      for (const data of received) this.#writeUpstream(data);
+      if (this.#handshake.clientComplete) this.#onClientHandshakeDone(EMPTY);
+      return;
+    }
+    const answer = answerOffers(offers, versions);
+    this.#clientHandshakeBytes = null;
+    this.#writeClient(answer.bytes);
+    const progress = this.#handshake.feedServer(answer.bytes);
+    if (progress.state === 'no-match' || answer.kind === 'none') {
+      this.#afterHandshakeProgress();
+      this.#closeReason = 'server_closed';
+      this.#setClient('ending');
+      this.#client.end();
+      this.#startLinger();
+      return;
+    }
+    const clientProgress = this.#handshake.feedClient(EMPTY);
+    if (clientProgress.state === 'complete') this.#pooledHandshakeDone(clientProgress.leftover);
+  }
+
+  #pooledHandshakeDone(leftover: Buffer): void {
+    const version = this.#handshake.negotiatedVersion;
+    const ranges = this.#handshake.serverVersionRanges;
+    if (
+      version !== null &&
+      this.#handshake.usedManifest &&
+      ranges !== null &&
+      !serverSpeaks({ ranges, capabilities: 0n }, version)
+    ) {
+      throw new ConnectionProblem(
+        'bad_handshake',
+        `client chose Bolt ${formatBoltVersion(version)}, which Neo4j did not offer`,
+      );
+    }
+    this.#afterHandshakeProgress();
+    this.#clientHandshakeBytes = null;
+    this.#setClient('greeting');
+    this.#unsentStart = this.#clientMessages.bytesFed;
+    this.#forwardFrom = this.#unsentStart;
+    if (leftover.length > 0) {
+      this.#unsent.push(leftover);
+      this.#clientMessages.feed(leftover);
+    }
+  }
+
   #onClientMessage(frame: BoltMessageFrame): void {
     if (frame.payloadDropped && frame.signature !== BoltSignature.RUN) {
       throw new ConnectionProblem(
@@ -318,13 +519,239 @@ export class ProxiedConnection {
         `client message 0x${frame.signature.toString(16)} of ${frame.size} bytes exceeds proxy.maxMessageBytes`,
       );
     }
+    if (frame.signature === BoltSignature.GOODBYE) {
+      this.#clientSaidGoodbye = true;
+      this.#goodbyeAt ??= frame.wireStart;
+      if (this.#clientState === 'greeting' && this.#loginSteps.length === 0 && !this.#loginBusy) {
+        // Gone before its login finished (a connectivity check, say): nothing is lent yet.
+        this.#closeReason ??= 'client_closed';
+        this.#destroyHeld();
+        this.#endClient();
+        this.#startLinger();
+        return;
+      }
+    }
+    if (this.#clientState === 'greeting' && this.#isLoginStep(frame)) {
+      this.#loginSteps.push({ ...frame, payload: frame.payload === null ? null : Buffer.from(frame.payload) });
+      this.#forwardFrom = frame.wireEnd;
+      this.#nextLoginStep();
+      return;
+    }
+    if (
+      this.#pool !== null &&
+      this.#clientState === 'linked' &&
+      (frame.signature === BoltSignature.LOGON || frame.signature === BoltSignature.LOGOFF)
+    ) {
+      this.#clientChangedLogin = true;
+    }
+    this.#observeClientMessage(frame);
+  }
+
+  #observeClientMessage(frame: BoltMessageFrame): void {
     this.#tracker.clientMessage(frame, this.#now);
     this.#checkDecodeFailures('client');
-    if (frame.signature === BoltSignature.GOODBYE) this.#clientSaidGoodbye = true;
     if (frame.signature === BoltSignature.HELLO && this.#userAgent === null) {
       this.#userAgent = userAgentFamily(this.#tracker.clientUserAgent);
       this.#hooks.metrics.connectionOpened(this.#userAgent);
     }
+  }
+
+  /** HELLO, and LOGON on 5.1+ until the client is linked: answered by the proxy with Neo4j's verdict. */
+  #isLoginStep(frame: BoltMessageFrame): boolean {
+    if (frame.signature === BoltSignature.HELLO) return this.#helloFields === null && this.#loginSteps.length === 0;
+    return frame.signature === BoltSignature.LOGON && this.#upstreamState !== 'lent';
+  }
+
+  /** Login steps run one at a time, in order, even while a checkout awaits Neo4j. */
+  #nextLoginStep(): void {
+    if (this.#loginBusy) return;
+    const frame = this.#loginSteps.shift();
+    if (frame === undefined) return;
+    this.#loginBusy = true;
+    const step = frame.signature === BoltSignature.HELLO ? this.#onPooledHello(frame) : this.#onPooledLogon(frame);
+    step
+      .catch((error: unknown) => this.#guarded(() => this.#onCheckoutFailed(error)))
+      .finally(() => {
+        this.#loginBusy = false;
+        if (this.#clientState === 'greeting') this.#guarded(() => this.#nextLoginStep());
+      });
+  }
+
+  #spec(): UpstreamSpec {
+    const hello = this.#helloFields ?? new Map();
+    const version = this.#handshake.negotiatedVersion ?? { major: 0, minor: 0 };
+    const capabilities = this.#handshake.clientCapabilities ?? 0n;
+    let key = settingsKey(version, capabilities, hello);
+    if (!hasLogon(version)) key += `/${loginOf(hello).digest.toString('base64')}`;
+    return { key, version, capabilities, hello: chunkMessage(this.#helloPayload ?? EMPTY) };
+  }
+
+  #helloPayload: Buffer | null = null;
+
+  async #onPooledHello(frame: BoltMessageFrame): Promise<void> {
+    const pool = this.#pool as UpstreamPool;
+    this.#observeClientMessage(frame);
+    const fields = messageMetadata(frame.payload);
+    if (fields === null) throw new ConnectionProblem('undecodable_message', 'the client sent a HELLO without metadata');
+    this.#helloFields = fields;
+    this.#helloPayload = frame.payload;
+    const spec = this.#spec();
+    const version = spec.version;
+    if (!hasLogon(version)) {
+      this.#setUpstream('borrowing');
+      this.#link(await pool.checkoutForHello(spec, loginOf(fields)));
+      return;
+    }
+    const recorded = pool.recordedHello(spec.key);
+    if (recorded !== null) {
+      this.#replyToClient(BoltSignature.SUCCESS, recorded);
+      return;
+    }
+    this.#setUpstream('borrowing');
+    const { upstream, reply } = await pool.greet(spec);
+    if (reply.signature !== BoltSignature.SUCCESS) {
+      this.#refuse({ refused: reply });
+      return;
+    }
+    if (this.#clientState !== 'greeting') {
+      pool.release(upstream, { destroy: 'abandoned' });
+      return;
+    }
+    this.#lent = upstream;
+    this.#replyToClient(BoltSignature.SUCCESS, reply.payload);
+  }
+
+  async #onPooledLogon(frame: BoltMessageFrame): Promise<void> {
+    const pool = this.#pool as UpstreamPool;
+    this.#observeClientMessage(frame);
+    const fields = messageMetadata(frame.payload);
+    if (fields === null) throw new ConnectionProblem('undecodable_message', 'the client sent a LOGON without metadata');
+    const held = this.#lent;
+    this.#lent = null;
+    if (this.#upstreamState === 'none') this.#setUpstream('borrowing');
+    this.#link(await pool.checkoutForLogon(this.#spec(), loginOf(fields), chunkMessage(frame.payload ?? EMPTY), held));
+  }
+
+  /** Neo4j accepted the login: the client gets its reply, the upstream is lent, held requests go out. */
+  #link(outcome: Lent | Refused): void {
+    const pool = this.#pool as UpstreamPool;
+    if ('refused' in outcome) {
+      this.#refuse(outcome);
+      return;
+    }
+    const { upstream, reply } = outcome;
+    if (this.#clientState !== 'greeting' || this.#closeReason !== null) {
+      // The client left while its login was checked: the upstream goes back clean.
+      pool.release(upstream, { pendingSummaries: 0 });
+      this.#setUpstream('returned');
+      return;
+    }
+    upstream.lend({
+      onData: (data) => this.#guarded(() => this.#onServerData(data)),
+      onClosed: (error) => this.#guarded(() => this.#onLentUpstreamClosed(error)),
+    });
+    this.#lent = upstream;
+    this.#setUpstream('lent');
+    this.#replyToClient(reply.signature, reply.payload);
+    this.#setClient('linked');
+    const unsent = Buffer.concat(this.#unsent);
+    this.#unsent = [];
+    const from = this.#forwardFrom - this.#unsentStart;
+    const to = (this.#goodbyeAt ?? this.#unsentStart + unsent.length) - this.#unsentStart;
+    if (to > from) this.#writeUpstream(unsent.subarray(from, to));
+    if (this.#clientSaidGoodbye) this.#afterGoodbye();
+    else if (this.#draining) this.#closeIfIdle();
+  }
+
+  /**
+   * Pooled: the client said GOODBYE. Neo4j would close the connection; the proxy closes the client's
+   * side and returns the upstream, whose RESET drops any replies the client no longer waits for.
+   */
+  #afterGoodbye(): void {
+    this.#closeReason ??= 'client_closed';
+    this.#endClient();
+    this.#endUpstream();
+    this.#startLinger();
+  }
+
+  /** Neo4j refused the login: the client gets Neo4j's own FAILURE and the close, as it would directly. */
+  #refuse(outcome: Refused): void {
+    this.#replyToClient(outcome.refused.signature, outcome.refused.payload);
+    this.#lent = null;
+    if (this.#upstreamState === 'borrowing') this.#setUpstream('none');
+    this.#closeReason ??= 'server_closed';
+    this.#endClient();
+  }
+
+  /** A reply the proxy gives itself is observed like one Neo4j sent, so metrics stay whole. */
+  #replyToClient(signature: number, payload: Buffer): void {
+    this.#writeClient(chunkMessage(payload));
+    this.#tracker.serverMessage({ signature, payload }, this.#now);
+    this.#checkDecodeFailures('server');
+  }
+
+  #onCheckoutFailed(error: unknown): void {
+    if (this.#closeReason !== null || this.#clientState === 'closed') return;
+    const timedOut = error instanceof PoolTimeoutError;
+    const reason = timedOut ? 'pool_timeout' : 'upstream_unavailable';
+    const cause = error instanceof Error ? error : new Error('checkout failed');
+    this.#closeReason = reason;
+    this.#hooks.metrics.rejected(reason);
+    this.#hooks.onProblem(this, reason, cause);
+    const held = this.#lent;
+    this.#lent = null;
+    if (held !== null) this.#pool?.release(held, { destroy: 'abandoned' });
+    if (this.#upstreamState === 'borrowing') this.#setUpstream('none');
+    // A transient error: drivers retry it.
+    this.#writeClient(
+      failureMessage(
+        {
+          code: timedOut ? POOL_TIMEOUT_CODE : UPSTREAM_UNAVAILABLE_CODE,
+          message: `neo4j-pool-sidecar: ${cause.message}`,
+        },
+        this.#handshake.negotiatedVersion,
+      ),
+    );
+    this.#endClient();
+  }
+
+  #onLentUpstreamClosed(error: Error | null): void {
+    this.#lent = null;
+    if (this.#upstreamState === 'lent') this.#setUpstream('closed');
+    if (this.#clientState === 'closed') {
+      this.#finish();
+      return;
+    }
+    this.#closeReason ??= error !== null && !this.#clientSaidGoodbye ? 'server_error' : this.#closedBy('server');
+    for (const piece of this.#forwarder.flush()) this.#writeClient(piece);
+    this.#endClient();
+  }
+
+  /** Pooled: the upstream goes back to the pool, reset first, or is closed when it cannot be made clean. */
+  #returnUpstream(): void {
+    const upstream = this.#lent;
+    const pool = this.#pool;
+    if (upstream === null || pool === null || this.#upstreamState !== 'lent') return;
+    this.#lent = null;
+    this.#setUpstream('returned');
+    if (this.#upstreamPaused) {
+      this.#upstreamPaused = false;
+      upstream.socket.resume();
+    }
+    const reason = this.#unreusableBecause();
+    pool.release(
+      upstream,
+      reason === null ? { pendingSummaries: this.#tracker.pendingRequestCount } : { destroy: reason },
+    );
+  }
+
+  #unreusableBecause(): UpstreamCloseReason | null {
+    if (this.#clientMessages.pendingMessageStart !== null && this.#goodbyeAt === null) return 'client_left_mid_message';
+    // A reply only partly read: the pool could not find where the next one starts.
+    if (this.#serverMessages.pendingMessageStart !== null) return 'client_left_mid_message';
+    if (this.#clientChangedLogin) return 'client_changed_login';
+    if (this.#closeReason !== null && !CLEAN_CLOSES.has(this.#closeReason)) return 'abandoned';
+    return null;
   }
 
   #onServerMessage(frame: BoltMessageFrame): void {
@@ -367,10 +794,11 @@ export class ProxiedConnection {
     if (this.#client.destroyed || this.#client.writableEnded) return;
     if (!this.#client.write(data) && !this.#upstreamPaused) {
       // Back-pressure: stop reading from Neo4j until the client has taken what it was sent.
-      const upstream = this.#upstream;
+      const upstream = this.#upstreamSocket();
       this.#upstreamPaused = true;
       upstream?.pause();
       this.#client.once('drain', () => {
+        if (!this.#upstreamPaused) return;
         this.#upstreamPaused = false;
         upstream?.resume();
       });
@@ -379,8 +807,8 @@ export class ProxiedConnection {
 
   #writeUpstream(data: Buffer): void {
     if (this.#closeReason !== null) return;
-    const upstream = this.#upstream ?? this.#openUpstream();
-    if (upstream.destroyed || upstream.writableEnded) return;
+    const upstream = this.#upstream ?? (this.#upstreamState === 'lent' ? this.#lent?.socket : this.#openUpstream());
+    if (upstream === undefined || upstream.destroyed || upstream.writableEnded) return;
     if (!upstream.write(data) && !this.#clientPaused) {
       this.#clientPaused = true;
       this.#client.pause();
@@ -429,7 +857,7 @@ export class ProxiedConnection {
   }
 
   #onSocketError(side: 'client' | 'server', error: Error): void {
-    if (side === 'server' && !this.#upstreamConnected && this.#closeReason === null) {
+    if (side === 'server' && this.#upstreamState === 'connecting' && this.#closeReason === null) {
       this.#onUpstreamUnavailable(error);
       return;
     }
@@ -444,6 +872,7 @@ export class ProxiedConnection {
    * Bolt (a FAILURE to its HELLO); otherwise it is just closed.
    */
   #onUpstreamUnavailable(error: Error): void {
+    if (this.#closeReason !== null) return;
     this.#closeReason = 'upstream_unavailable';
     this.#hooks.metrics.rejected('upstream_unavailable');
     this.#hooks.onProblem(this, 'upstream_unavailable', error);
@@ -454,6 +883,7 @@ export class ProxiedConnection {
       return;
     }
     const { host, port } = this.#settings.upstream;
+    this.#setClient('refusing');
     this.#refusal = new BoltRefusal(this.#client, {
       code: UPSTREAM_UNAVAILABLE_CODE,
       message: `neo4j-pool-sidecar could not reach Neo4j at ${formatAddress(host, port)}: ${error.message}`,
@@ -477,28 +907,37 @@ export class ProxiedConnection {
     }
     this.#closeReason ??= this.#closedBy(side);
     if (side === 'server') {
+      if (this.#upstreamState === 'open' || this.#upstreamState === 'connecting') this.#setUpstream('ending');
       for (const piece of this.#forwarder.flush()) this.#writeClient(piece);
-      this.#client.end();
+      this.#endClient();
     } else {
-      this.#upstream?.end();
+      if (this.#clientState !== 'closed') this.#setClient('ending');
+      this.#endUpstream();
     }
     this.#startLinger();
   }
 
   #onSocketClose(side: 'client' | 'server'): void {
-    if (side === 'client') this.#clientClosed = true;
-    else this.#upstreamClosed = true;
-    if (this.#clientClosed && (this.#upstreamClosed || this.#upstream === null)) {
+    if (side === 'client') {
+      this.#setClient('closed');
+      if (this.#upstreamState === 'lent' || this.#upstreamState === 'borrowing') {
+        this.#closeReason ??= 'client_closed';
+        this.#returnUpstream();
+      }
+    } else {
+      this.#setUpstream('closed');
+    }
+    if (this.#clientState === 'closed' && UPSTREAM_DONE.has(this.#upstreamState)) {
       this.#finish();
       return;
     }
     if (side === 'server' && this.#refusal !== null) return;
     this.#closeReason ??= this.#closedBy(side);
     // The other side may still have bytes to deliver (a FAILURE before Neo4j closes): end, not destroy.
-    if (side === 'client') this.#upstream?.end();
+    if (side === 'client') this.#endUpstream();
     else {
       for (const piece of this.#forwarder.flush()) this.#writeClient(piece);
-      this.#client.end();
+      this.#endClient();
     }
     this.#startLinger();
   }
@@ -510,7 +949,7 @@ export class ProxiedConnection {
 
   /** A client that ends its stream inside the handshake or inside a message sent something broken. */
   #truncatedClientStream(): ConnectionProblem | null {
-    if (!this.#clientHandshakeDone) {
+    if (this.#clientState === 'handshaking') {
       return this.#clientSentBytes
         ? new ConnectionProblem('bad_handshake', 'client closed the connection in the middle of the handshake')
         : null;
@@ -521,18 +960,32 @@ export class ProxiedConnection {
   }
 
   #closeIfIdle(): void {
-    if (this.#ending || this.#finished) return;
+    if (this.#clientState === 'ending' || this.#clientState === 'closed' || this.#finished) return;
     const idle =
       this.#handshake.outcome !== 'agreed' ||
       (this.#tracker.pendingRequestCount === 0 &&
         this.#tracker.openQueryCount === 0 &&
         !this.#tracker.inExplicitTransaction);
     if (!idle) return;
-    this.#closeReason ??= 'shutdown';
-    this.#ending = true;
-    this.#client.end();
-    this.#upstream?.end();
+    this.#closeReason ??= this.#clientSaidGoodbye ? 'client_closed' : 'shutdown';
+    this.#endClient();
+    this.#endUpstream();
     this.#startLinger();
+  }
+
+  #endClient(): void {
+    if (this.#clientState !== 'closed' && this.#clientState !== 'refusing') this.#setClient('ending');
+    this.#client.end();
+  }
+
+  /** Pass-through: half-close toward Neo4j. Pooled: the upstream goes back to the pool instead. */
+  #endUpstream(): void {
+    if (this.#upstream !== null) {
+      if (this.#upstreamState === 'open' || this.#upstreamState === 'connecting') this.#setUpstream('ending');
+      this.#upstream.end();
+      return;
+    }
+    this.#returnUpstream();
   }
 
   #startLinger(): void {
@@ -543,7 +996,20 @@ export class ProxiedConnection {
 
   #destroyBoth(): void {
     this.#client.destroy();
-    this.#upstream?.destroy();
+    if (this.#upstream !== null) {
+      this.#upstream.destroy();
+      return;
+    }
+    this.#destroyHeld();
+  }
+
+  /** An upstream held for a LOGON that never came is closed. */
+  #destroyHeld(): void {
+    const held = this.#lent;
+    if (held === null || this.#upstreamState === 'lent') return;
+    this.#lent = null;
+    if (this.#upstreamState === 'borrowing') this.#setUpstream('none');
+    this.#pool?.release(held, { destroy: 'abandoned' });
   }
 
   #clearHandshakeTimer(): void {
@@ -574,4 +1040,13 @@ export class ProxiedConnection {
     this.#hooks.onClosed(this);
     this.#resolveClosed();
   }
+}
+
+/** A client that left one of these ways left its upstream in a state RESET can clean. */
+const CLEAN_CLOSES: ReadonlySet<CloseReason> = new Set(['client_closed', 'client_error', 'shutdown']);
+
+function messageMetadata(payload: Buffer | null): PackStreamMap | null {
+  if (payload === null) return null;
+  const first = decodeBoltMessage(payload).fields[0];
+  return first instanceof Map ? (first as PackStreamMap) : null;
 }

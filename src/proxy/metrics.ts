@@ -3,9 +3,16 @@
  * shared by its connections; label sets are bound once and cached, since queryFinished runs per query.
  */
 
-import { proxy as proxyMetrics, query as queryMetrics } from '../metrics/catalogue.ts';
+import { proxy as proxyMetrics, proxyPool, query as queryMetrics } from '../metrics/catalogue.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 import type { MessageCounts, QueryFinishedEvent } from './bolt/index.ts';
+import type {
+  CheckoutResult,
+  LoginOutcome,
+  PoolObserver,
+  UpstreamCloseReason,
+  UpstreamStateLabel,
+} from './pool/pool.ts';
 
 /** Why the proxy itself refused or closed a client connection; each is a value of the `reason` label. */
 export type ProblemReason =
@@ -18,6 +25,7 @@ export type ProblemReason =
   | 'too_many_pending'
   | 'upstream_unavailable'
   | 'upstream_not_bolt'
+  | 'pool_timeout'
   | 'internal_error';
 
 /** Why an accepted connection ended. */
@@ -60,7 +68,7 @@ function durationSlot(mode: QueryFinishedEvent['mode'], outcome: QueryFinishedEv
   return (mode === 'read' ? 0 : 4) + OUTCOME_SLOTS[outcome];
 }
 
-export class ProxyMetrics {
+export class ProxyMetrics implements PoolObserver {
   /**
    * What each connection's conversation tracker must read for this proxy: query texts and the
    * attribution key only when query statistics are on (decoding texts costs time per query).
@@ -173,6 +181,26 @@ export class ProxyMetrics {
     this.#bytesFromServer(bytesFromServer);
     this.#addMessages('client_to_server', messages.client);
     this.#addMessages('server_to_client', messages.server);
+  }
+
+  checkout(result: CheckoutResult, waitSeconds: number): void {
+    this.#recorder.counter(proxyPool.checkouts).inc({ result });
+    this.#recorder.histogram(proxyPool.waitSeconds).observe({}, waitSeconds);
+  }
+
+  login(outcome: LoginOutcome): void {
+    this.#recorder.counter(proxyPool.logins).inc({ outcome });
+  }
+
+  upstreamClosed(reason: UpstreamCloseReason, reuses: number): void {
+    this.#recorder.counter(proxyPool.upstreamsClosed).inc({ reason });
+    this.#recorder.histogram(proxyPool.reusesPerUpstream).observe({}, reuses);
+  }
+
+  poolState(states: Readonly<Record<UpstreamStateLabel, number>>, waiting: number): void {
+    const gauge = this.#recorder.gauge(proxyPool.upstreams);
+    for (const [state, count] of Object.entries(states)) gauge.set({ state }, count);
+    this.#recorder.gauge(proxyPool.clientsWaiting).set({}, waiting);
   }
 
   #addMessages(direction: string, counts: MessageCounts['client']): void {

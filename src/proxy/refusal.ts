@@ -13,7 +13,9 @@ import {
   type BoltVersionOffer,
   chunkMessage,
   encodePackStream,
+  type PackStreamMap,
   PackStreamStruct,
+  type PackStreamValue,
 } from './bolt/index.ts';
 
 export interface RefusalFailure {
@@ -25,6 +27,8 @@ export interface RefusalFailure {
 /** Neo4j's own code for "too busy to take this request now": drivers retry it. */
 export const CONNECTION_LIMIT_CODE = 'Neo.TransientError.Request.NoThreadsAvailable';
 export const UPSTREAM_UNAVAILABLE_CODE = 'Neo.TransientError.General.DatabaseUnavailable';
+/** Every pooled Neo4j connection stayed busy for proxy.pooling.acquireTimeoutMs: busy, so retried. */
+export const POOL_TIMEOUT_CODE = CONNECTION_LIMIT_CODE;
 
 const NO_VERSION = Buffer.alloc(4);
 const EMPTY = Buffer.alloc(0);
@@ -53,13 +57,36 @@ export function chooseRefusalVersion(offers: readonly BoltVersionOffer[]): BoltV
   return null;
 }
 
-export function failureMessage(failure: RefusalFailure): Buffer {
-  const metadata = new Map<string, string>([
-    ['code', failure.code],
-    ['message', failure.message],
-  ]);
+/**
+ * A FAILURE as Neo4j words it for `version`: `code` before Bolt 5.7; from 5.7 the GQL form (neo4j_code,
+ * gql_status, description, diagnostic_record), the only one 5.7+ drivers read the code from.
+ */
+export function failureMessage(failure: RefusalFailure, version: BoltVersion | null = null): Buffer {
+  const gql = version !== null && (version.major > 5 || (version.major === 5 && version.minor >= 7));
+  const metadata: PackStreamMap = gql
+    ? new Map<string, PackStreamValue>([
+        ['neo4j_code', failure.code],
+        ['message', failure.message],
+        ['gql_status', GENERAL_GQL_STATUS],
+        ['description', `error: general processing exception - unexpected error. ${failure.message}`],
+        [
+          'diagnostic_record',
+          new Map<string, PackStreamValue>([
+            ['OPERATION', ''],
+            ['OPERATION_CODE', '0'],
+            ['CURRENT_SCHEMA', '/'],
+          ]),
+        ],
+      ])
+    : new Map<string, PackStreamValue>([
+        ['code', failure.code],
+        ['message', failure.message],
+      ]);
   return chunkMessage(encodePackStream(new PackStreamStruct(BoltSignature.FAILURE, [metadata])));
 }
+
+/** GQL's "general processing exception", which Neo4j sends with codes that have no GQL status of their own. */
+const GENERAL_GQL_STATUS = '50N42';
 
 /**
  * Feeds on one client socket's bytes until the FAILURE is written; codec errors (a client that is

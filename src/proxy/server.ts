@@ -1,6 +1,7 @@
 /**
- * The Bolt proxy: a TCP listener that opens one upstream connection per client connection, forwards
- * both byte streams unchanged and records what it sees (see connection.ts). Bad input closes that one
+ * The Bolt proxy: a TCP listener that gives each client connection an upstream connection (its own
+ * with pooling off, one lent from the pool in session mode), forwards both byte streams unchanged and
+ * records what it sees (see connection.ts, pool/pool.ts). Bad input closes that one
  * connection with a logged reason and a counter; the listener and the process carry on.
  */
 import net from 'node:net';
@@ -9,6 +10,7 @@ import { createLogger, type Logger, rateLimited } from '../logger.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 import { type ConnectionHooks, type ConnectionSettings, ProxiedConnection } from './connection.ts';
 import { type ProblemReason, ProxyMetrics } from './metrics.ts';
+import { type PoolingMode, type PoolSettings, UpstreamPool } from './pool/pool.ts';
 import { BoltRefusal, CONNECTION_LIMIT_CODE } from './refusal.ts';
 import { formatAddress, type UpstreamTarget } from './upstream.ts';
 
@@ -28,7 +30,25 @@ export interface BoltProxyOptions {
   readonly maxMessageBytes?: number;
   /** How long stop() lets connections finish in-flight work. */
   readonly shutdownGraceMs?: number;
+  /** Upstream pooling; off (one upstream per client) unless given. */
+  readonly pooling?: PoolingOptions;
 }
+
+export interface PoolingOptions extends Partial<Omit<PoolSettings, 'connectTimeoutMs' | 'maxMessageBytes'>> {
+  readonly mode: PoolingMode;
+}
+
+export const POOLING_DEFAULTS: Omit<PoolSettings, 'connectTimeoutMs' | 'maxMessageBytes'> = {
+  maxUpstreams: 100,
+  maxUpstreamsPerKey: 100,
+  acquireTimeoutMs: 30_000,
+  idleTimeoutMs: 600_000,
+  minIdle: 0,
+  // 50 minutes, spread down to 40: under the 60-minute idle cut of hosted Neo4j.
+  maxLifetimeMs: 3_000_000,
+  livenessCheckAfterIdleMs: 30_000,
+  authCacheSeconds: 0,
+};
 
 export interface BoltProxyStatus {
   readonly listen: string;
@@ -45,6 +65,12 @@ export interface BoltProxyStatus {
   readonly queriesInFlight: number;
   /** Bytes waiting in the proxy's socket buffers and held messages: stays small under back-pressure. */
   readonly bufferedBytes: number;
+  /** Pooled upstreams by state and clients waiting for one; absent with pooling off. */
+  readonly pool?: {
+    readonly mode: PoolingMode;
+    readonly states: Readonly<Record<string, number>>;
+    readonly waiting: number;
+  };
 }
 
 const DEFAULTS = {
@@ -74,6 +100,7 @@ export class BoltProxy {
   readonly #logProblem = new Map<ProblemReason, (fields: Record<string, unknown>, message: string) => void>();
   readonly #removeSampler: () => void;
   readonly #listen: string;
+  readonly #pool: UpstreamPool | null;
   #nextId = 1;
   #accepted = 0;
   #refused = 0;
@@ -87,12 +114,25 @@ export class BoltProxy {
     this.#maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
     this.#listen = formatAddress(listenHost, listenPort);
     const advertisedHost = WILDCARD_HOSTS.has(listenHost) ? hostname() : listenHost;
+    const upstreamConnectTimeoutMs = options.upstreamConnectTimeoutMs ?? DEFAULTS.upstreamConnectTimeoutMs;
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
+    const pooling = options.pooling;
+    const { mode: _mode, ...poolSettings } = pooling ?? { mode: 'off' };
+    this.#pool =
+      pooling === undefined || pooling.mode === 'off'
+        ? null
+        : new UpstreamPool(
+            options.upstream,
+            { ...POOLING_DEFAULTS, ...poolSettings, connectTimeoutMs: upstreamConnectTimeoutMs, maxMessageBytes },
+            this.#metrics,
+          );
     this.#settings = {
+      pool: this.#pool,
       upstream: options.upstream,
       advertisedAddress: options.advertisedAddress ?? formatAddress(advertisedHost, listenPort),
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
-      upstreamConnectTimeoutMs: options.upstreamConnectTimeoutMs ?? DEFAULTS.upstreamConnectTimeoutMs,
-      maxMessageBytes: options.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
+      upstreamConnectTimeoutMs,
+      maxMessageBytes,
     };
     this.#removeSampler = options.recorder.addSampler(() => this.#sample());
     server.on('connection', (socket) => this.#onConnection(socket));
@@ -101,6 +141,9 @@ export class BoltProxy {
 
   /** Listens, then resolves; rejects when the address cannot be bound. */
   static async start(options: BoltProxyOptions): Promise<BoltProxy> {
+    if (options.pooling?.mode === 'transaction') {
+      throw new Error('proxy.pooling.mode "transaction" is not available yet; use "session" or "off"');
+    }
     const server = net.createServer();
     const host = options.host ?? DEFAULTS.host;
     await new Promise<void>((resolve, reject) => {
@@ -157,6 +200,7 @@ export class BoltProxy {
       activeByUserAgent,
       queriesInFlight,
       bufferedBytes,
+      ...(this.#pool === null ? {} : { pool: { mode: 'session' as const, ...this.#pool.counts() } }),
     };
   }
 
@@ -184,6 +228,7 @@ export class BoltProxy {
         for (const connection of left) connection.terminate();
       }
       await allClosed;
+      this.#pool?.close();
       await listenerClosed;
       this.#sample();
       this.#removeSampler();
@@ -285,6 +330,10 @@ export class BoltProxy {
       queriesInFlight += connection.openQueries;
     }
     this.#metrics.queriesInFlight(queriesInFlight);
+    if (this.#pool !== null) {
+      const { states, waiting } = this.#pool.counts();
+      this.#metrics.poolState(states, waiting);
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type ScenarioName,
 } from '../../scripts/clients/run-scenario.ts';
 import { DEFAULT_NEO4J_VERSION } from '../../scripts/neo4j/local-neo4j.ts';
+import type { PoolingMode } from '../../src/proxy/index.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { type ClientReport, type JsDriverLine, runJsScenario, type ScenarioConnection } from './js-client.ts';
 import { startTestProxy, type TestProxy } from './support.ts';
@@ -198,28 +199,58 @@ export function defineProxyClientSuite(
 }
 
 /**
- * The suite for each client through one proxy in front of the test run's shared Neo4j 5.26, which the
- * file starts before its tests and stops after them. 5.26 speaks Bolt up to 5.8, and every 5.x and 6.x
- * driver agrees on that with it; the 4.4 line on 4.4.
+ * The pooling modes every client suite runs in: each mode gets its own proxy, so a scenario passes
+ * with an upstream per client (off) and with upstreams lent from the pool (session). Set
+ * PROXY_SUITE_POOLING_MODES=session (comma-separated) to run fewer while working on one.
  */
-export function defineSharedNeo4jProxySuites(clients: readonly ScenarioClient[]): void {
+export const SUITE_POOLING_MODES: readonly PoolingMode[] = suitePoolingModes();
+
+function suitePoolingModes(): PoolingMode[] {
+  const all: PoolingMode[] = ['off', 'session'];
+  const chosen = process.env.PROXY_SUITE_POOLING_MODES;
+  if (!chosen) return all;
+  return chosen.split(',').map((mode) => {
+    const known = all.find((candidate) => candidate === mode.trim());
+    if (known === undefined) throw new Error(`PROXY_SUITE_POOLING_MODES: unknown mode ${mode}`);
+    return known;
+  });
+}
+
+/**
+ * The suite for each client and pooling mode through a proxy in front of the test run's shared Neo4j
+ * 5.26, which the file starts before its tests and stops after them. 5.26 speaks Bolt up to 5.8, and
+ * every 5.x and 6.x driver agrees on that with it; the 4.4 line on 4.4.
+ */
+export function defineSharedNeo4jProxySuites(
+  clients: readonly ScenarioClient[],
+  modes: readonly PoolingMode[] = SUITE_POOLING_MODES,
+): void {
   let server: TestNeo4j;
-  let proxy: TestProxy;
 
   before(async () => {
     server = await sharedNeo4j();
-    proxy = await startTestProxy(server.uri);
   });
   after(async () => {
-    await proxy?.stop();
     await releaseSharedNeo4j();
   });
 
-  const target = (): ProxySuiteTarget => ({
-    direct: { uri: server.uri, user: server.username, password: server.password },
-    proxy,
-    serverAgent: `Neo4j/${DEFAULT_NEO4J_VERSION}`,
-  });
-
-  for (const client of clients) defineProxyClientSuite(client, target, { boltVersion: client.boltVersionWith526 });
+  for (const mode of modes) {
+    describe(`pooling ${mode}`, () => {
+      let proxy: TestProxy;
+      before(async () => {
+        proxy = await startTestProxy(server.uri, { pooling: { mode } });
+      });
+      after(async () => {
+        await proxy?.stop();
+      });
+      const target = (): ProxySuiteTarget => ({
+        direct: { uri: server.uri, user: server.username, password: server.password },
+        proxy,
+        serverAgent: `Neo4j/${DEFAULT_NEO4J_VERSION}`,
+      });
+      for (const client of clients) {
+        defineProxyClientSuite(client, target, { boltVersion: client.boltVersionWith526 });
+      }
+    });
+  }
 }

@@ -1,0 +1,508 @@
+/**
+ * Upstream connections shared by client connections. A client is never accepted on a login Neo4j has
+ * not accepted: on Bolt 5.1+ every LOGON is sent to Neo4j on the lent upstream (LOGOFF + LOGON, one
+ * round trip) unless the same credentials were accepted on that very upstream within authCacheSeconds;
+ * before 5.1 the login is in HELLO, so a client gets a fresh upstream unless the cache is on. A failed
+ * login is never cached, and the client always gets Neo4j's own answer.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { BoltSignature } from '../bolt/index.ts';
+import type { UpstreamTarget } from '../upstream.ts';
+import { type Login, sameLogin } from './connection-key.ts';
+import {
+  type ControlReply,
+  PooledUpstream,
+  request,
+  UpstreamClosedError,
+  type UpstreamState,
+} from './pooled-upstream.ts';
+import { learnServerVersions, type ServerVersions } from './server-versions.ts';
+
+export type PoolingMode = 'off' | 'session' | 'transaction';
+
+export interface PoolSettings {
+  readonly maxUpstreams: number;
+  readonly maxUpstreamsPerKey: number;
+  readonly acquireTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** Idle upstreams per key the idle timeout leaves open. */
+  readonly minIdle: number;
+  readonly maxLifetimeMs: number;
+  readonly livenessCheckAfterIdleMs: number;
+  readonly authCacheSeconds: number;
+  readonly connectTimeoutMs: number;
+  readonly maxMessageBytes: number;
+}
+
+export type CheckoutResult = 'reused' | 'reauthenticated' | 'opened' | 'timed_out';
+export type LoginOutcome = 'verified' | 'cached' | 'refused';
+export type UpstreamCloseReason =
+  | 'idle_timeout'
+  | 'max_lifetime'
+  | 'reset_failed'
+  | 'client_left_mid_message'
+  | 'client_changed_login'
+  | 'single_use_login'
+  | 'login_refused'
+  | 'abandoned'
+  | 'evicted'
+  | 'server_closed'
+  | 'server_changed'
+  | 'shutdown';
+/** Upstreams by what they are doing, as the pool's gauge labels them. */
+export type UpstreamStateLabel = 'idle' | 'in_use' | 'opening' | 'resetting';
+
+export interface PoolObserver {
+  checkout(result: CheckoutResult, waitSeconds: number): void;
+  login(outcome: LoginOutcome): void;
+  upstreamClosed(reason: UpstreamCloseReason, reuses: number): void;
+}
+
+/** What a client asks for: the settings its upstream must have been opened with. */
+export interface UpstreamSpec {
+  readonly key: string;
+  readonly version: import('../bolt/index.ts').BoltVersion;
+  readonly capabilities: bigint;
+  /** The client's HELLO as it came, sent to open an upstream for it. */
+  readonly hello: Buffer;
+}
+
+/** An upstream lent to a client, and Neo4j's reply to relay for its login (HELLO before 5.1, LOGON after). */
+export interface Lent {
+  readonly upstream: PooledUpstream;
+  readonly reply: ControlReply;
+  readonly result: Exclude<CheckoutResult, 'timed_out'>;
+}
+
+/** A login Neo4j refused: relay `reply` (Neo4j's FAILURE) and close the client, as Neo4j would. */
+export interface Refused {
+  readonly refused: ControlReply;
+}
+
+export class PoolTimeoutError extends Error {}
+
+const STATE_LABELS: Readonly<Record<UpstreamState, UpstreamStateLabel | null>> = {
+  connecting: 'opening',
+  greeting: 'opening',
+  ready: 'idle',
+  busy: 'resetting',
+  lent: 'in_use',
+  closed: null,
+};
+const SWEEP_INTERVAL_MS = 1000;
+/** Lifetimes are spread over their last 20% so a pool opened at once does not reconnect at once. */
+const LIFETIME_SPREAD = 0.2;
+
+interface Waiter {
+  readonly key: string;
+  readonly wake: () => void;
+}
+
+export class UpstreamPool {
+  readonly #target: UpstreamTarget;
+  readonly #settings: PoolSettings;
+  readonly #observer: PoolObserver;
+  readonly #all = new Set<PooledUpstream>();
+  /** Ready upstreams, most recently returned last (taken from the end: warm connections first). */
+  readonly #idle: PooledUpstream[] = [];
+  readonly #perKey = new Map<string, number>();
+  readonly #waiters: Waiter[] = [];
+  /** HELLO SUCCESS of a real upstream per key, answered to Bolt 5.1+ clients while their LOGON is verified. */
+  readonly #helloReplies = new Map<string, Buffer>();
+  readonly #closeReasons = new Map<PooledUpstream, UpstreamCloseReason>();
+  #versions: Promise<ServerVersions | null> | null = null;
+  #serverAgent: string | null = null;
+  #nextId = 1;
+  #closing = false;
+  readonly #sweeper: NodeJS.Timeout;
+
+  constructor(target: UpstreamTarget, settings: PoolSettings, observer: PoolObserver) {
+    this.#target = target;
+    this.#settings = settings;
+    this.#observer = observer;
+    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
+    this.#sweeper.unref();
+  }
+
+  get settings(): PoolSettings {
+    return this.#settings;
+  }
+
+  /** The server's version ranges, learnt once (again after the server changed); null: no manifest, pass through. */
+  serverVersions(): Promise<ServerVersions | null> {
+    this.#versions ??= learnServerVersions(this.#target, this.#settings.connectTimeoutMs).catch((error: unknown) => {
+      this.#versions = null;
+      throw error;
+    });
+    return this.#versions;
+  }
+
+  recordedHello(key: string): Buffer | null {
+    return this.#helloReplies.get(key) ?? null;
+  }
+
+  /** Upstreams by state label, and clients waiting for one. */
+  counts(): { readonly states: Record<UpstreamStateLabel, number>; readonly waiting: number } {
+    const states: Record<UpstreamStateLabel, number> = { idle: 0, in_use: 0, opening: 0, resetting: 0 };
+    for (const upstream of this.#all) {
+      const label = STATE_LABELS[upstream.state];
+      if (label !== null) states[label]++;
+    }
+    return { states, waiting: this.#waiters.length };
+  }
+
+  /**
+   * A Bolt 5.1+ client's HELLO when no reply is recorded for its settings yet: opens an upstream with that
+   * HELLO and holds it for the client's LOGON.
+   */
+  async greet(spec: UpstreamSpec): Promise<{ upstream: PooledUpstream; reply: ControlReply }> {
+    const startedMs = performance.now();
+    while (!(await this.#acquireSlot(spec.key, startedMs))) {
+      // Something was returned or closed: look again.
+    }
+    const upstream = this.#create(spec);
+    const reply = await this.#greet(upstream, spec);
+    if (reply.signature !== BoltSignature.SUCCESS) upstream.destroy();
+    return { upstream, reply };
+  }
+
+  /** Bolt 5.1+: an upstream logged in with the client's LOGON, verified by Neo4j unless cached. */
+  async checkoutForLogon(
+    spec: UpstreamSpec,
+    login: Login,
+    logon: Buffer,
+    held: PooledUpstream | null,
+  ): Promise<Lent | Refused> {
+    const startedMs = performance.now();
+    for (;;) {
+      let upstream = held;
+      held = null;
+      let opened = upstream !== null;
+      if (upstream === null) {
+        const cached = this.#takeIdle(spec.key, (candidate) => this.#loginCached(candidate, login));
+        if (cached !== null) {
+          if (await this.#alive(cached)) {
+            const reply = cached.login?.reply;
+            if (reply !== undefined) {
+              this.#observer.login('cached');
+              return this.#lend(
+                cached,
+                { signature: BoltSignature.SUCCESS, payload: reply, metadata: null },
+                'reused',
+                startedMs,
+              );
+            }
+          }
+          continue;
+        }
+        upstream = this.#takeIdle(spec.key, () => true);
+        if (upstream === null) {
+          if (!(await this.#acquireSlot(spec.key, startedMs))) continue;
+          upstream = this.#create(spec);
+          const hello = await this.#greet(upstream, spec).catch(() => null);
+          if (hello === null || hello.signature !== BoltSignature.SUCCESS) {
+            upstream.destroy();
+            if (hello !== null) return { refused: hello };
+            throw new UpstreamClosedError('Neo4j closed a new connection before its HELLO was answered');
+          }
+          opened = true;
+        }
+      }
+      const loggedIn = upstream.login !== null;
+      const messages = loggedIn ? Buffer.concat([request(BoltSignature.LOGOFF), logon]) : logon;
+      const replies = await upstream.control(messages, loggedIn ? 2 : 1).catch(() => null);
+      const summaries = replies?.filter((reply) => reply.signature !== BoltSignature.RECORD) ?? [];
+      const logoffOk = !loggedIn || summaries[0]?.signature === BoltSignature.SUCCESS;
+      const answer = summaries[loggedIn ? 1 : 0];
+      if (!logoffOk || answer === undefined) {
+        // The upstream died idle (a restarted server, say): not the client's doing, try another.
+        this.#destroy(upstream, 'server_closed');
+        if (opened) throw new UpstreamClosedError('Neo4j closed the connection before answering LOGON');
+        continue;
+      }
+      if (answer.signature !== BoltSignature.SUCCESS) {
+        this.#observer.login('refused');
+        this.#destroy(upstream, 'login_refused');
+        return { refused: answer };
+      }
+      this.#observer.login('verified');
+      upstream.login = { login, verifiedAtMs: performance.now(), reply: answer.payload };
+      return this.#lend(upstream, answer, opened ? 'opened' : 'reauthenticated', startedMs);
+    }
+  }
+
+  /** Before Bolt 5.1: the login is in HELLO, so a fresh upstream, or with the cache on one that took this login. */
+  async checkoutForHello(spec: UpstreamSpec, login: Login): Promise<Lent | Refused> {
+    const startedMs = performance.now();
+    for (;;) {
+      const cached = this.#takeIdle(spec.key, (candidate) => this.#loginCached(candidate, login));
+      if (cached !== null) {
+        if (!(await this.#alive(cached)) || cached.helloReply === null) continue;
+        this.#observer.login('cached');
+        return this.#lend(
+          cached,
+          { signature: BoltSignature.SUCCESS, payload: cached.helloReply, metadata: null },
+          'reused',
+          startedMs,
+        );
+      }
+      if (!(await this.#acquireSlot(spec.key, startedMs))) continue;
+      const upstream = this.#create(spec);
+      const reply = await this.#greet(upstream, spec).catch(() => null);
+      if (reply === null) {
+        upstream.destroy();
+        throw new UpstreamClosedError('Neo4j closed a new connection before its HELLO was answered');
+      }
+      if (reply.signature !== BoltSignature.SUCCESS) {
+        this.#observer.login('refused');
+        this.#destroy(upstream, 'login_refused');
+        return { refused: reply };
+      }
+      this.#observer.login('verified');
+      upstream.login = { login, verifiedAtMs: performance.now(), reply: reply.payload };
+      return this.#lend(upstream, reply, 'opened', startedMs);
+    }
+  }
+
+  /**
+   * The client is done with `upstream`. Reused only after RESET and its SUCCESS (every reply the client
+   * still had coming is read and dropped first); destroyed when that cannot be made safe.
+   */
+  release(
+    upstream: PooledUpstream,
+    outcome: { readonly pendingSummaries: number } | { readonly destroy: UpstreamCloseReason },
+  ): void {
+    upstream.takeBack();
+    if (upstream.state === 'closed') return;
+    let reason: UpstreamCloseReason | null = 'destroy' in outcome ? outcome.destroy : null;
+    if (reason === null && this.#closing) reason = 'shutdown';
+    if (reason === null && performance.now() >= upstream.expiresAtMs) reason = 'max_lifetime';
+    if (reason === null && this.#settings.authCacheSeconds === 0 && !upstreamHasLogon(upstream))
+      reason = 'single_use_login';
+    if (reason !== null || 'destroy' in outcome) {
+      this.#destroy(upstream, reason ?? 'shutdown');
+      return;
+    }
+    void this.#resetAndKeep(upstream, outcome.pendingSummaries);
+  }
+
+  /** Closes every upstream: idle ones now, lent ones as their clients finish (release destroys them). */
+  close(): void {
+    this.#closing = true;
+    clearInterval(this.#sweeper);
+    for (const upstream of [...this.#idle]) this.#destroy(upstream, 'shutdown');
+    for (const waiter of this.#waiters.splice(0)) waiter.wake();
+  }
+
+  async #resetAndKeep(upstream: PooledUpstream, pendingSummaries: number): Promise<void> {
+    const replies = await this.#timed(upstream.control(request(BoltSignature.RESET), pendingSummaries + 1));
+    const last = replies?.at(-1);
+    if (last?.signature !== BoltSignature.SUCCESS) {
+      this.#destroy(upstream, 'reset_failed');
+      return;
+    }
+    if (this.#closing) {
+      this.#destroy(upstream, 'shutdown');
+      return;
+    }
+    upstream.markReady();
+    this.#idle.push(upstream);
+    this.#wakeWaiters(upstream.key);
+  }
+
+  /** A liveness RESET for an upstream idle longer than livenessCheckAfterIdleMs; false: it was dead and is gone. */
+  async #alive(upstream: PooledUpstream): Promise<boolean> {
+    if (performance.now() - upstream.readyAtMs < this.#settings.livenessCheckAfterIdleMs) return true;
+    const replies = await this.#timed(upstream.control(request(BoltSignature.RESET), 1));
+    if (replies?.at(-1)?.signature === BoltSignature.SUCCESS) return true;
+    this.#destroy(upstream, 'reset_failed');
+    return false;
+  }
+
+  async #timed<T>(work: Promise<T>): Promise<T | null> {
+    const timeout = new AbortController();
+    try {
+      return await Promise.race([
+        work.catch(() => null),
+        delay(this.#settings.connectTimeoutMs, null, { signal: timeout.signal, ref: false }),
+      ]);
+    } finally {
+      timeout.abort();
+    }
+  }
+
+  #loginCached(upstream: PooledUpstream, login: Login): boolean {
+    const windowMs = this.#settings.authCacheSeconds * 1000;
+    const known = upstream.login;
+    return (
+      windowMs > 0 &&
+      known !== null &&
+      performance.now() - known.verifiedAtMs <= windowMs &&
+      sameLogin(known.login, login)
+    );
+  }
+
+  #takeIdle(key: string, accept: (upstream: PooledUpstream) => boolean): PooledUpstream | null {
+    for (let index = this.#idle.length - 1; index >= 0; index--) {
+      const upstream = this.#idle[index] as PooledUpstream;
+      if (upstream.key !== key || !accept(upstream)) continue;
+      this.#idle.splice(index, 1);
+      return upstream;
+    }
+    return null;
+  }
+
+  #lend(upstream: PooledUpstream, reply: ControlReply, result: Lent['result'], startedMs: number): Lent {
+    if (result !== 'opened') upstream.reuses++;
+    this.#observer.checkout(result, (performance.now() - startedMs) / 1000);
+    return { upstream, reply, result };
+  }
+
+  async #greet(upstream: PooledUpstream, spec: UpstreamSpec): Promise<ControlReply> {
+    const reply = await upstream.greet(spec.capabilities, spec.hello);
+    if (reply.signature === BoltSignature.SUCCESS) {
+      const agent = upstream.serverAgent;
+      if (this.#serverAgent !== null && agent !== this.#serverAgent) this.#serverChanged();
+      this.#serverAgent = agent;
+      this.#helloReplies.set(spec.key, reply.payload);
+    }
+    return reply;
+  }
+
+  /** A new upstream reports another server agent: Neo4j was replaced; what the pool learnt of it is stale. */
+  #serverChanged(): void {
+    this.#versions = null;
+    this.#helloReplies.clear();
+    for (const upstream of [...this.#idle]) this.#destroy(upstream, 'server_changed');
+  }
+
+  /**
+   * True when an upstream for `key` may be opened now (closing an idle one of another key if that makes
+   * room); false after waiting for an upstream to come back or close, so the caller looks for an idle one
+   * again. Throws PoolTimeoutError once acquireTimeoutMs has passed.
+   */
+  async #acquireSlot(key: string, startedMs: number): Promise<boolean> {
+    if (this.#closing) throw new UpstreamClosedError('the proxy is shutting down');
+    {
+      const perKey = this.#perKey.get(key) ?? 0;
+      if (perKey < this.#settings.maxUpstreamsPerKey) {
+        if (this.#all.size < this.#settings.maxUpstreams) return true;
+        const spare = this.#idle.find((upstream) => upstream.key !== key) ?? this.#idle[0];
+        if (spare !== undefined) {
+          this.#destroy(spare, 'evicted');
+          return true;
+        }
+      } else {
+        const spare = this.#idle.find((upstream) => upstream.key === key);
+        if (spare !== undefined) {
+          // At the per-key limit with an idle one of this key that could not serve (another login before 5.1).
+          this.#destroy(spare, 'evicted');
+          return true;
+        }
+      }
+      const remaining = this.#settings.acquireTimeoutMs - (performance.now() - startedMs);
+      if (remaining <= 0 || !(await this.#waitForChange(key, remaining))) {
+        this.#observer.checkout('timed_out', (performance.now() - startedMs) / 1000);
+        throw new PoolTimeoutError(
+          `no Neo4j connection free within proxy.pooling.acquireTimeoutMs (${this.#settings.acquireTimeoutMs} ms): ${this.#all.size} of proxy.pooling.maxUpstreams (${this.#settings.maxUpstreams}) in use`,
+        );
+      }
+      return false;
+    }
+  }
+
+  /** Resolves true when an upstream was returned or closed, false when `timeoutMs` passed first. */
+  #waitForChange(key: string, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        key,
+        wake: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        const index = this.#waiters.indexOf(waiter);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        resolve(false);
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Wakes the longest waiter, preferring one for `key` when an upstream of that key came back. */
+  #wakeWaiters(key: string | null): void {
+    const index =
+      key === null
+        ? 0
+        : Math.max(
+            0,
+            this.#waiters.findIndex((waiter) => waiter.key === key),
+          );
+    const [waiter] = this.#waiters.splice(index, 1);
+    waiter?.wake();
+  }
+
+  #create(spec: UpstreamSpec): PooledUpstream {
+    const spread = 1 - LIFETIME_SPREAD * Math.random();
+    const upstream = new PooledUpstream({
+      id: this.#nextId++,
+      target: this.#target,
+      key: spec.key,
+      version: spec.version,
+      capabilities: spec.capabilities,
+      connectTimeoutMs: this.#settings.connectTimeoutMs,
+      maxMessageBytes: this.#settings.maxMessageBytes,
+      lifetimeMs: this.#settings.maxLifetimeMs * spread,
+      onState: (changed, _from, to) => {
+        if (to === 'closed') this.#forget(changed);
+      },
+    });
+    this.#all.add(upstream);
+    this.#perKey.set(spec.key, (this.#perKey.get(spec.key) ?? 0) + 1);
+    return upstream;
+  }
+
+  #destroy(upstream: PooledUpstream, reason: UpstreamCloseReason): void {
+    if (upstream.state === 'closed') return;
+    if (!this.#closeReasons.has(upstream)) this.#closeReasons.set(upstream, reason);
+    upstream.destroy();
+    // Counted out now, not at the socket's close event, so a slot freed here can be taken at once.
+    this.#forget(upstream);
+  }
+
+  #forget(upstream: PooledUpstream): void {
+    if (!this.#all.delete(upstream)) return;
+    const index = this.#idle.indexOf(upstream);
+    if (index >= 0) this.#idle.splice(index, 1);
+    const left = (this.#perKey.get(upstream.key) ?? 1) - 1;
+    if (left > 0) this.#perKey.set(upstream.key, left);
+    else this.#perKey.delete(upstream.key);
+    const reason = this.#closeReasons.get(upstream) ?? 'server_closed';
+    this.#closeReasons.delete(upstream);
+    this.#observer.upstreamClosed(reason, upstream.reuses);
+    this.#wakeWaiters(null);
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    const idlePerKey = new Map<string, number>();
+    for (const upstream of this.#idle) idlePerKey.set(upstream.key, (idlePerKey.get(upstream.key) ?? 0) + 1);
+    // Oldest first (the front of the list), so the warmest ones are the ones kept.
+    for (const upstream of [...this.#idle]) {
+      const idleOfKey = idlePerKey.get(upstream.key) ?? 0;
+      let reason: UpstreamCloseReason | null = null;
+      if (now >= upstream.expiresAtMs) reason = 'max_lifetime';
+      else if (now - upstream.readyAtMs >= this.#settings.idleTimeoutMs && idleOfKey > this.#settings.minIdle) {
+        reason = 'idle_timeout';
+      }
+      if (reason === null) continue;
+      idlePerKey.set(upstream.key, idleOfKey - 1);
+      this.#destroy(upstream, reason);
+    }
+  }
+}
+
+function upstreamHasLogon(upstream: PooledUpstream): boolean {
+  return upstream.version.major > 5 || (upstream.version.major === 5 && upstream.version.minor >= 1);
+}
