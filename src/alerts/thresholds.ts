@@ -6,7 +6,7 @@
  */
 import type { ThresholdKey, ThresholdsConfig } from '../config/alerts.ts';
 import { parsePrometheusDuration } from '../config/alerts.ts';
-import { census, pool, probe, proxy, query } from '../metrics/catalogue.ts';
+import { census, pool, probe, proxy, proxyPool, query } from '../metrics/catalogue.ts';
 import type { MetricDefinition } from '../metrics/definitions.ts';
 import type { Measured, MetricReader } from './history.ts';
 import { humanize, humanizeDuration, humanizePercentage } from './template.ts';
@@ -206,6 +206,19 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
         ...perSecond(reader.increase(PROXY_CONNECTIONS_OPENED, windowMs), []),
       ];
     },
+  },
+  proxyPoolWaiting: {
+    key: 'proxyPoolWaiting',
+    nameSuffix: 'ProxyPoolWaiting',
+    anchor: 'proxy-pool-waiting',
+    summary: "Clients are waiting for the Bolt proxy's pooled Neo4j connections.",
+    description:
+      '{{ $value | humanize }} client connections are waiting for a pooled Neo4j connection in the Bolt proxy (threshold {{threshold}}).',
+    unit: 'count',
+    history: [],
+    expression: ({ selector }) => selectMetric(proxyPool.clientsWaiting.name, [], selector),
+    measure: (reader) =>
+      reader.current(proxyPool.clientsWaiting).map((series) => ({ labels: series.labels, value: series.value })),
   },
   longRunningTransactions: {
     key: 'longRunningTransactions',

@@ -112,6 +112,11 @@ export const thresholdsSection = z
       'new server connections per second',
       'Connections opened on the Neo4j server per second, from the census (the per-task-driver pattern).',
     ),
+    proxyPoolWaiting: threshold(
+      { warning: 1, critical: 10, for: '2m' },
+      'waiting client connections',
+      "Client connections waiting for one of the Bolt proxy's pooled Neo4j connections (proxy.pooling).",
+    ),
     longRunningTransactions: threshold(
       { warning: 120, critical: 900, for: '0s' },
       'seconds',

@@ -178,6 +178,15 @@ function scenario(
         instances: [{ labels: series, value: () => Number(literal(x)) }],
       };
     }
+    case 'proxyPoolWaiting': {
+      const x = gaugeTarget();
+      if (x === undefined) return undefined;
+      return {
+        name: target,
+        series: [{ series: seriesName('neo4j_proxy_pool_clients_waiting', labels), values: constant(x, steps) }],
+        instances: [{ labels, value: () => Number(literal(x)) }],
+      };
+    }
     case 'acquisitionTimeouts': {
       const perStep = counterStep(low, high, warning, critical);
       if (perStep === undefined) return undefined;

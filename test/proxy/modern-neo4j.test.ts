@@ -13,6 +13,7 @@ import {
   type ProxySuiteTarget,
   processClient,
   type ScenarioClient,
+  SUITE_POOLING_MODES,
 } from './client-suite.ts';
 import { startTestProxy, type TestProxy } from './support.ts';
 
@@ -23,7 +24,6 @@ describe(`through the proxy to Neo4j ${MODERN_NEO4J_VERSION} on a Java 21+ JDK`,
   timeout: 30 * 60_000,
 }, () => {
   let server: LocalNeo4j | undefined;
-  let proxy: TestProxy | undefined;
 
   before(async () => {
     server = await startLocalNeo4j({
@@ -32,21 +32,10 @@ describe(`through the proxy to Neo4j ${MODERN_NEO4J_VERSION} on a Java 21+ JDK`,
       name: 'proxy-modern',
       extraConfig: { ...SCENARIO_SERVER_CONFIG },
     });
-    proxy = await startTestProxy(server.uri);
   });
   after(async () => {
-    await proxy?.stop();
     await server?.destroy();
   });
-
-  const target = (): ProxySuiteTarget => {
-    if (!server || !proxy) throw new Error('the server did not start');
-    return {
-      direct: { uri: server.uri, user: server.username, password: server.password },
-      proxy,
-      serverAgent: `Neo4j/${MODERN_NEO4J_VERSION}`,
-    };
-  };
 
   const clients: [ScenarioClient, RegExp][] = [
     [jsClient('6'), /^6\.\d+$/],
@@ -56,5 +45,25 @@ describe(`through the proxy to Neo4j ${MODERN_NEO4J_VERSION} on a Java 21+ JDK`,
     [processClient('java', '6'), /^6\.\d+$/],
     [processClient('java', '5'), /^5\.8$/],
   ];
-  for (const [client, boltVersion] of clients) defineProxyClientSuite(client, target, { boltVersion });
+  for (const mode of SUITE_POOLING_MODES) {
+    describe(`pooling ${mode}`, () => {
+      let proxy: TestProxy | undefined;
+      before(async () => {
+        if (!server) throw new Error('the server did not start');
+        proxy = await startTestProxy(server.uri, { pooling: { mode } });
+      });
+      after(async () => {
+        await proxy?.stop();
+      });
+      const target = (): ProxySuiteTarget => {
+        if (!server || !proxy) throw new Error('the server did not start');
+        return {
+          direct: { uri: server.uri, user: server.username, password: server.password },
+          proxy,
+          serverAgent: `Neo4j/${MODERN_NEO4J_VERSION}`,
+        };
+      };
+      for (const [client, boltVersion] of clients) defineProxyClientSuite(client, target, { boltVersion });
+    });
+  }
 });
