@@ -443,7 +443,7 @@ export const proxy = {
   }),
   upstreamConnectSeconds: defineHistogram({
     name: 'neo4j_proxy_upstream_connect_seconds',
-    help: 'Time to open the upstream connection to Neo4j for one client connection (TCP, plus TLS for +s URIs).',
+    help: 'Time to open an upstream connection to Neo4j (TCP, plus TLS for +s URIs): one per client connection with pooling off, one per pooled connection opened otherwise.',
     unit: 'seconds',
     labelNames: [] as const,
     statsdName: 'proxy.upstream_connect',

@@ -2,7 +2,7 @@
  * Neo4j pools / Connections: pool connection lifetimes and churn, Bolt proxy clients, the server's
  * connection census, and the sidecar's probe results.
  */
-import { census, pool, probe, proxy } from '../../../src/metrics/catalogue.ts';
+import { census, pool, probe, proxy, proxyPool } from '../../../src/metrics/catalogue.ts';
 import { poolDashboard } from './dashboard.ts';
 import {
   alertLevels,
@@ -103,6 +103,49 @@ export function connectionsDashboard() {
     .withPanel(
       new TimeSeriesPanel('Proxy upstream connect time', proxy.upstreamConnectSeconds.help, 's').targets(
         quantileQueries([0.5, 0.99], buckets(proxy.upstreamConnectSeconds), ['instance'], '{{instance}} '),
+      ),
+    )
+    .withRow(row('Bolt proxy pooling'))
+    .withPanel(
+      new TimeSeriesPanel('Pooled Neo4j connections by state', proxyPool.upstreams.help, 'none')
+        .stacked()
+        .withTarget(rangeQuery(`sum by (state) (${select(proxyPool.upstreams)})`, '{{state}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Pool checkouts', `${proxyPool.checkouts.help} Per second.`, 'ops').withTarget(
+        rangeQuery(perSecond(select(proxyPool.checkouts), 'result'), '{{result}}'),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'Clients waiting for a pooled connection',
+        `${proxyPool.clientsWaiting.help} Dashed lines: the alert levels.`,
+        'none',
+      )
+        .alertLevels(alertLevels('proxyPoolWaiting'))
+        .min(0)
+        .withTarget(rangeQuery(select(proxyPool.clientsWaiting), '{{instance}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Pool wait time', proxyPool.waitSeconds.help, 's').targets(
+        quantileQueries([0.5, 0.99], buckets(proxyPool.waitSeconds), ['instance'], '{{instance}} '),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Pool logins by outcome', `${proxyPool.logins.help} Per second.`, 'ops').withTarget(
+        rangeQuery(perSecond(select(proxyPool.logins), 'outcome'), '{{outcome}}'),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'Pooled connections closed',
+        `${proxyPool.upstreamsClosed.help} Per second.`,
+        'cps',
+      ).withTarget(rangeQuery(perSecond(select(proxyPool.upstreamsClosed), 'reason'), '{{reason}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Reuses per pooled connection', proxyPool.reusesPerUpstream.help, 'none').targets(
+        quantileQueries([0.5, 0.99], buckets(proxyPool.reusesPerUpstream), ['instance'], '{{instance}} '),
       ),
     )
     .withRow(row('Server census'))

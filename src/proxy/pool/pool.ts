@@ -53,6 +53,8 @@ export type UpstreamCloseReason =
 export type UpstreamStateLabel = 'idle' | 'in_use' | 'opening' | 'resetting';
 
 export interface PoolObserver {
+  /** A new upstream's TCP (and TLS) is up. */
+  upstreamConnected(seconds: number): void;
   checkout(result: CheckoutResult, waitSeconds: number): void;
   login(outcome: LoginOutcome): void;
   upstreamClosed(reason: UpstreamCloseReason, reuses: number): void;
@@ -454,6 +456,7 @@ export class UpstreamPool {
       connectTimeoutMs: this.#settings.connectTimeoutMs,
       maxMessageBytes: this.#settings.maxMessageBytes,
       lifetimeMs: this.#settings.maxLifetimeMs * spread,
+      onConnected: (seconds) => this.#observer.upstreamConnected(seconds),
       onState: (changed, _from, to) => {
         if (to === 'closed') this.#forget(changed);
       },

@@ -64,6 +64,8 @@ export interface UpstreamOpenOptions {
   readonly connectTimeoutMs: number;
   readonly maxMessageBytes: number;
   readonly lifetimeMs: number;
+  /** TCP (and TLS) is up, after this many seconds. */
+  readonly onConnected: (seconds: number) => void;
   /** Every state change, for the pool's gauges and invariants. */
   readonly onState: (upstream: PooledUpstream, from: UpstreamState, to: UpstreamState) => void;
 }
@@ -107,7 +109,9 @@ export class PooledUpstream {
       maxPayloadBytes: options.maxMessageBytes,
       onMessage: (frame) => this.#onReply(frame),
     });
+    const connectStartedMs = performance.now();
     const socket = connectUpstream(options.target, () => {
+      options.onConnected((performance.now() - connectStartedMs) / 1000);
       socket.setTimeout(0);
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 60_000);
