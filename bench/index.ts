@@ -23,6 +23,7 @@ import { benchPerTaskDriver } from './suites/per-task-driver.ts';
 import { benchPoolUpstreams } from './suites/pool-upstreams.ts';
 import { benchPooledThroughput } from './suites/pooled-throughput.ts';
 import { benchProxyJs, benchProxyPython } from './suites/proxy.ts';
+import { benchQueryStats } from './suites/query-stats.ts';
 import { benchRecorderCpu } from './suites/recorder-cpu.ts';
 import { benchRemoteConnect } from './suites/remote-connect.ts';
 import { benchScrape } from './suites/scrape.ts';
@@ -39,6 +40,7 @@ import { benchDriver, seedBenchRows } from './support/workloads.ts';
 
 const SUITES: ReadonlyArray<{ id: string; run: (context: BenchContext) => Promise<Section> }> = [
   { id: 'recorder', run: benchRecorderCpu },
+  { id: 'query-stats', run: benchQueryStats },
   { id: 'instrumented', run: benchInstrumentedDriver },
   { id: 'per-task-driver', run: benchPerTaskDriver },
   { id: 'proxy-js', run: benchProxyJs },

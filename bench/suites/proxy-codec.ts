@@ -113,7 +113,10 @@ export interface ProxyCodecResult {
   roundsMicrosPerQuery: number[];
 }
 
-export async function benchProxyCodec(): Promise<ProxyCodecResult> {
+/** `recorder`: what the proxy records into; query statistics are on when it carries them. */
+export async function benchProxyCodec(
+  recorder: Recorder = new Recorder({ sinks: [new PrometheusSink()] }),
+): Promise<ProxyCodecResult> {
   const originalConnect = net.connect;
   let upstream: MemorySocket | null = null;
   // connectUpstream calls net.connect: hand it an in-memory socket that "connects" on the next turn.
@@ -125,7 +128,6 @@ export async function benchProxyCodec(): Promise<ProxyCodecResult> {
   };
   const client = new MemorySocket();
   try {
-    const recorder = new Recorder({ sinks: [new PrometheusSink()] });
     const connection = new ProxiedConnection(
       1,
       client as unknown as net.Socket,
