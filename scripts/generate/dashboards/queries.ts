@@ -1,6 +1,6 @@
 /** Neo4j pools / Queries: query rate, latency percentiles and errors by Neo4j status code. */
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
-import { query } from '../../../src/metrics/catalogue.ts';
+import { query, queryStats } from '../../../src/metrics/catalogue.ts';
 import { poolDashboard } from './dashboard.ts';
 import {
   alertLevels,
@@ -14,6 +14,18 @@ import {
   TablePanel,
   TimeSeriesPanel,
 } from './panels.ts';
+
+/** How many fingerprints the top-queries panels show. */
+const TOP_QUERIES = 10;
+
+/**
+ * Adds the normalised text as a `query` label where neo4j_query_fingerprint_info is exported
+ * (queryStats.exportText), and keeps the series as they are, by id alone, where it is not.
+ */
+function withQueryText(expr: string, select: ReturnType<typeof makeSelect>): string {
+  const info = `max by (query_id, query) (${select(queryStats.info)})`;
+  return `(${expr}) * on (query_id) group_left (query) ${info} or on (query_id) (${expr})`;
+}
 
 export function queriesDashboard() {
   const select = makeSelect(['job', 'instance', 'database']);
@@ -89,6 +101,78 @@ export function queriesDashboard() {
           rangeQuery(
             `sum by (instance, source) (${makeSelect(['job', 'instance'])(query.inFlight)})`,
             '{{instance}} {{source}}',
+          ),
+        ),
+    )
+    .withRow(row('Top queries'))
+    .withPanel(
+      new TablePanel(
+        `Top ${TOP_QUERIES} queries by total time`,
+        `Time spent per query fingerprint over the dashboard's time range, heaviest first. ${queryStats.seconds.help} The query column appears with queryStats.exportText; otherwise look an id up with neo4j-pool-sidecar queries or GET /queries.`,
+        's',
+      )
+        .valueColumn('total time')
+        .withTarget(
+          instantQuery(
+            withQueryText(
+              `topk(${TOP_QUERIES}, sum by (query_id) (increase(${select(queryStats.seconds)}[$__range])))`,
+              select,
+            ),
+            '{{query_id}} {{query}}',
+            prometheus.PromQueryFormat.Table,
+          ),
+        ),
+    )
+    .withPanel(
+      new TablePanel(
+        `Top ${TOP_QUERIES} queries by p95`,
+        `${queryStats.quantile.help} The slowest fingerprints by their 95th percentile since the sidecar started or was reset.`,
+        's',
+      )
+        .valueColumn('p95')
+        .withTarget(
+          instantQuery(
+            withQueryText(
+              `topk(${TOP_QUERIES}, max by (query_id) (${select(queryStats.quantile, { matchers: ['quantile="0.95"'] })}))`,
+              select,
+            ),
+            '{{query_id}} {{query}}',
+            prometheus.PromQueryFormat.Table,
+          ),
+        ),
+    )
+    .withPanel(
+      new TablePanel(
+        `Top ${TOP_QUERIES} queries by errors`,
+        `Failed queries per fingerprint over the dashboard's time range, most first. ${queryStats.errors.help}`,
+        'none',
+      )
+        .valueColumn('errors')
+        .withTarget(
+          instantQuery(
+            withQueryText(
+              `topk(${TOP_QUERIES}, sum by (query_id) (increase(${select(queryStats.errors)}[$__range])))`,
+              select,
+            ),
+            '{{query_id}} {{query}}',
+            prometheus.PromQueryFormat.Table,
+          ),
+        ),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        `Query time per second, top ${TOP_QUERIES} fingerprints`,
+        'Seconds of query time per second per fingerprint: which queries keep the workers (and their pool connections) busy, over time.',
+        's',
+      )
+        .stacked()
+        .withTarget(
+          rangeQuery(
+            withQueryText(
+              `topk(${TOP_QUERIES}, sum by (query_id) (rate(${select(queryStats.seconds)}[$__rate_interval])))`,
+              select,
+            ),
+            '{{query_id}} {{query}}',
           ),
         ),
     )
