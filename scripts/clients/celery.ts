@@ -1,19 +1,10 @@
-/**
- * What the Celery example (examples/celery) needs to run on this machine: a Python venv with Celery,
- * the Redis client and the Neo4j driver, and a throwaway Redis server as the broker.
- *
- * The venv lives in .cache/venv-celery and is rebuilt only when examples/celery/requirements.txt
- * changes (a marker in the venv records the hash it was installed from). Redis comes from Debian's
- * redis-server package, installed with apt-get when it is missing, and each ensureRedis() call starts
- * a private server on a free loopback port with its own directory and no persistence.
- */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, repoRoot } from '../neo4j/local-neo4j.ts';
 import { ensureDebianPackages } from '../tools/debian.ts';
+import { spawnOnLeash } from '../tools/leash.ts';
 import { ensureVenv } from './venv.ts';
 
 export const celeryExampleDir = join(repoRoot, 'examples', 'celery');
@@ -43,20 +34,6 @@ export interface LocalRedis {
   readonly port: number;
   stop(): Promise<void>;
 }
-
-/**
- * bash holds redis-server on a leash, as local-neo4j.ts does the JVM: when the process that started
- * it dies without stopping it, bash's stdin pipe closes and bash takes the server down too.
- */
-const LEASH_SCRIPT = `
-"$0" "$@" </dev/null &
-server=$!
-trap 'kill -TERM "$server" 2>/dev/null' TERM INT
-( while read -r _; do :; done; kill -TERM "$server" 2>/dev/null ) <&0 &
-wait "$server"
-wait "$server" 2>/dev/null
-exit 0
-`;
 
 async function redisAnswersPing(port: number): Promise<boolean> {
   return new Promise((resolvePing) => {
@@ -97,7 +74,7 @@ export async function ensureRedis(options: EnsureOptions = {}): Promise<LocalRed
     '--loglevel',
     'warning',
   ];
-  const child = spawn('bash', ['-c', LEASH_SCRIPT, binary, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawnOnLeash(binary, args);
   let stderr = '';
   child.stderr?.on('data', (data: Buffer) => {
     stderr = (stderr + data.toString()).slice(-4000);

@@ -6,7 +6,7 @@
  * Each instance gets a fresh home under .cache/neo4j/instances with auth enabled and a
  * known password, listens on 127.0.0.1 only, and is stopped with SIGTERM like `neo4j stop`.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import neo4j from 'neo4j-driver';
+import { spawnOnLeash } from '../tools/leash.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -115,17 +116,6 @@ function javaBinary(javaHome: string | undefined): string {
   return javaHome ? join(javaHome, 'bin', 'java') : 'java';
 }
 
-const LEASH_SCRIPT = `
-"$0" "$@" </dev/null &
-server=$!
-echo "$server" > "$NEO4J_HOME/run/server.pid"
-trap 'kill -TERM "$server" 2>/dev/null' TERM INT
-( while read -r _; do :; done; kill -TERM "$server" 2>/dev/null ) <&0 &
-wait "$server"
-wait "$server" 2>/dev/null
-exit 0
-`;
-
 /** Set by `npm run test:unit`: a test that starts Neo4j there was misfiled, and fails saying so. */
 export const UNIT_RUN_ENV = 'NEO4J_POOL_SIDECAR_UNIT_RUN';
 
@@ -181,14 +171,9 @@ export async function startLocalNeo4j(options: LocalNeo4jOptions = {}): Promise<
     if (child) return;
     log(`starting Neo4j ${version} on ${uri}`);
     const heap = options.heap ?? '512m';
-    // bash holds the JVM on a leash: when this process dies without stopping the server (a test
-    // runner killed by a signal), bash's stdin pipe closes and it takes the server down too.
-    const proc = spawn(
-      'bash',
+    const proc = spawnOnLeash(
+      java,
       [
-        '-c',
-        LEASH_SCRIPT,
-        java,
         `-Xms${heap}`,
         `-Xmx${heap}`,
         '-XX:+UseSerialGC',
@@ -199,7 +184,7 @@ export async function startLocalNeo4j(options: LocalNeo4jOptions = {}): Promise<
         `--home-dir=${home}`,
         `--config-dir=${join(home, 'conf')}`,
       ],
-      { env, stdio: ['pipe', 'ignore', 'pipe'] },
+      { env, pidFile: join(home, 'run', 'server.pid') },
     );
     child = proc;
     process.once('exit', killOnExit);

@@ -12,6 +12,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { SIDECAR_VERSION } from '../contracts.ts';
 import type { Logger } from '../logger.ts';
+import { OPENMETRICS_CONTENT_TYPE } from '../metrics/openmetrics.ts';
 import type { PrometheusSink } from '../metrics/prometheus.ts';
 import { QUERY_SORTS, type QuerySort, type QueryStatistics } from '../querystats/index.ts';
 
@@ -38,10 +39,9 @@ export const MAX_QUERIES_LIMIT = 1000;
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = '/openapi.json';
 
-// The exposition content types are spelt out in full, as prom-client and our OpenMetrics renderer
-// send them, so that the document and the Content-Type header agree to the letter.
+// The exposition content types in full, as prom-client and our OpenMetrics renderer send them, so
+// that the document and the Content-Type header agree to the letter.
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
-const OPENMETRICS_TEXT = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 
 function wantsOpenMetrics(accept: string | undefined): boolean {
   return accept?.includes('application/openmetrics-text') === true;
@@ -255,7 +255,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
               description: 'The current metrics.',
               content: {
                 [PROMETHEUS_TEXT]: { schema: { type: 'string' } },
-                [OPENMETRICS_TEXT]: { schema: { type: 'string' } },
+                [OPENMETRICS_CONTENT_TYPE]: { schema: { type: 'string' } },
               },
             },
             400: badRequest,
