@@ -12,7 +12,7 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../neo4j/local-neo4j.ts';
-import { withCacheLock } from './cache-lock.ts';
+import { withCacheLock } from '../tools/cache-lock.ts';
 
 const execFileAsync = promisify(execFile);
 

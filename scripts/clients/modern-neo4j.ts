@@ -3,8 +3,9 @@
  * Bolt 6, which needs a Java 21+ runtime next to the Java 17 the 5.26 LTS runs on.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { isExecutable } from '../tools/common.ts';
 
 /** Latest org.neo4j:neo4j release on Maven Central when this was written; speaks Bolt up to 6.1. */
 export const MODERN_NEO4J_VERSION = '2026.08.1';
@@ -24,15 +25,6 @@ function javaMajor(version: string): number | undefined {
   if (!match) return undefined;
   const first = Number(match[1]);
   return first === 1 && match[2] ? Number(match[2]) : first;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Reads the JDK's `release` file; asks the binary itself only when that file is missing. */

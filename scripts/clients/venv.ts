@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withCacheLock } from '../tools/cache-lock.ts';
 import { run } from '../tools/common.ts';
-import { withCacheLock } from './cache-lock.ts';
 
 export interface EnsureVenvOptions {
   /** The venv's directory, e.g. .cache/venv-python. */

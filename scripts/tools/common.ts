@@ -4,11 +4,12 @@
  * that test files running in parallel do not install the same tool twice at once.
  */
 import { type ExecFileOptions, execFile } from 'node:child_process';
-import { constants, existsSync } from 'node:fs';
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../neo4j/local-neo4j.ts';
+import { withCacheLock } from './cache-lock.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -45,6 +46,16 @@ export async function run(
   }
 }
 
+/** Whether `path` exists and this process may run it. */
+export function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The absolute path of an executable on PATH, or undefined. */
 export async function whichExecutable(name: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
   for (const dir of path.split(delimiter)) {
@@ -60,45 +71,12 @@ export async function whichExecutable(name: string, path = process.env.PATH ?? '
   return undefined;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Runs `work` while holding a lock directory under .cache/tools/locks. A lock whose owner process
  * has died is taken over, so a killed install does not wedge every later run.
  */
-export async function withToolLock<T>(name: string, work: () => Promise<T>, waitMs = 30 * 60_000): Promise<T> {
-  const lockDir = join(toolsRoot, 'locks', `${name}.lock`);
-  const ownerFile = join(lockDir, 'pid');
-  await mkdir(join(toolsRoot, 'locks'), { recursive: true });
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(ownerFile, String(process.pid));
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number.parseInt(await readFile(ownerFile, 'utf8').catch(() => ''), 10);
-      if (Number.isFinite(owner) && owner > 0 && !processAlive(owner)) {
-        await rm(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the ${name} install lock (${lockDir})`);
-      await new Promise((done) => setTimeout(done, 500));
-    }
-  }
-  try {
-    return await work();
-  } finally {
-    await rm(lockDir, { recursive: true, force: true });
-  }
+export function withToolLock<T>(name: string, work: () => Promise<T>, waitMs = 30 * 60_000): Promise<T> {
+  return withCacheLock(join(toolsRoot, 'locks', `${name}.lock`), work, waitMs);
 }
 
 /** A marker file records which version a cached binary was built from, since `go install` binaries cannot always say. */

@@ -6,9 +6,9 @@
  * test file instead of failing.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { isExecutable } from './common.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -19,21 +19,12 @@ const INSTALL_ATTEMPTS: readonly (readonly string[])[] = [
   ['install', '-y', ...APT_LOCK_WAIT, 'prometheus'],
 ];
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** promtool on PATH (or where Debian puts it), if any. */
 export function findPromtool(): string | undefined {
   const directories = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/local/bin'];
   for (const directory of directories) {
     const candidate = join(directory, 'promtool');
-    if (executable(candidate)) return candidate;
+    if (isExecutable(candidate)) return candidate;
   }
   return undefined;
 }
