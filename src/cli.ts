@@ -8,13 +8,17 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError, loadConfig, maskConfig, requireNeo4jUri, type SidecarConfig } from './config/index.ts';
-import { type CliIo, type ComponentFactory, type ExtraCommand, SIDECAR_VERSION } from './contracts.ts';
+import {
+  type CliIo,
+  type ComponentFactory,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_USAGE,
+  type ExtraCommand,
+  SIDECAR_VERSION,
+} from './contracts.ts';
 import { createLogger } from './logger.ts';
 import { startSidecar } from './server/index.ts';
-
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
 
 const USAGE = `Usage: neo4j-pool-sidecar [command] [--config <file.yaml>]
 

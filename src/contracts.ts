@@ -42,6 +42,11 @@ export interface SidecarContext {
 
 export type ComponentFactory = (context: SidecarContext) => Component | undefined;
 
+/** Exit codes of the CLI and of every extra command: 2 means nothing was started (bad usage or config). */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
 /** The CLI's view of the outside world; tests pass their own. */
 export interface CliIo {
   stdout: (text: string) => void;

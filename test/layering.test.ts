@@ -1,6 +1,6 @@
 /**
  * The layering of src/ as a test, on the real import graph (scripts/import-graph.ts, also behind
- * `npm run graph`): no import cycles; proxy, probe and alerts reach the server and the CLI only through
+ * `npm run graph`): no import cycles; proxy, probe, alerts and querystats reach the server and the CLI only through
  * src/contracts.ts; the Bolt codec stands alone; the contracts load nothing else of the sidecar.
  */
 import assert from 'node:assert/strict';
@@ -55,7 +55,7 @@ describe('the layering check itself', () => {
     assert.match(violations.join('\n'), /import cycle: src\/proxy\/index\.ts → src\/server\/index\.ts/);
     assert.match(
       violations.join('\n'),
-      /src\/proxy\/index\.ts imports src\/server\/index\.ts: proxy, probe and alerts/,
+      /src\/proxy\/index\.ts imports src\/server\/index\.ts: proxy, probe, alerts and querystats/,
     );
     assert.match(violations.join('\n'), /src\/proxy\/bolt\/codec\.ts imports src\/contracts\.ts: the Bolt codec/);
     assert.match(

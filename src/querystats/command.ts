@@ -5,12 +5,9 @@
  */
 
 import type { SidecarConfig } from '../config/index.ts';
-import type { CliIo, ExtraCommand } from '../contracts.ts';
+import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type ExtraCommand } from '../contracts.ts';
 import { QUERY_SORTS, type QuerySort, type QueryStatsRow, type QueryStatsSnapshot } from './statistics.ts';
 
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 const MAX_QUERY_COLUMN = 100;
 const REQUEST_TIMEOUT_MS = 10_000;
 
