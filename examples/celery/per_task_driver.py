@@ -19,7 +19,7 @@ def run_job(job_id: int) -> dict:
     # Anti-pattern on purpose: see worker_driver.py for the fix.
     with GraphDatabase.driver(settings.NEO4J_URI, auth=settings.AUTH) as driver:
         records, _, _ = driver.execute_query(
-            settings.JOB_QUERY,
+            settings.job_query(run_job.name),
             job=job_id,
             size=settings.JOB_SIZE,
             database_=settings.NEO4J_DATABASE,

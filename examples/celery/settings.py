@@ -7,6 +7,7 @@ connection the workers open, and every query they run, shows up in the sidecar's
 import os
 
 from celery import Celery
+from neo4j import Query
 
 NEO4J_URI = os.environ.get("NEO4J_URI", "neo4j://127.0.0.1:7687")
 NEO4J_USERNAME = os.environ.get("NEO4J_USERNAME", "neo4j")
@@ -20,6 +21,13 @@ AUTH = (NEO4J_USERNAME, NEO4J_PASSWORD)
 # A stand-in for a job's real read: one round trip that does a little work on the server.
 JOB_QUERY = "UNWIND range(1, $size) AS i RETURN $job AS job, sum(i) AS checksum"
 JOB_SIZE = 100
+
+
+def job_query(task_name: str) -> Query:
+    """JOB_QUERY with the task's name in tx_metadata, so the sidecar's query statistics (with
+    queryStats.metadataKey: task) can say which task sends which query; Neo4j's own SHOW TRANSACTIONS
+    shows it too."""
+    return Query(JOB_QUERY, metadata={"task": task_name})
 
 
 def make_app(pattern: str) -> Celery:

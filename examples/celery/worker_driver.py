@@ -54,7 +54,7 @@ def driver() -> Driver:
 @app.task(name="worker_driver.run_job")
 def run_job(job_id: int) -> dict:
     records, _, _ = driver().execute_query(
-        settings.JOB_QUERY,
+        settings.job_query(run_job.name),
         job=job_id,
         size=settings.JOB_SIZE,
         database_=settings.NEO4J_DATABASE,

@@ -18,6 +18,7 @@ import { freePort, type LocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
 import { defaultComponents } from '../../src/components.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/logger.ts';
+import { fingerprint, type QueryStatsSnapshot } from '../../src/querystats/index.ts';
 import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
 import { privateNeo4j } from '../support/neo4j.ts';
 import { type ParsedSample, parseExposition } from '../support/prometheus-text.ts';
@@ -28,6 +29,8 @@ const CHURN_WARNING_PER_SECOND = 2;
 const CHURN_ALERT = 'Neo4jPoolConnectionChurnHigh';
 const LIFETIME = 'neo4j_proxy_client_connection_lifetime_seconds';
 const QUERIES_PER_CONNECTION = 'neo4j_proxy_queries_per_connection';
+/** examples/celery/settings.py's JOB_QUERY, whose literal-free text is its own fingerprint. */
+const JOB_QUERY = 'UNWIND range(1, $size) AS i RETURN $job AS job, sum(i) AS checksum';
 
 type Pattern = 'per-task-driver' | 'worker-driver';
 const MODULES: Record<Pattern, string> = { 'per-task-driver': 'per_task_driver', 'worker-driver': 'worker_driver' };
@@ -41,6 +44,8 @@ interface PatternRun {
   afterStop: ParsedSample[];
   /** Every value the churn alert's warning gauge took from the sidecar's start until the batch was seen. */
   churnAlertValues: number[];
+  /** GET /queries once the batch is done. */
+  queries: QueryStatsSnapshot;
 }
 
 function silentLogger() {
@@ -157,6 +162,8 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
         SIDECAR__ALERTS__THRESHOLDS__CONNECTION_CHURN__WARNING: String(CHURN_WARNING_PER_SECOND),
         SIDECAR__ALERTS__THRESHOLDS__CONNECTION_CHURN__FOR: '0s',
         SIDECAR__ALERTS__THRESHOLDS__CONNECTION_CHURN__WINDOW: '30s',
+        // The example's tasks name themselves in tx_metadata.
+        SIDECAR__QUERY_STATS__METADATA_KEY: 'task',
       },
     });
     const sidecar = await startSidecar(config, { logger: silentLogger(), components: defaultComponents });
@@ -192,6 +199,7 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
       const worker = await startCeleryWorker(python, pattern, env);
       let batch: PatternRun['batch'];
       let afterBatch: ParsedSample[];
+      let queries: QueryStatsSnapshot;
       try {
         const { stdout } = await promisify(execFile)(
           python,
@@ -204,6 +212,9 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
         // Let a census (every 2 s) and then an alert evaluation (every 1 s) see the whole batch.
         await new Promise((resolve) => setTimeout(resolve, 5000));
         afterBatch = await scrape(sidecar);
+        queries = (await (
+          await fetch(`http://127.0.0.1:${sidecar.httpAddress.port}/queries?limit=1000`)
+        ).json()) as QueryStatsSnapshot;
         // The steady state of each pattern is what the alert must judge; stopping the worker is not part of it.
         watching = false;
         await watcher;
@@ -213,7 +224,7 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
       // The proxy records a connection's lifetime and query count when it closes.
       await new Promise((resolve) => setTimeout(resolve, 1500));
       assert.deepEqual(scrapeErrors.slice(0, 3), [], 'every /metrics scrape parsed');
-      return { batch, afterBatch, afterStop: await scrape(sidecar), churnAlertValues };
+      return { batch, afterBatch, afterStop: await scrape(sidecar), churnAlertValues, queries };
     } finally {
       watching = false;
       await watcher;
@@ -269,6 +280,25 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
     const queries = total(samples, `${QUERIES_PER_CONNECTION}_sum`, anyClient);
     assert.ok(queries >= TASKS, `${queries} queries carried`);
     assert.ok(queries / closedCount >= 10, `${(queries / closedCount).toFixed(1)} queries per connection`);
+  });
+
+  it('says which task sent the job query, from the tx_metadata the tasks set', () => {
+    const id = fingerprint(JOB_QUERY).id;
+    for (const [pattern, task] of [
+      ['worker-driver', 'worker_driver.run_job'],
+      ['per-task-driver', 'per_task_driver.run_job'],
+    ] as const) {
+      const run = runs.get(pattern);
+      assert.ok(run, `the ${pattern} batch did not run`);
+      const row = run.queries.queries.find((candidate) => candidate.id === id);
+      assert.ok(row, `no statistics for the job query in ${JSON.stringify(run.queries.queries.map((q) => q.query))}`);
+      assert.equal(row.calls, TASKS);
+      assert.equal(row.records, TASKS, 'one record per job');
+      assert.equal(row.errors, 0);
+      assert.equal(row.mode, 'read');
+      assert.deepEqual(row.attribution, { [task]: TASKS });
+      assert.deepEqual(Object.keys(row.clients), ['neo4j-python/5']);
+    }
   });
 
   it('sees the per-task churn on the server (census) and fires the churn alert for it, not for the worker-level driver', () => {
