@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { Driver } from 'neo4j-driver';
 import type { SidecarConfig } from './config/schema.ts';
+import type { CredentialsGate } from './driver/credentials.ts';
 import type { Logger } from './logger.ts';
 import type { Recorder } from './metrics/recorder.ts';
 import type { StatsdSink } from './metrics/statsd.ts';
@@ -36,6 +37,8 @@ export interface SidecarContext {
   config: SidecarConfig;
   recorder: Recorder;
   driver: Driver;
+  /** Every Neo4j operation goes through `credentials.run`; every driver built takes its auth from it. */
+  credentials: CredentialsGate;
   logger: Logger;
   statsd: StatsdSink | undefined;
 }

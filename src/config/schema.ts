@@ -32,7 +32,9 @@ export const neo4jSection = z
     passwordFile: z
       .string()
       .optional()
-      .describe('Path of a file holding the password; read at start-up. Env: NEO4J_PASSWORD_FILE.'),
+      .describe(
+        'Path of a file holding the password; read at start-up and every second after, a new password is used at once (Kubernetes updates mounted Secrets in place). Env: NEO4J_PASSWORD_FILE.',
+      ),
     maxConnectionPoolSize: z
       .number()
       .int()
@@ -46,6 +48,19 @@ export const neo4jSection = z
       .string()
       .optional()
       .describe('PEM file of CAs to trust for bolt+s:// and neo4j+s:// upstreams (default: the system CAs).'),
+    authRetryInitialMs: durationMs(1000)
+      .default(10000)
+      .describe(
+        "After Neo4j refuses the sidecar's credentials, the first retry (one login) waits this long; keep it above the server's dbms.security.auth_lock_time (5 s by default) so the sidecar never keeps its user locked. A changed password file is tried at once.",
+      ),
+    authRetryMaxMs: durationMs(1000)
+      .default(300000)
+      .describe('Each further retry waits twice as long as the one before, up to this.'),
+  })
+  .superRefine((neo4j, context) => {
+    if (neo4j.authRetryMaxMs < neo4j.authRetryInitialMs) {
+      context.addIssue({ code: 'custom', path: ['authRetryMaxMs'], message: 'must not be below authRetryInitialMs' });
+    }
   })
   .prefault({});
 

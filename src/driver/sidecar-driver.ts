@@ -3,13 +3,16 @@
  * /readyz use, and the pool-of-one drivers of the fresh-connect probe.
  */
 import { readFileSync } from 'node:fs';
-import neo4j, { type Driver, type Config as DriverConfig } from 'neo4j-driver';
+import neo4j, { type AuthToken, type AuthTokenManager, type Driver, type Config as DriverConfig } from 'neo4j-driver';
 import { requireNeo4jUri, type SidecarConfig } from '../config/index.ts';
 import { SIDECAR_VERSION } from '../contracts.ts';
 import type { Logger } from '../logger.ts';
 
-/** TLS CA files need the explicit encryption settings. */
-export function createSidecarDriver(config: SidecarConfig, logger: Logger): Driver {
+/**
+ * TLS CA files need the explicit encryption settings. `auth` is the credentials gate's token manager
+ * (credentials.ts), or one token for the gate's own verification login.
+ */
+export function createSidecarDriver(config: SidecarConfig, logger: Logger, auth: AuthToken | AuthTokenManager): Driver {
   const uri = requireNeo4jUri(config);
   const driverConfig: DriverConfig = {
     maxConnectionPoolSize: config.neo4j.maxConnectionPoolSize,
@@ -30,5 +33,5 @@ export function createSidecarDriver(config: SidecarConfig, logger: Logger): Driv
     driverConfig.trustedCertificates = [config.neo4j.tlsCaFile];
     readFileSync(config.neo4j.tlsCaFile); // fail at start-up, not on the first connection
   }
-  return neo4j.driver(effectiveUri, neo4j.auth.basic(config.neo4j.username, config.neo4j.password ?? ''), driverConfig);
+  return neo4j.driver(effectiveUri, auth, driverConfig);
 }

@@ -218,6 +218,21 @@ export const sidecar = {
     labelNames: [] as const,
     statsdName: 'sidecar.statsd.send_errors',
   }),
+  credentialsRejected: defineGauge({
+    name: 'neo4j_sidecar_credentials_rejected',
+    help: "1 while Neo4j's refusal of the sidecar's credentials stands: the sidecar does not log in with them until a retry is due or the password file changes.",
+    unit: 'count',
+    labelNames: [] as const,
+    statsdName: 'sidecar.credentials_rejected',
+  }),
+  credentialsRejections: defineCounter({
+    name: 'neo4j_sidecar_credentials_rejections_total',
+    help: "Times Neo4j refused the sidecar's credentials (the first refusal, then each failed retry), by reason: unauthorized (wrong password) or rate_limited (the user is locked after failed logins).",
+    unit: 'count',
+    labelNames: ['reason'] as const,
+    boundedLabels: ['reason'] as const,
+    statsdName: 'sidecar.credentials_rejections',
+  }),
   seriesOverflow: defineCounter({
     name: 'neo4j_sidecar_series_overflow_total',
     help: 'Label sets folded into the value "other" because a metric reached its series limit.',

@@ -3,10 +3,10 @@
  * on the schedule, derives pool sizing advice after each run, gates /readyz on the probes that are
  * configured to, and shows the last result of each probe, the census and the sizing in /status.
  */
-import type { Driver } from 'neo4j-driver';
+import neo4j, { type Driver } from 'neo4j-driver';
 import { requireNeo4jUri, type SidecarConfig } from '../config/index.ts';
 import { type Component, type ComponentFactory, SIDECAR_VERSION } from '../contracts.ts';
-import { createSidecarDriver } from '../driver/index.ts';
+import { type CredentialsGate, createSidecarDriver } from '../driver/index.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { pool as poolMetrics } from '../metrics/catalogue.ts';
 import type { Recorder } from '../metrics/recorder.ts';
@@ -27,6 +27,8 @@ export interface ProbesComponentOptions {
   config: SidecarConfig;
   /** The sidecar's own pooled driver, instrumented under `ownPoolName`. */
   driver: Driver;
+  /** Every probe runs through it; the fresh-connect and census drivers take their credentials from it. */
+  credentials?: CredentialsGate;
   recorder: Recorder;
   logger?: Logger;
   /** Pool label of the sidecar's own driver, whose new connections the census leaves out. */
@@ -87,6 +89,7 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
           },
         },
         options.logger ?? createLogger({ level: 'silent', pretty: 'never' }),
+        options.credentials?.authTokenManager ?? neo4j.auth.basic(config.neo4j.username, config.neo4j.password ?? ''),
       ));
 
   const databases = probesConfig.databases.length > 0 ? probesConfig.databases : [DEFAULT_DATABASE];
@@ -129,7 +132,15 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
     timeoutMs: probesConfig.timeoutMs,
     jitterMs: probesConfig.jitterMs,
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
     afterRun,
+  });
+
+  let running = false;
+  // Readiness waits on the probes' last run: when Neo4j accepts the credentials again (a new password
+  // file), run them now rather than at the next tick, up to 15 s away.
+  options.credentials?.onChange((state) => {
+    if (state === 'accepted' && running && scheduler.completedRuns > 0) void scheduler.runOnce();
   });
 
   return {
@@ -139,9 +150,11 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
     sizer,
     runOnce: () => scheduler.runOnce(),
     async start() {
+      running = true;
       scheduler.start();
     },
     async stop() {
+      running = false;
       await scheduler.stop();
     },
     async readiness() {
@@ -176,6 +189,7 @@ export const probesComponentFactory: ComponentFactory = (context) =>
     ? createProbesComponent({
         config: context.config,
         driver: context.driver,
+        credentials: context.credentials,
         recorder: context.recorder,
         logger: context.logger,
       })

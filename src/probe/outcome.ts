@@ -3,6 +3,8 @@
  * saturated pool), auth (wrong or expired credentials), unavailable (server or network down), other.
  */
 
+import { isCredentialsRejected } from '../driver/credentials.ts';
+
 export const FAILURE_REASONS = ['timeout', 'auth', 'unavailable', 'other'] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
@@ -39,6 +41,7 @@ function field(error: unknown, name: string): string | undefined {
 
 export function classifyFailure(error: unknown): FailureReason {
   if (error instanceof ProbeTimeoutError) return 'timeout';
+  if (isCredentialsRejected(error)) return 'auth';
   const message = error instanceof Error ? error.message : String(error);
   if (message.startsWith(ACQUISITION_TIMEOUT_MESSAGE)) return 'timeout';
   const code = field(error, 'code') ?? '';

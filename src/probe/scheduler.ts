@@ -9,6 +9,7 @@
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import { LEAD_HEAD_START_MS } from '../config/probes.ts';
+import type { CredentialsGate } from '../driver/credentials.ts';
 import type { Logger } from '../logger.ts';
 import { probe as probeMetrics } from '../metrics/catalogue.ts';
 import type { Recorder } from '../metrics/recorder.ts';
@@ -36,6 +37,8 @@ export interface ProbeSchedulerOptions {
   timeoutMs: number;
   jitterMs: number;
   logger?: Logger;
+  /** Every probe runs through the credentials gate, so none logs in with credentials Neo4j refused. */
+  credentials?: Pick<CredentialsGate, 'run'>;
   /** Called after every run with that run's results (pool sizing, alert inputs). */
   afterRun?: (results: readonly ProbeResult[]) => void;
 }
@@ -173,7 +176,8 @@ export class ProbeScheduler {
     let result: ProbeResult;
     try {
       // A probe that outlives its timeout still frees its own resources (each one cleans up in finally).
-      const success = await withTimeout(spec.run(), timeoutMs);
+      const gate = this.options.credentials;
+      const success = await withTimeout(gate ? gate.run(() => spec.run()) : spec.run(), timeoutMs);
       const seconds = success.seconds ?? (performance.now() - started) / 1000;
       result = {
         ...labels,

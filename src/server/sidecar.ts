@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Driver } from 'neo4j-driver';
 import { maskConfig, type SidecarConfig } from '../config/index.ts';
 import { type Component, type ComponentFactory, SIDECAR_VERSION, type SidecarContext } from '../contracts.ts';
-import { createSidecarDriver } from '../driver/index.ts';
+import { CredentialsGate, createSidecarDriver, REJECTION_REASONS } from '../driver/index.ts';
 import { instrumentDriver, poolStateGauges } from '../instrument/index.ts';
 import { type Logger, rateLimited } from '../logger.ts';
 import {
@@ -66,6 +66,40 @@ function answerWithin(
   return Promise.race([settled, late]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * The gate of every login the sidecar makes (credentials.ts), reporting to the recorder. It verifies
+ * credentials with one login on a pool-of-one driver of its own, so the verdict is about a login and
+ * not about a pooled connection that authenticated long ago.
+ */
+function createCredentialsGate(config: SidecarConfig, logger: Logger, recorder: Recorder): CredentialsGate {
+  const rejected = recorder.gauge(sidecarMetrics.credentialsRejected);
+  const rejections = recorder.counter(sidecarMetrics.credentialsRejections);
+  rejected.set({}, 0);
+  for (const reason of Object.values(REJECTION_REASONS)) rejections.bind({ reason });
+  const verifyConfig = { ...config, neo4j: { ...config.neo4j, maxConnectionPoolSize: 1 } };
+  return new CredentialsGate({
+    username: config.neo4j.username,
+    password: config.neo4j.password,
+    passwordFile: config.neo4j.passwordFile,
+    retryInitialMs: config.neo4j.authRetryInitialMs,
+    retryMaxMs: config.neo4j.authRetryMaxMs,
+    verifyTimeoutMs: config.neo4j.connectionTimeoutMs,
+    logger,
+    verify: async (auth) => {
+      const verifier = createSidecarDriver(verifyConfig, logger, auth);
+      try {
+        await verifier.getServerInfo();
+      } finally {
+        await verifier.close();
+      }
+    },
+    observer: {
+      rejected: (reason) => rejections.inc({ reason }),
+      changed: (state) => rejected.set({}, state === 'rejected' ? 1 : 0),
+    },
+  });
+}
+
 export async function startSidecar(config: SidecarConfig, options: StartSidecarOptions): Promise<RunningSidecar> {
   const logger = options.logger;
   const prometheus = new PrometheusSink();
@@ -110,7 +144,8 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
         })
       : () => {};
 
-  const driver = createSidecarDriver(config, logger);
+  const credentials = createCredentialsGate(config, logger, recorder);
+  const driver = createSidecarDriver(config, logger, credentials.authTokenManager);
   instrumentDriver(driver, {
     recorder,
     poolName: 'sidecar',
@@ -118,7 +153,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     onWarning: (message) => logger.warn({ component: 'instrument' }, message),
   });
 
-  const context: SidecarContext = { config, recorder, driver, logger, statsd };
+  const context: SidecarContext = { config, recorder, driver, credentials, logger, statsd };
   const components = (options.components ?? [])
     .map((factory) => factory(context))
     .filter((component): component is Component => component !== undefined);
@@ -129,13 +164,15 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     intervalMs: NEO4J_CHECK_INTERVAL_MS,
     deadlineMs: NEO4J_CHECK_DEADLINE_MS,
     check: async () => {
-      const info = await driver.getServerInfo();
+      const info = await credentials.run(() => driver.getServerInfo());
       return `${info.agent ?? 'Neo4j'} at ${info.address ?? maskConfig(config).neo4j.uri}`;
     },
     describe: describeFailure,
   });
   const readiness = async (): Promise<Readiness> => {
-    const checks: Record<string, { ok: boolean; detail?: string }> = { neo4j: neo4jCheck.current() };
+    // A refusal of the credentials is the reason, not the "not reachable" its refused checks would say.
+    const neo4jState = credentials.state === 'rejected' ? credentials.readiness() : neo4jCheck.current();
+    const checks: Record<string, { ok: boolean; detail?: string }> = { neo4j: neo4jState };
     for (const component of components) {
       if (component.readiness) checks[component.name] = await answerWithin(component.readiness(), component.name);
     }
@@ -153,6 +190,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     config: maskConfig(config),
     pools: poolStatus(recorder),
     ...(queryStats ? { queries: queryStatus(queryStats) } : {}),
+    credentials: credentials.status(),
     ...Object.fromEntries(
       components.filter((component) => component.status).map((component) => [component.name, component.status!()]),
     ),
@@ -166,6 +204,8 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     ...(queryStats ? { queries: queryStats } : {}),
   });
   const started: Component[] = [];
+  credentials.onChange(() => neo4jCheck.refreshNow());
+  credentials.start();
   neo4jCheck.start();
   try {
     for (const component of components) {
@@ -175,6 +215,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     await http.listen({ host: config.http.host, port: config.http.port });
   } catch (error) {
     neo4jCheck.stop();
+    credentials.stop();
     await Promise.allSettled(started.reverse().map((component) => component.stop()));
     await http.close();
     await driver.close();
@@ -202,6 +243,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
       }
       await http.close();
       neo4jCheck.stop();
+      credentials.stop();
       await driver.close();
       await recorder.close();
       stopQueryExport();
