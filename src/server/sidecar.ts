@@ -163,10 +163,18 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
   const neo4jCheck = new Neo4jCheck({
     intervalMs: NEO4J_CHECK_INTERVAL_MS,
     deadlineMs: NEO4J_CHECK_DEADLINE_MS,
-    check: async () => {
-      const info = await credentials.run(() => driver.getServerInfo());
-      return `${info.agent ?? 'Neo4j'} at ${info.address ?? maskConfig(config).neo4j.uri}`;
-    },
+    // A query, not getServerInfo(): that skips its RESET on a connection whose last message was the
+    // login, so on a connection nothing else used it answered "ok" from a frozen server.
+    check: () =>
+      credentials.run(async () => {
+        const session = driver.session({ defaultAccessMode: 'READ' });
+        try {
+          const { summary } = await session.run('RETURN 1 AS readiness');
+          return `${summary.server.agent ?? 'Neo4j'} at ${summary.server.address ?? maskConfig(config).neo4j.uri}`;
+        } finally {
+          await session.close();
+        }
+      }),
     describe: describeFailure,
   });
   const readiness = async (): Promise<Readiness> => {
