@@ -17,3 +17,16 @@ export {
   type StatsdSinkOptions,
   type StatsdTagFormat,
 } from './metrics/index.ts';
+export {
+  exportTopQueries,
+  type Fingerprint,
+  fingerprint,
+  normalizeCypher,
+  type QuerySample,
+  type QuerySort,
+  QueryStatistics,
+  type QueryStatisticsOptions,
+  type QueryStatsRow,
+  type QueryStatsSnapshot,
+  type TopQueryExportOptions,
+} from './querystats/index.ts';
