@@ -14,7 +14,7 @@ import {
   PackStreamStruct,
   type PackStreamValue,
 } from '../../src/proxy/bolt/index.ts';
-import { handshakeOffers, MANIFEST_V1_OFFER, map, message } from '../support/raw-bolt.ts';
+import { handshakeOffers, MANIFEST_V1_OFFER, map, message, routingTable } from '../support/raw-bolt.ts';
 import { eventually, startTestProxy, type TestProxy } from './support.ts';
 
 /** One scripted Neo4j stand-in: each connection is handed to `script` with everything it receives. */
@@ -162,15 +162,7 @@ describe('forwarding', () => {
   });
 
   it('replaces only the routing table, even one that arrives a byte per read over several chunks', async () => {
-    const table = map({
-      ttl: 300,
-      db: 'neo4j',
-      servers: [
-        map({ addresses: ['core1:7687', 'core2:7687', 'core3:7687'], role: 'ROUTE' }),
-        map({ addresses: ['core2:7687', 'core3:7687'], role: 'READ' }),
-        map({ addresses: ['core1:7687'], role: 'WRITE' }),
-      ],
-    });
+    const table = routingTable(['core1:7687', 'core2:7687', 'core3:7687']);
     const before = chunkMessage(HELLO_SUCCESS, 4);
     const route = chunkMessage(payload(BoltSignature.SUCCESS, map({ rt: table })), 9);
     const afterRoute = chunkMessage(payload(BoltSignature.SUCCESS, map({})));

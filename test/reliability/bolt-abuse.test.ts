@@ -18,6 +18,7 @@ import {
   RawBoltClient,
   runAndPull,
 } from '../support/raw-bolt.ts';
+import { type UncaughtWatch, watchUncaught } from '../support/uncaught.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 300;
 const MAX_CONNECTIONS = 10;
@@ -25,12 +26,10 @@ const MAX_MESSAGE_BYTES = 1024;
 
 let server: TestNeo4j;
 let proxy: TestProxy;
-const uncaught: unknown[] = [];
-const recordUncaught = (error: unknown) => uncaught.push(error);
+let uncaught: UncaughtWatch;
 
 before(async () => {
-  process.on('uncaughtException', recordUncaught);
-  process.on('unhandledRejection', recordUncaught);
+  uncaught = watchUncaught();
   server = await sharedNeo4j();
   proxy = await startTestProxy(server.uri, {
     handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
@@ -41,9 +40,8 @@ before(async () => {
 after(async () => {
   await proxy?.stop();
   await releaseSharedNeo4j();
-  process.off('uncaughtException', recordUncaught);
-  process.off('unhandledRejection', recordUncaught);
-  assert.deepEqual(uncaught, [], 'no uncaught exception or rejection');
+  uncaught.stop();
+  assert.deepEqual(uncaught.errors, [], 'no uncaught exception or rejection');
 });
 
 function loggedIn(address: string): Promise<RawBoltClient> {

@@ -14,17 +14,17 @@ import { eventually } from '../support/eventually.ts';
 import { metricValue } from '../support/metrics.ts';
 import { privateNeo4j } from '../support/neo4j.ts';
 import { startTestSidecar } from '../support/sidecar.ts';
+import { type UncaughtWatch, watchUncaught } from '../support/uncaught.ts';
 
 /** A query that has neither succeeded nor failed by then counts as a hang. */
 const QUERY_SETTLE_LIMIT_MS = 15_000;
 
 let server: LocalNeo4j;
 let sidecar: RunningSidecar;
-const uncaught: unknown[] = [];
-const recordUncaught = (error: unknown) => uncaught.push(error);
+let uncaught: UncaughtWatch;
 
 before(async () => {
-  process.on('uncaughtException', recordUncaught);
+  uncaught = watchUncaught();
   server = await privateNeo4j('restart');
   sidecar = await startTestSidecar({
     neo4j: server,
@@ -39,7 +39,7 @@ before(async () => {
 after(async () => {
   await sidecar?.stop();
   await server?.destroy();
-  process.off('uncaughtException', recordUncaught);
+  uncaught?.stop();
 });
 
 function workerDriver(uri: string): Driver {
@@ -147,6 +147,6 @@ describe('Neo4j restarting under load', () => {
       assert.ok(loop.outcomes.failed > 0, 'the outage was seen by the workers');
     }
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
-    assert.deepEqual(uncaught, []);
+    assert.deepEqual(uncaught.errors, [], 'no uncaught exception or rejection');
   });
 });

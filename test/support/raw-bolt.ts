@@ -22,6 +22,19 @@ export function map(entries: Record<string, PackStreamValue>): PackStreamMap {
   return new Map(Object.entries(entries));
 }
 
+/** A ROUTE reply's routing table: every address routes, all but the first read, the first one writes. */
+export function routingTable(addresses: readonly string[]): PackStreamMap {
+  return map({
+    ttl: 300,
+    db: 'neo4j',
+    servers: [
+      map({ addresses: [...addresses], role: 'ROUTE' }),
+      map({ addresses: addresses.slice(1), role: 'READ' }),
+      map({ addresses: addresses.slice(0, 1), role: 'WRITE' }),
+    ],
+  });
+}
+
 /** A chunked Bolt message. */
 export function message(signature: number, ...fields: PackStreamValue[]): Buffer {
   return chunkMessage(encodePackStream(new PackStreamStruct(signature, fields)));

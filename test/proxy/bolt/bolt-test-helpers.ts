@@ -4,18 +4,15 @@ import {
   type BoltMessageFrame,
   chunkMessage,
   encodePackStream,
-  type PackStreamMap,
   PackStreamStruct,
   type PackStreamValue,
 } from '../../../src/proxy/bolt/index.ts';
 
+export { map, routingTable } from '../../support/raw-bolt.ts';
+
 /** Bytes from a spaced hex string with optional '|' separators: 'B1 70 | A0'. */
 export function hex(text: string): Buffer {
   return Buffer.from(text.replace(/[\s|]/g, ''), 'hex');
-}
-
-export function map(entries: Record<string, PackStreamValue>): PackStreamMap {
-  return new Map(Object.entries(entries));
 }
 
 /** A dechunked message: struct marker, signature, fields. */

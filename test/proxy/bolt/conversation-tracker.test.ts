@@ -10,7 +10,7 @@ import {
   type RoutingTableMessage,
   BoltSignature as S,
 } from '../../../src/proxy/bolt/index.ts';
-import { map, wireOf } from './bolt-test-helpers.ts';
+import { map, routingTable, wireOf } from './bolt-test-helpers.ts';
 
 /** Drives a tracker through two dechunkers fed with wire bytes, as the proxy will. */
 class Conversation {
@@ -349,15 +349,7 @@ describe('BoltConversationTracker: connection setup', () => {
 });
 
 describe('BoltConversationTracker: routing', () => {
-  const rt = map({
-    ttl: 300,
-    db: 'neo4j',
-    servers: [
-      map({ addresses: ['a:7687', 'b:7687', 'c:7687'], role: 'ROUTE' }),
-      map({ addresses: ['b:7687', 'c:7687'], role: 'READ' }),
-      map({ addresses: ['a:7687'], role: 'WRITE' }),
-    ],
-  });
+  const rt = routingTable(['a:7687', 'b:7687', 'c:7687']);
 
   it('reports a ROUTE reply and marks it for rewriting', () => {
     const conversation = new Conversation()

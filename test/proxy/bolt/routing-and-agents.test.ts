@@ -9,7 +9,7 @@ import {
   BoltSignature as S,
   userAgentFamily,
 } from '../../../src/proxy/bolt/index.ts';
-import { dechunkAll, map, payloadOf } from './bolt-test-helpers.ts';
+import { dechunkAll, map, payloadOf, routingTable } from './bolt-test-helpers.ts';
 
 const ADVERTISED = 'bolt-proxy.internal:7687';
 
@@ -25,15 +25,7 @@ function decodeWire(wire: Buffer | null): PackStreamValue[] {
 describe('rewriteRouteSuccess', () => {
   it('replaces every address, once per role, and leaves everything else as it was', () => {
     const metadata = map({
-      rt: map({
-        ttl: 300,
-        db: 'neo4j',
-        servers: [
-          map({ addresses: ['a:7687', 'b:7687', 'c:7687'], role: 'ROUTE' }),
-          map({ addresses: ['b:7687', 'c:7687'], role: 'READ' }),
-          map({ addresses: ['a:7687'], role: 'WRITE' }),
-        ],
-      }),
+      rt: routingTable(['a:7687', 'b:7687', 'c:7687']),
       weight: new PackStreamFloat(1),
     });
     const [rewritten] = decodeWire(rewriteRouteSuccess(payloadOf(S.SUCCESS, metadata), ADVERTISED));
