@@ -96,7 +96,10 @@ export interface CensusInput {
    * it could not be read (the newest listed id stands in, and churn after it waits for a later census).
    */
   counter: number | undefined;
-  /** Running total of connections the sidecar itself opened to the server, read right after the listing. */
+  /**
+   * Running total of connections the sidecar itself opened to the server (the counter's own among
+   * them), read right after the listing.
+   */
   ownConnectionsOpened: number;
 }
 
@@ -293,8 +296,16 @@ function countOpened(
   const ownOpened = Math.max(0, input.ownConnectionsOpened - previous.own);
   const openedByConnector: Record<string, number> = {};
   let stillOpen = 0;
+  // New connections under the sidecar's own agent are this instance's only up to the number it opened
+  // itself (less the counter's, which is not listed); beyond that they are other sidecars' (the
+  // workers' pools, in a fleet with one census).
+  let ownAgentLeft = Math.max(0, ownOpened - (input.counter === undefined ? 0 : 1));
   for (const row of rows) {
-    if (row.id === undefined || row.id <= since || row.family.split('/', 1)[0] === OWN_FAMILY) continue;
+    if (row.id === undefined || row.id <= since) continue;
+    if (row.family.split('/', 1)[0] === OWN_FAMILY && ownAgentLeft > 0) {
+      ownAgentLeft--;
+      continue;
+    }
     stillOpen++;
     increment(openedByConnector, row.connector);
   }

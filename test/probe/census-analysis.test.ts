@@ -152,6 +152,25 @@ describe('census analysis', () => {
     assert.equal(memory.highWater, 40);
   });
 
+  it("counts new connections under the sidecar's agent beyond the ones it opened itself as other sidecars' (still open)", () => {
+    const first = analyseCensus(input({ counter: 20, ownConnectionsOpened: 1 }), undefined, SETTINGS);
+    // Since: ids 21..30. This instance opened the counter's connection (30) and one pooled connection
+    // (21); three more under the same agent are the workers' sidecars' pools (22, 23, 24).
+    const { report, openedByConnector } = analyseCensus(
+      input({
+        at: START + 15_000,
+        counter: 30,
+        connections: [21, 22, 23, 24].map((id) => connection(id, { userAgent: SIDECAR_AGENT })),
+        ownConnectionsOpened: 3,
+      }),
+      first.memory,
+      SETTINGS,
+    );
+    assert.equal(report.opened.stillOpen, 3);
+    assert.equal(report.opened.closedBeforeCensus, 5);
+    assert.deepEqual(openedByConnector, { bolt: 3 });
+  });
+
   it('takes a connection opened during the listing, newer than the counter, as the high-water mark', () => {
     const first = analyseCensus(input({ counter: 20, ownConnectionsOpened: 1 }), undefined, SETTINGS);
     const { report, memory } = analyseCensus(
