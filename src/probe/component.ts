@@ -27,7 +27,7 @@ export interface ProbesComponentOptions {
   config: SidecarConfig;
   /** The sidecar's own pooled driver, instrumented under `ownPoolName`. */
   driver: Driver;
-  /** Every probe runs through it; the fresh-connect and census drivers take their credentials from it. */
+  /** Every probe runs through it (the census too); the fresh-connect driver takes its credentials from it. */
   credentials?: CredentialsGate;
   recorder: Recorder;
   logger?: Logger;
