@@ -255,3 +255,36 @@ print("done")
     assert.equal(after.since, ((await reset.json()) as { since: string }).since);
   });
 });
+
+describe('query statistics switched off', { timeout: 2 * 60_000 }, () => {
+  it('answer 404 with the reason, leave /status and /metrics without them, and still proxy queries', async () => {
+    const off = await startTestSidecar({ neo4j: neo4jServer, env: { SIDECAR__QUERY_STATS__ENABLED: 'false' } });
+    try {
+      const component = off.components.find(isBoltProxyComponent);
+      assert.ok(component?.proxy);
+      const driver = neo4j.driver(`bolt://${component.proxy.address}`, neo4j.auth.basic('neo4j', neo4jServer.password));
+      try {
+        await driver.executeQuery('RETURN 1 AS off');
+      } finally {
+        await driver.close();
+      }
+      const url = `http://127.0.0.1:${off.httpAddress.port}`;
+      for (const [method, path] of [
+        ['GET', '/queries'],
+        ['POST', '/queries/reset'],
+      ] as const) {
+        const response = await fetch(`${url}${path}`, { method });
+        assert.equal(response.status, 404, `${method} ${path}`);
+        assert.match(((await response.json()) as { message: string }).message, /queryStats\.enabled: false/);
+      }
+      const status = (await (await fetch(`${url}/status`)).json()) as Record<string, unknown>;
+      assert.equal(status.queries, undefined);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metrics, /neo4j_query_duration_seconds_count\{source="proxy"/);
+      assert.doesNotMatch(metrics, /neo4j_query_fingerprint_/);
+      assert.equal(off.recorder.queryStats, undefined);
+    } finally {
+      await off.stop();
+    }
+  });
+});
