@@ -24,15 +24,22 @@ export function fillExpression(template: string, selector: string, window: strin
 export function alertDefinitionsForChart(): Record<string, unknown> {
   const definitions = THRESHOLD_KEYS.map((key) => {
     const definition = ALERT_DEFINITIONS[key];
-    const expression = definition.expression({ selector: SELECTOR_PLACEHOLDER, window: WINDOW_PLACEHOLDER });
+    const placeholders = { selector: SELECTOR_PLACEHOLDER, window: WINDOW_PLACEHOLDER };
+    const expression = definition.expression(placeholders);
+    const allowance = definition.allowance?.expression(placeholders);
     for (const [selector, window] of [
       ['', '5m'],
       ['job="x", namespace=~"a|b"', '10m'],
     ] as const) {
-      const expected = definition.expression({ selector, window });
-      const filled = fillExpression(expression, selector, window);
-      if (filled !== expected) {
-        throw new Error(`placeholder substitution does not reproduce ${key}: ${filled} !== ${expected}`);
+      const pairs: Array<[string, string]> = [[expression, definition.expression({ selector, window })]];
+      if (allowance && definition.allowance) {
+        pairs.push([allowance, definition.allowance.expression({ selector, window })]);
+      }
+      for (const [template, expected] of pairs) {
+        const filled = fillExpression(template, selector, window);
+        if (filled !== expected) {
+          throw new Error(`placeholder substitution does not reproduce ${key}: ${filled} !== ${expected}`);
+        }
       }
     }
     return {
@@ -43,6 +50,7 @@ export function alertDefinitionsForChart(): Record<string, unknown> {
       description: definition.description,
       unit: definition.unit,
       expression,
+      ...(allowance ? { allowance } : {}),
     };
   });
   return { selectorPlaceholder: SELECTOR_PLACEHOLDER, windowPlaceholder: WINDOW_PLACEHOLDER, definitions };

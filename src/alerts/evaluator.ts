@@ -54,12 +54,15 @@ interface TrackedInstance {
   firingAt: number | undefined;
 }
 
-function instanceKey(rule: AlertRule, labels: Readonly<Record<string, string>>): string {
-  const labelText = Object.keys(labels)
+function labelsKey(labels: Readonly<Record<string, string>>): string {
+  return Object.keys(labels)
     .sort()
     .map((name) => `${name}=${labels[name]}`)
     .join(',');
-  return `${rule.name}\u0000${rule.severity}\u0000${labelText}`;
+}
+
+function instanceKey(rule: AlertRule, labels: Readonly<Record<string, string>>): string {
+  return `${rule.name}\u0000${rule.severity}\u0000${labelsKey(labels)}`;
 }
 
 export class AlertEvaluator implements Component {
@@ -98,14 +101,18 @@ export class AlertEvaluator implements Component {
     const seen = new Set<string>();
     for (const rule of this.rules) {
       let measured: ReturnType<AlertRule['definition']['measure']>;
+      let allowances: Map<string, number> | undefined;
       try {
         measured = rule.definition.measure(reader, rule.windowMs);
+        const allowance = rule.definition.allowance?.measure(reader);
+        if (allowance) allowances = new Map(allowance.map(({ labels, value }) => [labelsKey(labels), value]));
       } catch (error) {
         this.options.logger?.warn({ component: 'alerts', alert: rule.name, err: error }, 'alert not evaluated');
         continue;
       }
       for (const { labels, value } of measured) {
-        if (!Number.isFinite(value) || value < rule.level) continue;
+        const allowance = allowances ? allowances.get(labelsKey(labels)) : 0;
+        if (allowance === undefined || !Number.isFinite(value) || value < allowance + rule.level) continue;
         const key = instanceKey(rule, labels);
         seen.add(key);
         const tracked = this.instances.get(key) ?? {

@@ -31,10 +31,12 @@ export function runbookUrl(config: AlertsConfig, rule: Pick<AlertRule, 'definiti
 }
 
 export function renderRule(config: AlertsConfig, rule: AlertRule): PrometheusAlertingRule {
-  const expression = rule.definition.expression({ selector: config.prometheus.selector, window: rule.window ?? '' });
+  const context = { selector: config.prometheus.selector, window: rule.window ?? '' };
+  const expression = rule.definition.expression(context);
+  const allowance = rule.definition.allowance?.expression(context);
   return {
     alert: rule.name,
-    expr: `(${expression}) >= ${promqlNumber(rule.level)}`,
+    expr: `(${expression}) >= ${allowance ? `(${allowance}) + ` : ''}${promqlNumber(rule.level)}`,
     for: rule.for,
     labels: { ...config.prometheus.labels, severity: rule.severity },
     annotations: {

@@ -40,6 +40,15 @@ export interface AlertDefinition {
   expression(context: ExpressionContext): string;
   /** The same value per instance, from the sidecar's own numbers. */
   measure(reader: MetricReader, windowMs: number): Measured[];
+  /**
+   * A per-instance amount added to the configured level, matched on all labels (PromQL's one-to-one
+   * matching): the rule is `(expr) >= (allowance) + level`, and an instance without one is not
+   * evaluated, in the sidecar as in Prometheus. ProbeDown allows each probe its own interval.
+   */
+  readonly allowance?: {
+    expression(context: ExpressionContext): string;
+    measure(reader: MetricReader): Measured[];
+  };
 }
 
 /** `name{a="b",<selector>}`. */
@@ -175,7 +184,7 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
     anchor: 'probe-down',
     summary: 'A Neo4j probe of the sidecar is failing.',
     description:
-      'The {{ $labels.probe }} probe{{ if $labels.database }} of database {{ $labels.database }}{{ end }} has not succeeded for {{ $value | humanizeDuration }} (threshold {{threshold}}).',
+      'The {{ $labels.probe }} probe{{ if $labels.database }} of database {{ $labels.database }}{{ end }} has not succeeded for {{ $value | humanizeDuration }} (threshold: its interval plus {{threshold}}).',
     unit: 'seconds',
     history: [],
     expression: ({ selector }) => `time() - ${selectMetric(probe.lastSuccess.name, [], selector)}`,
@@ -183,6 +192,13 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
       reader
         .current(probe.lastSuccess)
         .map((series) => ({ labels: series.labels, value: reader.now / 1000 - series.value })),
+    // A probe that runs every 20th run (fresh connect: every 5 minutes by default) has not succeeded
+    // for up to its interval between healthy runs: the threshold counts from there.
+    allowance: {
+      expression: ({ selector }) => selectMetric(probe.interval.name, [], selector),
+      measure: (reader) =>
+        reader.current(probe.interval).map((series) => ({ labels: series.labels, value: series.value })),
+    },
   },
   connectionChurn: {
     key: 'connectionChurn',

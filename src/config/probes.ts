@@ -11,19 +11,30 @@ const SCHEDULE_SAMPLE_RUNS = 120;
 export const LEAD_HEAD_START_MS = 200;
 
 /**
- * The shortest gap between two runs of a cron expression, in milliseconds, found by listing its next
- * runs: cron fields are too irregular (lists, ranges, steps) for a closed formula.
+ * The gaps between the next runs of a cron expression, in milliseconds, found by listing those runs:
+ * cron fields are too irregular (lists, ranges, steps) for a closed formula.
  */
-export function shortestScheduleIntervalMs(expression: string): number {
+function scheduleGapsMs(expression: string): number[] {
   const task = cron.createTask(expression, () => {});
   try {
     const runs = task.getNextRuns(SCHEDULE_SAMPLE_RUNS).map((date) => date.getTime());
-    let shortest = Number.POSITIVE_INFINITY;
-    for (let i = 1; i < runs.length; i++) shortest = Math.min(shortest, runs[i]! - runs[i - 1]!);
-    return shortest;
+    return runs.slice(1).map((run, i) => run - runs[i]!);
   } finally {
     void task.destroy();
   }
+}
+
+/** The shortest gap between two runs of a cron expression, in milliseconds. */
+export function shortestScheduleIntervalMs(expression: string): number {
+  return Math.min(...scheduleGapsMs(expression));
+}
+
+/**
+ * The longest gap between two runs of a cron expression, in milliseconds: how long a probe on this
+ * schedule may go without running while nothing is wrong (times its everyRuns).
+ */
+export function longestScheduleIntervalMs(expression: string): number {
+  return Math.max(...scheduleGapsMs(expression));
 }
 
 const everyRuns = (fallback: number) =>

@@ -271,6 +271,14 @@ export const probe = {
     boundedLabels: ['probe'] as const,
     statsdName: 'probe.last_success',
   }),
+  interval: defineGauge({
+    name: 'neo4j_probe_interval_seconds',
+    help: 'Seconds between two scheduled runs of a probe: the longest gap of probes.schedule times its everyRuns. ProbeDown allows this on top of its threshold.',
+    unit: 'seconds',
+    labelNames: ['probe', 'database'] as const,
+    boundedLabels: ['probe'] as const,
+    statsdName: 'probe.interval',
+  }),
   failures: defineCounter({
     name: 'neo4j_probe_failures_total',
     help: 'Failed probe runs by reason: timeout, auth, unavailable or other.',

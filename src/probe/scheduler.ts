@@ -8,7 +8,7 @@
  * neo4j_probe_last_success_timestamp_seconds and neo4j_probe_failures_total{reason}.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { LEAD_HEAD_START_MS } from '../config/probes.ts';
+import { LEAD_HEAD_START_MS, longestScheduleIntervalMs } from '../config/probes.ts';
 import type { CredentialsGate } from '../driver/credentials.ts';
 import type { Logger } from '../logger.ts';
 import { probe as probeMetrics } from '../metrics/catalogue.ts';
@@ -80,7 +80,11 @@ export class ProbeScheduler {
     const { recorder } = options;
     const failures = recorder.counter(probeMetrics.failures);
     const lastSuccess = recorder.gauge(probeMetrics.lastSuccess);
+    const interval = recorder.gauge(probeMetrics.interval);
+    const scheduleIntervalSeconds = longestScheduleIntervalMs(options.schedule) / 1000;
     for (const spec of options.probes) {
+      // What "not succeeded for a while" is measured against: a probe on every 20th run is not late after one.
+      interval.set({ probe: spec.probe, database: spec.database }, scheduleIntervalSeconds * spec.everyRuns);
       // Every reason exists from the start at 0, so increase() sees the first failure.
       for (const reason of FAILURE_REASONS) failures.bind({ probe: spec.probe, database: spec.database, reason });
       // Until a first success, "time since last success" counts from start-up, not from 1970.

@@ -13,13 +13,13 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import neo4j, { type Driver } from 'neo4j-driver';
 import { parse as parseYaml } from 'yaml';
-import { AlertEvaluator, type PrometheusRuleFile } from '../../src/alerts/index.ts';
+import { AlertEvaluator, type PrometheusRuleFile, renderRules } from '../../src/alerts/index.ts';
 import { main } from '../../src/cli.ts';
 import { defaultCommands } from '../../src/components.ts';
 import { configSchema, loadConfig, type SidecarConfig, type SidecarConfigInput } from '../../src/config/index.ts';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { createLogger } from '../../src/logger.ts';
-import { proxy as proxyMetrics } from '../../src/metrics/catalogue.ts';
+import { probe as probeMetrics, proxy as proxyMetrics } from '../../src/metrics/catalogue.ts';
 import { PrometheusSink, Recorder, StatsdSink } from '../../src/metrics/index.ts';
 import { createProbesComponent } from '../../src/probe/index.ts';
 import { eventually } from '../support/eventually.ts';
@@ -301,6 +301,55 @@ describe('alert evaluation in the sidecar', () => {
     assert.equal(
       firing[1]!.description,
       'Clients of family neo4j-python/5 opened 6 new connections per second through the Bolt proxy over the last 30s (threshold 500m/s).',
+    );
+  });
+
+  it('allows each probe its own interval before ProbeDown, at the boundary the rendered rule has', () => {
+    const recorder = new Recorder({ sinks: [new PrometheusSink()] });
+    const config = configWith({});
+    const evaluator = new AlertEvaluator({ config: config.alerts, recorder });
+    const succeededAt = 1_800_000_000_000;
+    const lastSuccess = recorder.gauge(probeMetrics.lastSuccess);
+    const interval = recorder.gauge(probeMetrics.interval);
+    lastSuccess.set({ probe: 'round_trip', database: 'default' }, succeededAt / 1000);
+    interval.set({ probe: 'round_trip', database: 'default' }, 15);
+    lastSuccess.set({ probe: 'fresh_connect', database: '' }, succeededAt / 1000);
+    interval.set({ probe: 'fresh_connect', database: '' }, 300);
+    // No interval, no evaluation: PromQL's one-to-one match drops such a series too.
+    lastSuccess.set({ probe: 'census', database: '' }, succeededAt / 1000);
+
+    const firingAfter = (seconds: number) =>
+      evaluator
+        .evaluate(succeededAt + seconds * 1000)
+        .filter((alert) => alert.alert === 'Neo4jPoolProbeDown' && alert.state === 'firing')
+        .map((alert) => `${alert.labels.probe}/${alert.severity}`)
+        .sort();
+    // Default levels 60 s and 300 s, each on top of the probe's interval.
+    assert.deepEqual(firingAfter(74.999), []);
+    assert.deepEqual(firingAfter(75), ['round_trip/warning']);
+    assert.deepEqual(firingAfter(314.999), ['round_trip/warning']);
+    assert.deepEqual(firingAfter(315), ['round_trip/critical', 'round_trip/warning']);
+    assert.deepEqual(firingAfter(359.999), ['round_trip/critical', 'round_trip/warning']);
+    assert.deepEqual(firingAfter(360), ['fresh_connect/warning', 'round_trip/critical', 'round_trip/warning']);
+    assert.deepEqual(firingAfter(600), [
+      'fresh_connect/critical',
+      'fresh_connect/warning',
+      'round_trip/critical',
+      'round_trip/warning',
+    ]);
+    const described = evaluator.list().find((alert) => alert.labels.probe === 'fresh_connect');
+    assert.equal(
+      described?.description,
+      'The fresh_connect probe has not succeeded for 10m 0s (threshold: its interval plus 5m 0s).',
+    );
+
+    const rules = renderRules(config.alerts).groups[0]!.rules.filter((rule) => rule.alert === 'Neo4jPoolProbeDown');
+    assert.deepEqual(
+      rules.map((rule) => rule.expr),
+      [
+        '(time() - neo4j_probe_last_success_timestamp_seconds) >= (neo4j_probe_interval_seconds) + 60',
+        '(time() - neo4j_probe_last_success_timestamp_seconds) >= (neo4j_probe_interval_seconds) + 300',
+      ],
     );
   });
 

@@ -57,6 +57,8 @@ interface Instance {
   labels: Record<string, string>;
   /** undefined: no result at that step. */
   value(step: number): number | undefined;
+  /** Added to the level for this instance (the rule's `allowance`: ProbeDown's probe interval). */
+  allowance?: number;
 }
 
 /** A scenario: the input series and the instances the alert expression yields from them. */
@@ -250,19 +252,59 @@ function scenario(
       };
     }
     case 'probeDown': {
-      // Time since the last success grows with time, so one rising scenario crosses both levels.
+      // Time since the last success grows with time, so one rising scenario crosses both levels. The
+      // rule allows each probe its interval on top of the level: a probe that runs every 20th run
+      // (fresh connect, 20 x 15 s) and succeeds each time stays quiet however long it has not run.
       if (target === 'between') return undefined;
-      const series = { ...labels, probe: 'round_trip', database: 'neo4j' };
-      const rising = target === 'above';
+      const everyRun = { ...labels, probe: 'round_trip', database: 'neo4j' };
+      // Its database label is empty, which Prometheus stores as no label at all.
+      const everyTwentiethRun = { ...labels, probe: 'fresh_connect' };
+      const sparseInterval = 20 * STEP_SECONDS;
+      const interval = (series: Record<string, string>, seconds: number) => ({
+        series: seriesName('neo4j_probe_interval_seconds', series),
+        values: constant(seconds, steps),
+      });
+      if (target === 'above') {
+        return {
+          name: 'down since start',
+          series: [
+            { series: seriesName('neo4j_probe_last_success_timestamp_seconds', everyRun), values: constant(0, steps) },
+            interval(everyRun, STEP_SECONDS),
+            {
+              series: seriesName('neo4j_probe_last_success_timestamp_seconds', everyTwentiethRun),
+              values: constant(0, steps),
+            },
+            interval(everyTwentiethRun, sparseInterval),
+          ],
+          instances: [
+            { labels: everyRun, value: (step) => step * STEP_SECONDS, allowance: STEP_SECONDS },
+            { labels: everyTwentiethRun, value: (step) => step * STEP_SECONDS, allowance: sparseInterval },
+          ],
+        };
+      }
+      // Succeeding on its own cadence: every step, and every 20th step (a staircase of timestamps).
+      const staircase = Array.from({ length: Math.ceil((steps + 1) / 20) }, (_, i) => `${i * sparseInterval}x19`).join(
+        ' ',
+      );
       return {
-        name: rising ? 'down since start' : 'succeeding every run',
+        name: 'succeeding on its own cadence',
         series: [
           {
-            series: seriesName('neo4j_probe_last_success_timestamp_seconds', series),
-            values: rising ? constant(0, steps) : ramp(STEP_SECONDS, steps),
+            series: seriesName('neo4j_probe_last_success_timestamp_seconds', everyRun),
+            values: ramp(STEP_SECONDS, steps),
+          },
+          interval(everyRun, STEP_SECONDS),
+          { series: seriesName('neo4j_probe_last_success_timestamp_seconds', everyTwentiethRun), values: staircase },
+          interval(everyTwentiethRun, sparseInterval),
+        ],
+        instances: [
+          { labels: everyRun, value: () => 0, allowance: STEP_SECONDS },
+          {
+            labels: everyTwentiethRun,
+            value: (step) => (step % 20) * STEP_SECONDS,
+            allowance: sparseInterval,
           },
         ],
-        instances: [{ labels: series, value: (step) => (rising ? step * STEP_SECONDS : 0) }],
       };
     }
     case 'connectionChurn': {
@@ -319,12 +361,12 @@ function scenario(
 }
 
 /** Grid steps at which a rule fires for an instance, simulating Prometheus's pending/firing state machine. */
-function firingSteps(rule: AlertRule, value: (step: number) => number | undefined, steps: number): boolean[] {
+function firingSteps(rule: AlertRule, instance: Instance, steps: number): boolean[] {
   const firing: boolean[] = [];
   let activeSince: number | undefined;
   for (let step = 0; step <= steps; step++) {
-    const current = value(step);
-    const holds = current !== undefined && current >= rule.level;
+    const current = instance.value(step);
+    const holds = current !== undefined && current >= rule.level + (instance.allowance ?? 0);
     if (!holds) activeSince = undefined;
     else activeSince ??= step;
     firing.push(activeSince !== undefined && (step - activeSince) * STEP_SECONDS * 1000 >= rule.forMs);
@@ -334,7 +376,10 @@ function firingSteps(rule: AlertRule, value: (step: number) => number | undefine
 
 function horizonSteps(rules: readonly AlertRule[]): number {
   const longest = Math.max(...rules.map((rule) => rule.forMs + rule.windowMs)) / 1000;
-  const elapsedLevel = Math.max(...rules.map((rule) => (rule.definition.key === 'probeDown' ? rule.level : 0)));
+  // ProbeDown's value grows with time, and its sparsest probe in the scenarios is allowed 20 steps.
+  const elapsedLevel = Math.max(
+    ...rules.map((rule) => (rule.definition.key === 'probeDown' ? rule.level + 20 * STEP_SECONDS : 0)),
+  );
   return Math.ceil((longest + elapsedLevel) / STEP_SECONDS) + 8;
 }
 
@@ -360,7 +405,7 @@ export function generateCases(config: AlertsConfig, options: PromtoolCaseOptions
       const built = scenario(key, target, keyRules, options.seriesLabels, steps);
       if (!built) continue;
       const pairs = keyRules.flatMap((rule) =>
-        built.instances.map((instance) => ({ rule, instance, firing: firingSteps(rule, instance.value, steps) })),
+        built.instances.map((instance) => ({ rule, instance, firing: firingSteps(rule, instance, steps) })),
       );
       const expectedAt = (step: number): ExpectedAlert[] =>
         pairs

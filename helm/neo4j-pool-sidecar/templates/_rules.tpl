@@ -88,19 +88,25 @@ sidecar's source into files/alert-definitions.yaml; only the levels, windows and
 {{- if $threshold.enabled }}
 {{- $window := default "" $threshold.window }}
 {{- $expression := $definition.expression }}
+{{- $allowance := default "" $definition.allowance }}
 {{- if eq $selector "" }}
 {{- $expression = $expression | replace (printf ", %s}" $catalogue.selectorPlaceholder) "}" | replace (printf "{%s}" $catalogue.selectorPlaceholder) "" }}
+{{- $allowance = $allowance | replace (printf ", %s}" $catalogue.selectorPlaceholder) "}" | replace (printf "{%s}" $catalogue.selectorPlaceholder) "" }}
 {{- else }}
 {{- $expression = $expression | replace $catalogue.selectorPlaceholder $selector }}
+{{- $allowance = $allowance | replace $catalogue.selectorPlaceholder $selector }}
 {{- end }}
 {{- $expression = $expression | replace $catalogue.windowPlaceholder $window }}
+{{- $allowance = $allowance | replace $catalogue.windowPlaceholder $window }}
+{{- /* A per-instance allowance on top of the level (ProbeDown: each probe's own interval). */}}
+{{- $levelPrefix := ternary "" (printf "(%s) + " $allowance) (eq $allowance "") }}
 {{- range $severity := list "warning" "critical" }}
 {{- $level := index $threshold $severity }}
 {{- if not (kindIs "invalid" $level) }}
 {{- $levelText := include "neo4j-pool-sidecar.formatLevel" (list $definition.unit $level) }}
 {{- $description := $definition.description | replace "{{threshold}}" $levelText | replace "{{window}}" $window }}
 {{- $labels := merge (dict "severity" $severity) (deepCopy (default dict $prom.labels)) }}
-{{- $rule := dict "alert" (printf "%s%s" $prom.namePrefix $definition.nameSuffix) "expr" (printf "(%s) >= %s" $expression (include "neo4j-pool-sidecar.promqlNumber" $level)) "for" $threshold.for "labels" $labels "annotations" (dict "summary" $definition.summary "description" $description "runbook_url" (replace "%s" $definition.anchor $prom.runbookUrlTemplate)) }}
+{{- $rule := dict "alert" (printf "%s%s" $prom.namePrefix $definition.nameSuffix) "expr" (printf "(%s) >= %s%s" $expression $levelPrefix (include "neo4j-pool-sidecar.promqlNumber" $level)) "for" $threshold.for "labels" $labels "annotations" (dict "summary" $definition.summary "description" $description "runbook_url" (replace "%s" $definition.anchor $prom.runbookUrlTemplate)) }}
 {{- $rules = append $rules $rule }}
 {{- end }}
 {{- end }}

@@ -226,13 +226,12 @@ export function connectionsDashboard() {
     )
     .withPanel(
       new TimeSeriesPanel(
-        'Time since last probe success',
-        `Now minus ${probe.lastSuccess.name}. Dashed lines: the probe-down alert levels.`,
+        'Time since last probe success, beyond its interval',
+        `Now minus ${probe.lastSuccess.name} minus ${probe.interval.name}: below zero while a probe is not yet due again. Dashed lines: the probe-down alert levels.`,
         's',
       )
         .alertLevels(alertLevels('probeDown'))
-        .min(0)
-        .withTarget(rangeQuery(`time() - ${select(probe.lastSuccess)}`, byInstanceProbe)),
+        .withTarget(rangeQuery(`time() - ${select(probe.lastSuccess)} - ${select(probe.interval)}`, byInstanceProbe)),
     )
     .withPanel(
       new TimeSeriesPanel('Probe failures by reason', `${probe.failures.help} Failures per second.`, 'ops')
