@@ -33,6 +33,7 @@ alerts:
     acquisitionLatency: { for: 16s }
     poolUtilization: { for: 40s }
     pendingAcquisitions: { for: 16s }
+    proxyPoolWaiting: { for: 16s }
     acquisitionTimeouts: { window: 40s }
     queryErrorRatio: { for: 40s, window: 40s }
     probeDown: { warning: 8, critical: 40 }
