@@ -78,7 +78,17 @@ async function watchCli(args: string[], watchMs: number) {
       const status = (await (await fetch(`${sidecar.httpUrl}/status`)).json()) as { alerts: AlertsStatus };
       last = status.alerts;
       const listed = (list: AlertsStatus['active']) => list.map((alert) => alert.description).join('\n');
-      assert.deepEqual(last.active, [], `alerts fired on a healthy server:\n${listed(last.active)}`);
+      const warnings = () =>
+        sidecar
+          .logs()
+          .split('\n')
+          .filter((line) => /"level":[456]0/.test(line))
+          .join('\n');
+      assert.deepEqual(
+        last.active,
+        [],
+        `alerts fired on a healthy server:\n${listed(last.active)}\nwarnings and errors logged:\n${warnings()}`,
+      );
       const probeDown = last.pending.filter((alert) => alert.alert === 'Neo4jPoolProbeDown');
       assert.deepEqual(probeDown, [], `ProbeDown pending on a healthy server:\n${listed(probeDown)}`);
       await new Promise((resolve) => setTimeout(resolve, 1000));
