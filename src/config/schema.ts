@@ -243,7 +243,9 @@ export const queryStatsSection = z
       .min(0)
       .max(500)
       .default(50)
-      .describe('Fingerprints by total time that get per-fingerprint metric series (query_id label); 0 exports none.'),
+      .describe(
+        'Fingerprint x database entries by total time that get per-fingerprint metric series (query_id label); 0 exports none. Each takes 3 series of neo4j_query_fingerprint_duration_seconds: keep 3 x topN under metrics.maxSeriesPerMetric.',
+      ),
     maxFingerprints: z
       .number()
       .int()
