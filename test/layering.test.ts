@@ -4,12 +4,12 @@
  * src/contracts.ts; the Bolt codec stands alone; the contracts load nothing else of the sidecar.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { importCycles, layeringViolations, moduleGraph, reachableFrom } from '../scripts/import-graph.ts';
 import { repoRoot } from '../scripts/neo4j/local-neo4j.ts';
+import { fileTree } from './support/file-tree.ts';
 
 describe('the layering of src/', () => {
   const graph = moduleGraph(repoRoot);
@@ -35,12 +35,9 @@ describe('the layering of src/', () => {
 });
 
 describe('the layering check itself', () => {
-  const root = mkdtempSync(join(tmpdir(), 'layering-'));
-  after(() => rmSync(root, { recursive: true, force: true }));
-  const write = (path: string, text: string) => {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  };
+  const tree = fileTree('layering');
+  after(() => tree.remove());
+  const { root, write } = tree;
 
   it('reports a forbidden import, a codec import from outside, a value import in the contracts and a cycle', () => {
     write('src/contracts.ts', "import { loadConfig } from './config/index.ts';\nexport const x = loadConfig;\n");

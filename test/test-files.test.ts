@@ -1,11 +1,11 @@
 /** `npm run test:unit` picks the files that need no Neo4j from what they load (scripts/test-files.ts). */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { repoRoot } from '../scripts/neo4j/local-neo4j.ts';
 import { findTests, testsNeedingNeo4j } from '../scripts/test-files.ts';
+import { fileTree } from './support/file-tree.ts';
 
 describe('which tests need Neo4j', () => {
   it('tells them apart in this repository', () => {
@@ -23,12 +23,9 @@ describe('which tests need Neo4j', () => {
     });
   });
 
-  const root = mkdtempSync(join(tmpdir(), 'test-files-'));
-  after(() => rmSync(root, { recursive: true, force: true }));
-  const write = (path: string, text: string) => {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  };
+  const tree = fileTree('test-files');
+  after(() => tree.remove());
+  const { root, write } = tree;
 
   it('follows helpers, and counts calls rather than definitions or type imports', () => {
     mkdirSync(join(root, 'scripts'), { recursive: true });
