@@ -274,6 +274,8 @@ describe('dashboard queries against a real Prometheus scraping a loaded sidecar'
       // Probes and the census every 2 s, so their panels fill within the test.
       probes: { schedule: '*/2 * * * * *', timeoutMs: 800, jitterMs: 0, freshConnect: { everyRuns: 1 } },
       alerts: { evaluationIntervalSeconds: 1 },
+      // The top-queries panels join the normalised text in when it is exported; checked below.
+      queryStats: { exportText: true },
     });
     sidecar = await startSidecar(config, {
       logger: createLogger({ level: 'error', pretty: 'never' }),
@@ -341,6 +343,28 @@ describe('dashboard queries against a real Prometheus scraping a loaded sidecar'
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     assert.equal(up, '1', `the scrape target is not up: ${prometheusLog}`);
+  });
+
+  it('shows the normalised query text in the top-queries panels when queryStats.exportText exports it', async () => {
+    const dashboards = await loadDashboards();
+    const [, queries] = [...dashboards].find(([file]) => file.includes('queries'))!;
+    const panel = panelsOf(queries).find((candidate) => candidate.title.startsWith('Top 10 queries by total time'));
+    assert.ok(panel?.targets?.[0], 'the top-queries-by-total-time panel exists');
+    const expr = substitute(panel.targets[0].expr, queries);
+    const deadline = Date.now() + DATA_DEADLINE_MS;
+    let labels: Array<Record<string, string>> = [];
+    while (Date.now() < deadline) {
+      const reply = await api<MatrixResult>('/api/v1/query', { query: expr });
+      labels = reply.status === 'success' ? reply.data.result.map((series) => series.metric) : [];
+      if (labels.some((metric) => metric.query !== undefined)) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    const withText = labels.filter((metric) => metric.query !== undefined);
+    assert.ok(withText.length > 0, `no row carried the query text: ${JSON.stringify(labels)}`);
+    for (const metric of withText) {
+      assert.match(metric.query_id ?? '', /^[0-9a-f]{16}$/);
+      assert.ok(!metric.query!.includes("'"), `text without literals: ${metric.query}`);
+    }
   });
 
   it('returns data for every panel query and every template variable', async (t) => {
