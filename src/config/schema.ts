@@ -5,9 +5,11 @@
  * Every object is strict: an unknown key is an error naming it, since a misspelt threshold that is
  * silently ignored is worse than a sidecar that refuses to start.
  */
+
+import cron from 'node-cron';
 import { z } from 'zod';
-import { alertsSection } from './alerts.ts';
-import { probesSection } from './probes.ts';
+import { type AlertsConfig, alertsSection, parsePrometheusDuration } from './alerts.ts';
+import { longestScheduleIntervalMs, type ProbesConfig, probesSection } from './probes.ts';
 
 const port = z.number().int().min(1).max(65535);
 /** Listen ports may be 0: the OS picks a free one (tests, several sidecars on one host). */
@@ -271,17 +273,40 @@ export const queryStatsSection = z
   })
   .prefault({});
 
-export const configSchema = z.strictObject({
-  neo4j: neo4jSection,
-  http: httpSection,
-  statsd: statsdSection,
-  metrics: metricsSection,
-  log: logSection,
-  proxy: proxySection,
-  queryStats: queryStatsSection,
-  probes: probesSection,
-  alerts: alertsSection,
-});
+export const configSchema = z
+  .strictObject({
+    neo4j: neo4jSection,
+    http: httpSection,
+    statsd: statsdSection,
+    metrics: metricsSection,
+    log: logSection,
+    proxy: proxySection,
+    queryStats: queryStatsSection,
+    probes: probesSection,
+    alerts: alertsSection,
+  })
+  .superRefine(churnWindowHoldsCensuses);
+
+/**
+ * The census adds the connections opened since the previous census in one step, so a churn rate over
+ * a window holding fewer than two censuses jumps with each one (up to twice the real rate with one per
+ * window): the same mismatch between a threshold and its data's cadence as ProbeDown had.
+ */
+function churnWindowHoldsCensuses(
+  config: { probes: ProbesConfig; alerts: AlertsConfig },
+  context: z.RefinementCtx,
+): void {
+  const { probes } = config;
+  const churn = config.alerts.thresholds.connectionChurn;
+  if (!probes.enabled || !probes.census.enabled || !churn.enabled || !cron.validate(probes.schedule)) return;
+  const censusIntervalMs = longestScheduleIntervalMs(probes.schedule) * probes.census.everyRuns;
+  if (parsePrometheusDuration(churn.window) >= 2 * censusIntervalMs) return;
+  context.addIssue({
+    code: 'custom',
+    path: ['alerts', 'thresholds', 'connectionChurn', 'window'],
+    message: `must hold at least two censuses: 2 x the census interval (probes.schedule x probes.census.everyRuns = ${censusIntervalMs / 1000} s), or the rate jumps with each census`,
+  });
+}
 
 export type SidecarConfig = z.output<typeof configSchema>;
 export type SidecarConfigInput = z.input<typeof configSchema>;

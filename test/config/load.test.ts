@@ -63,6 +63,18 @@ describe('loadConfig', () => {
     assert.equal(byPath.get('neo4j.uri')?.source, 'env NEO4J_URI');
   });
 
+  it('refuses a churn window that holds fewer than two censuses, naming the window', () => {
+    // Census every 20th run of a 15 s schedule: every 5 minutes, so the default 5m window holds one.
+    const issues = issuesOf(() => loadConfig({ env: { SIDECAR__PROBES__CENSUS__EVERY_RUNS: '20' } }));
+    const issue = issues.find((found) => found.path === 'alerts.thresholds.connectionChurn.window');
+    assert.match(issue?.message ?? '', /at least two censuses.*= 300 s/);
+    assert.equal(loadConfig({ env: { SIDECAR__PROBES__CENSUS__EVERY_RUNS: '10' } }).probes.census.everyRuns, 10);
+    const off = loadConfig({
+      env: { SIDECAR__PROBES__CENSUS__EVERY_RUNS: '20', SIDECAR__PROBES__CENSUS__ENABLED: 'false' },
+    });
+    assert.equal(off.probes.census.enabled, false, 'no census, no churn from it to check');
+  });
+
   it('rejects an unknown key in the file with its path', () => {
     const file = tempFile('c.yaml', 'statsd:\n  enabled: true\n  hots: x\n');
     const issues = issuesOf(() => loadConfig({ file, env: {} }));
