@@ -1,12 +1,16 @@
 /**
  * End to end: real Redis, real Neo4j, the sidecar (proxy, probes, alerts) and a real Celery worker
  * running examples/celery. A batch of tasks runs in each pattern, and the sidecar's own metrics must
- * tell them apart: the per-task driver shows short client connections carrying one query each, many
- * new server connections, and the connection-churn alert firing; the worker-level driver shows few
- * long-lived connections carrying many queries, and no churn alert.
+ * tell them apart: the per-task driver shows short client connections carrying one query each; the
+ * worker-level driver shows few long-lived connections carrying many queries.
  *
- * Each pattern gets a fresh sidecar, so the census's churn rate covers that pattern alone; the Neo4j
- * server is this file's own, so other test files' connections never count as churn.
+ * The per-task batch runs twice. With the proxy's default session pooling the churn stays at the
+ * proxy: Neo4j sees a handful of reused upstreams, while the churn alert still names the client
+ * family from the proxy's connection rate. With pooling off (the thermometer without the cure) every
+ * task is a new server connection, and the census counts them.
+ *
+ * Each run gets a fresh sidecar, so the census's churn rate covers that run alone; the Neo4j server
+ * is this file's own, so other test files' connections never count as churn.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
@@ -34,6 +38,8 @@ const JOB_QUERY = 'UNWIND range(1, $size) AS i RETURN $job AS job, sum(i) AS che
 
 type Pattern = 'per-task-driver' | 'worker-driver';
 const MODULES: Record<Pattern, string> = { 'per-task-driver': 'per_task_driver', 'worker-driver': 'worker_driver' };
+/** A batch: the pattern, through the proxy with its default pooling or with pooling off. */
+type Run = Pattern | 'per-task-driver-unpooled';
 
 interface PatternRun {
   /** What enqueue.py reported. */
@@ -140,9 +146,9 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
   let neo4j: LocalNeo4j;
   let redis: LocalRedis;
   let python: string;
-  const runs = new Map<Pattern, PatternRun>();
+  const runs = new Map<Run, PatternRun>();
 
-  async function runPattern(pattern: Pattern): Promise<PatternRun> {
+  async function runPattern(pattern: Pattern, pooling: 'default' | 'off' = 'default'): Promise<PatternRun> {
     const proxyPort = await freePort();
     const config = loadConfig({
       env: {
@@ -153,6 +159,7 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
         SIDECAR__METRICS__PROCESS_METRICS: 'false',
         SIDECAR__PROXY__ENABLED: 'true',
         SIDECAR__PROXY__PORT: String(proxyPort),
+        ...(pooling === 'off' ? { SIDECAR__PROXY__POOLING__MODE: 'off' } : {}),
         // Short enough to see a batch within seconds; not so short that probes time out on a busy
         // machine, since a timed-out probe replaces its connection and the census would count that too.
         SIDECAR__PROBES__SCHEDULE: '*/2 * * * * *',
@@ -242,7 +249,7 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
   });
 
   // The worker-level pattern runs first, on a server nobody has used yet, so its census counts
-  // nothing left over from the per-task batch.
+  // nothing left over from the per-task batches.
   for (const pattern of ['worker-driver', 'per-task-driver'] as const) {
     it(`runs a batch of ${TASKS} tasks with the ${pattern} pattern through the proxy`, async () => {
       runs.set(pattern, await runPattern(pattern));
@@ -251,6 +258,13 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
       assert.deepEqual(batch.checksums, [5050]);
     });
   }
+
+  it(`runs a batch of ${TASKS} tasks with the per-task-driver pattern through the proxy with pooling off`, async () => {
+    runs.set('per-task-driver-unpooled', await runPattern('per-task-driver', 'off'));
+    const { batch } = runs.get('per-task-driver-unpooled')!;
+    assert.equal(batch.succeeded, TASKS, `failures: ${batch.failures.join('; ')}`);
+    assert.deepEqual(batch.checksums, [5050]);
+  });
 
   it('shows the per-task driver as short client connections carrying one query each', () => {
     const run = runs.get('per-task-driver');
@@ -301,15 +315,34 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
     }
   });
 
-  it('sees the per-task churn on the server (census) and fires the churn alert for it, not for the worker-level driver', () => {
+  it('keeps the per-task churn at the proxy with default pooling: Neo4j sees a few reused upstreams', () => {
     const perTask = runs.get('per-task-driver');
+    assert.ok(perTask, 'the pooled per-task batch did not run');
+    const serverOpened = total(perTask.afterBatch, 'neo4j_census_connections_opened_total', anyClient);
+    // Each of the worker's two processes may hold a query and a routing connection at once.
+    assert.ok(serverOpened <= 2 * WORKER_CONCURRENCY, `the census saw ${serverOpened} new server connections`);
+    const checkouts = (result: string) =>
+      total(perTask.afterBatch, 'neo4j_proxy_pool_checkouts_total', (labels) => labels.result === result);
+    const lent = checkouts('reused') + checkouts('reauthenticated');
+    assert.ok(lent >= TASKS - 2 * WORKER_CONCURRENCY, `${lent} checkouts reused a pooled upstream`);
+    assert.ok(checkouts('opened') <= 2 * WORKER_CONCURRENCY, `${checkouts('opened')} upstreams opened`);
+    // The churn alert still names the client family from the proxy's client-connection rate: the
+    // pattern is in the workers' code even when the pool spares Neo4j the logins.
+    assert.ok(
+      perTask.churnAlertValues.includes(1),
+      `pooled per-task: churn alert ${perTask.churnAlertValues.join(',')}`,
+    );
+  });
+
+  it('sees the per-task churn on the server (census) with pooling off and fires the churn alert for it, not for the worker-level driver', () => {
+    const unpooled = runs.get('per-task-driver-unpooled');
     const workerLevel = runs.get('worker-driver');
-    assert.ok(perTask && workerLevel, 'a batch did not run');
-    const perTaskOpened = total(perTask.afterBatch, 'neo4j_census_connections_opened_total', anyClient);
+    assert.ok(unpooled && workerLevel, 'a batch did not run');
+    const unpooledOpened = total(unpooled.afterBatch, 'neo4j_census_connections_opened_total', anyClient);
     const workerOpened = total(workerLevel.afterBatch, 'neo4j_census_connections_opened_total', anyClient);
-    assert.ok(perTaskOpened >= TASKS, `the census saw ${perTaskOpened} new connections for ${TASKS} per-task tasks`);
+    assert.ok(unpooledOpened >= TASKS, `the census saw ${unpooledOpened} new connections for ${TASKS} per-task tasks`);
     assert.ok(workerOpened <= 2 * WORKER_CONCURRENCY, `the census saw ${workerOpened} for the worker-level driver`);
-    assert.ok(perTask.churnAlertValues.includes(1), `per-task: churn alert ${perTask.churnAlertValues.join(',')}`);
+    assert.ok(unpooled.churnAlertValues.includes(1), `per-task: churn alert ${unpooled.churnAlertValues.join(',')}`);
     assert.ok(
       workerLevel.churnAlertValues.length > 0 && !workerLevel.churnAlertValues.includes(1),
       `worker-level: churn alert ${workerLevel.churnAlertValues.join(',')}`,
