@@ -140,11 +140,8 @@ export const poolingSection = z
     mode: z
       .enum(['off', 'session', 'transaction'])
       .default('session')
-      .refine((mode) => mode !== 'transaction', {
-        message: '"transaction" is not available yet; use "session" or "off"',
-      })
       .describe(
-        'off: one Neo4j connection per client connection, as without the sidecar. session: Neo4j connections are pooled and lent to a client connection for its life; the proxy answers the handshake and HELLO itself and every login is still verified by Neo4j (see authCacheSeconds). transaction: lent per query or transaction (not available yet). Env: SIDECAR__PROXY__POOLING__MODE.',
+        'off: one Neo4j connection per client connection, as without the sidecar. session: Neo4j connections are pooled and lent to a client connection for its life; the proxy answers the handshake and HELLO itself and every login is still verified by Neo4j (see authCacheSeconds). transaction: lent for one auto-commit query or one explicit transaction at a time, so many client connections share few Neo4j connections. Env: SIDECAR__PROXY__POOLING__MODE.',
       ),
     maxUpstreams: z
       .number()

@@ -36,7 +36,7 @@ import {
 } from './bolt/index.ts';
 import { ServerStreamForwarder } from './forwarder.ts';
 import { type CloseReason, type ProblemReason, type ProxyMetrics, UNKNOWN_USER_AGENT } from './metrics.ts';
-import { hasLogon, loginOf, settingsKey } from './pool/connection-key.ts';
+import { hasLogon, type Login, loginOf, settingsKey } from './pool/connection-key.ts';
 import {
   type Lent,
   PoolTimeoutError,
@@ -106,7 +106,8 @@ const UPSTREAM_TRANSITIONS: Readonly<Record<UpstreamSocketState, readonly Upstre
   open: ['ending', 'closed'],
   ending: ['closed'],
   borrowing: ['lent', 'none', 'closed'],
-  lent: ['returned', 'closed'],
+  // Transaction mode: back to none between units of work.
+  lent: ['returned', 'none', 'closed'],
   returned: [],
   closed: [],
 };
@@ -200,6 +201,10 @@ export class ProxiedConnection {
   #helloFields: PackStreamMap | null = null;
   /** Pooled: the client sent LOGOFF or LOGON itself, so the upstream's login is no longer the pool's. */
   #clientChangedLogin = false;
+  /** Transaction mode: a FAILURE in this unit of work left the upstream FAILED, so it needs RESET before reuse. */
+  #unitFailed = false;
+  /** Transaction mode: the client's verified login, to log an upstream in for each unit of work. */
+  #login: { readonly login: Login; readonly logon: Buffer | null } | null = null;
 
   constructor(id: number, client: net.Socket, settings: ConnectionSettings, hooks: ConnectionHooks) {
     this.id = id;
@@ -357,6 +362,13 @@ export class ProxiedConnection {
         this.#clientMessages.feed(data);
         return;
       }
+      if (this.#upstreamState !== 'lent') {
+        // Transaction mode between units: held until an upstream is lent, or answered here.
+        this.#unsent.push(data);
+        this.#clientMessages.feed(data);
+        if (this.#goodbyeAt !== null) this.#afterGoodbye();
+        return;
+      }
       // Pooled: read first, so a GOODBYE can be held back from an upstream that outlives this client.
       const offset = this.#clientMessages.bytesFed;
       this.#clientMessages.feed(data);
@@ -424,7 +436,121 @@ export class ProxiedConnection {
       if (signature === null || this.#tracker.keepServerPayload(signature)) safeEnd = pendingStart;
     }
     for (const piece of this.#forwarder.take(messages, offset, safeEnd)) this.#writeClient(piece);
+    if (this.#pool?.mode === 'transaction') this.#endUnitIfDone();
     if (this.#draining) this.#closeIfIdle();
+  }
+
+  /**
+   * Transaction mode: once the auto-commit query or explicit transaction is over and every reply is
+   * through, the upstream goes back to the pool; the client keeps its connection and holds none.
+   */
+  #endUnitIfDone(): void {
+    if (this.#upstreamState !== 'lent' || this.#clientState !== 'linked') return;
+    const tracker = this.#tracker;
+    if (tracker.pendingRequestCount > 0 || tracker.openQueryCount > 0 || tracker.inExplicitTransaction) return;
+    if (this.#clientMessages.pendingMessageStart !== null || this.#serverMessages.pendingMessageStart !== null) return;
+    if (this.#forwarder.heldBytes > 0 || this.#clientChangedLogin) return;
+    this.#returnUpstream('none');
+    this.#unitFailed = false;
+    this.#unsent = [];
+    this.#unsentStart = this.#clientMessages.bytesFed;
+    this.#forwardFrom = this.#unsentStart;
+  }
+
+  /**
+   * Transaction mode, no upstream held: RESET, TELEMETRY and LOGOFF are answered here (nothing is in
+   * flight, so no reply can overtake another); anything else starts a unit of work on a lent upstream.
+   */
+  #onRequestBetweenUnits(frame: BoltMessageFrame): boolean {
+    if (this.#upstreamState !== 'none') return false;
+    switch (frame.signature) {
+      case BoltSignature.GOODBYE:
+        // Closed by #onClientData once the read is through.
+        return true;
+      case BoltSignature.RESET:
+      case BoltSignature.TELEMETRY:
+        this.#observeClientMessage(frame);
+        this.#forwardFrom = frame.wireEnd;
+        this.#replyToClient(BoltSignature.SUCCESS, EMPTY_SUCCESS);
+        return true;
+      case BoltSignature.LOGOFF:
+        this.#observeClientMessage(frame);
+        this.#forwardFrom = frame.wireEnd;
+        this.#login = null;
+        this.#replyToClient(BoltSignature.SUCCESS, EMPTY_SUCCESS);
+        return true;
+      case BoltSignature.LOGON:
+        this.#forwardFrom = frame.wireEnd;
+        this.#startUnit(frame);
+        return true;
+      default:
+        this.#forwardFrom = frame.wireStart;
+        this.#startUnit(null);
+        this.#observeClientMessage(frame);
+        return true;
+    }
+  }
+
+  /** Borrows an upstream logged in as this client (or, for a LOGON, verifies the new login on it). */
+  #startUnit(logonFrame: BoltMessageFrame | null): void {
+    const pool = this.#pool as UpstreamPool;
+    this.#setUpstream('borrowing');
+    const spec = this.#spec();
+    let checkout: Promise<Lent | Refused>;
+    if (logonFrame !== null) {
+      this.#observeClientMessage(logonFrame);
+      const fields = messageMetadata(logonFrame.payload);
+      if (fields === null)
+        throw new ConnectionProblem('undecodable_message', 'the client sent a LOGON without metadata');
+      const logon = chunkMessage(logonFrame.payload ?? EMPTY);
+      this.#login = { login: loginOf(fields), logon };
+      checkout = pool.checkoutForLogon(spec, this.#login.login, logon, null);
+    } else if (this.#login === null) {
+      throw new ConnectionProblem('framing', 'the client sent a request without being logged in');
+    } else if (this.#login.logon === null) {
+      checkout = pool.checkoutForHello(spec, this.#login.login, { verifiedLogin: true });
+    } else {
+      checkout = pool.checkoutForLogon(spec, this.#login.login, this.#login.logon, null, { verifiedLogin: true });
+    }
+    checkout.then(
+      (outcome) => this.#guarded(() => this.#lendUnit(outcome, logonFrame !== null)),
+      (error: unknown) => this.#guarded(() => this.#onCheckoutFailed(error)),
+    );
+  }
+
+  #lendUnit(outcome: Lent | Refused, answerLogon: boolean): void {
+    const pool = this.#pool as UpstreamPool;
+    if ('refused' in outcome) {
+      // Neo4j no longer takes this client's login (its password changed, say): it gets Neo4j's answer.
+      this.#refuse(outcome);
+      return;
+    }
+    const { upstream, reply } = outcome;
+    if (this.#clientState !== 'linked' || this.#closeReason !== null) {
+      pool.release(upstream, { pendingSummaries: 0 });
+      if (this.#upstreamState === 'borrowing') this.#setUpstream('none');
+      return;
+    }
+    upstream.lend({
+      onData: (data) => this.#guarded(() => this.#onServerData(data)),
+      onClosed: (error) => this.#guarded(() => this.#onLentUpstreamClosed(error)),
+    });
+    this.#lent = upstream;
+    this.#setUpstream('lent');
+    if (answerLogon) this.#replyToClient(reply.signature, reply.payload);
+    this.#sendUnsent();
+    this.#endUnitIfDone();
+  }
+
+  /** Client bytes held while no upstream was lent, from the first one not answered here. */
+  #sendUnsent(): void {
+    const unsent = Buffer.concat(this.#unsent);
+    this.#unsent = [];
+    const from = this.#forwardFrom - this.#unsentStart;
+    const to = (this.#goodbyeAt ?? this.#unsentStart + unsent.length) - this.#unsentStart;
+    if (to > from) this.#writeUpstream(unsent.subarray(from, to));
+    this.#unsentStart += unsent.length;
+    this.#forwardFrom = this.#unsentStart;
   }
 
   #onClientHandshakeDone(leftover: Buffer): void {
@@ -531,6 +657,14 @@ export class ProxiedConnection {
         return;
       }
     }
+    if (
+      this.#pool?.mode === 'transaction' &&
+      this.#clientState === 'linked' &&
+      this.#upstreamState === 'none' &&
+      this.#onRequestBetweenUnits(frame)
+    ) {
+      return;
+    }
     if (this.#clientState === 'greeting' && this.#isLoginStep(frame)) {
       this.#loginSteps.push({ ...frame, payload: frame.payload === null ? null : Buffer.from(frame.payload) });
       this.#forwardFrom = frame.wireEnd;
@@ -599,7 +733,9 @@ export class ProxiedConnection {
     const version = spec.version;
     if (!hasLogon(version)) {
       this.#setUpstream('borrowing');
-      this.#link(await pool.checkoutForHello(spec, loginOf(fields)));
+      const login = loginOf(fields);
+      this.#login = { login, logon: null };
+      this.#link(await pool.checkoutForHello(spec, login));
       return;
     }
     const recorded = pool.recordedHello(spec.key);
@@ -614,9 +750,10 @@ export class ProxiedConnection {
       return;
     }
     if (this.#clientState !== 'greeting') {
-      pool.release(upstream, { destroy: 'abandoned' });
+      if (upstream !== null) pool.release(upstream, { destroy: 'abandoned' });
       return;
     }
+    if (upstream === null) this.#setUpstream('none');
     this.#lent = upstream;
     this.#replyToClient(BoltSignature.SUCCESS, reply.payload);
   }
@@ -629,7 +766,10 @@ export class ProxiedConnection {
     const held = this.#lent;
     this.#lent = null;
     if (this.#upstreamState === 'none') this.#setUpstream('borrowing');
-    this.#link(await pool.checkoutForLogon(this.#spec(), loginOf(fields), chunkMessage(frame.payload ?? EMPTY), held));
+    const login = loginOf(fields);
+    const logon = chunkMessage(frame.payload ?? EMPTY);
+    this.#login = { login, logon };
+    this.#link(await pool.checkoutForLogon(this.#spec(), login, logon, held));
   }
 
   /** Neo4j accepted the login: the client gets its reply, the upstream is lent, held requests go out. */
@@ -654,13 +794,10 @@ export class ProxiedConnection {
     this.#setUpstream('lent');
     this.#replyToClient(reply.signature, reply.payload);
     this.#setClient('linked');
-    const unsent = Buffer.concat(this.#unsent);
-    this.#unsent = [];
-    const from = this.#forwardFrom - this.#unsentStart;
-    const to = (this.#goodbyeAt ?? this.#unsentStart + unsent.length) - this.#unsentStart;
-    if (to > from) this.#writeUpstream(unsent.subarray(from, to));
+    this.#sendUnsent();
     if (this.#clientSaidGoodbye) this.#afterGoodbye();
-    else if (this.#draining) this.#closeIfIdle();
+    else if (this.#pool?.mode === 'transaction') this.#endUnitIfDone();
+    if (this.#draining) this.#closeIfIdle();
   }
 
   /**
@@ -728,20 +865,22 @@ export class ProxiedConnection {
   }
 
   /** Pooled: the upstream goes back to the pool, reset first, or is closed when it cannot be made clean. */
-  #returnUpstream(): void {
+  #returnUpstream(next: 'returned' | 'none' = 'returned'): void {
     const upstream = this.#lent;
     const pool = this.#pool;
     if (upstream === null || pool === null || this.#upstreamState !== 'lent') return;
     this.#lent = null;
-    this.#setUpstream('returned');
+    this.#setUpstream(next);
     if (this.#upstreamPaused) {
       this.#upstreamPaused = false;
       upstream.socket.resume();
     }
     const reason = this.#unreusableBecause();
+    // A unit of work that ended without a FAILURE leaves the upstream READY: no RESET round trip needed.
+    const ready = next === 'none' && !this.#unitFailed;
     pool.release(
       upstream,
-      reason === null ? { pendingSummaries: this.#tracker.pendingRequestCount } : { destroy: reason },
+      reason === null ? { pendingSummaries: this.#tracker.pendingRequestCount, ready } : { destroy: reason },
     );
   }
 
@@ -781,6 +920,9 @@ export class ProxiedConnection {
       case 'queryFinished':
         this.#queries++;
         this.#hooks.metrics.queryFinished(event, this.userAgent);
+        break;
+      case 'failure':
+        this.#unitFailed = true;
         break;
       case 'authFailure':
         this.#hooks.metrics.authFailure(this.#userAgent ?? userAgentFamily(this.#tracker.clientUserAgent));
@@ -1044,6 +1186,9 @@ export class ProxiedConnection {
 
 /** A client that left one of these ways left its upstream in a state RESET can clean. */
 const CLEAN_CLOSES: ReadonlySet<CloseReason> = new Set(['client_closed', 'client_error', 'shutdown']);
+
+/** SUCCESS {} : the proxy's own answer to RESET, TELEMETRY and LOGOFF between units of work. */
+const EMPTY_SUCCESS = Buffer.from([0xb1, BoltSignature.SUCCESS, 0xa0]);
 
 function messageMetadata(payload: Buffer | null): PackStreamMap | null {
   if (payload === null) return null;

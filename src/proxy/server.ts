@@ -125,6 +125,7 @@ export class BoltProxy {
             options.upstream,
             { ...POOLING_DEFAULTS, ...poolSettings, connectTimeoutMs: upstreamConnectTimeoutMs, maxMessageBytes },
             this.#metrics,
+            pooling.mode,
           );
     this.#settings = {
       pool: this.#pool,
@@ -141,9 +142,6 @@ export class BoltProxy {
 
   /** Listens, then resolves; rejects when the address cannot be bound. */
   static async start(options: BoltProxyOptions): Promise<BoltProxy> {
-    if (options.pooling?.mode === 'transaction') {
-      throw new Error('proxy.pooling.mode "transaction" is not available yet; use "session" or "off"');
-    }
     const server = net.createServer();
     const host = options.host ?? DEFAULTS.host;
     await new Promise<void>((resolve, reject) => {
@@ -200,7 +198,7 @@ export class BoltProxy {
       activeByUserAgent,
       queriesInFlight,
       bufferedBytes,
-      ...(this.#pool === null ? {} : { pool: { mode: 'session' as const, ...this.#pool.counts() } }),
+      ...(this.#pool === null ? {} : { pool: { mode: this.#pool.mode, ...this.#pool.counts() } }),
     };
   }
 

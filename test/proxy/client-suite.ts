@@ -206,7 +206,7 @@ export function defineProxyClientSuite(
 export const SUITE_POOLING_MODES: readonly PoolingMode[] = suitePoolingModes();
 
 function suitePoolingModes(): PoolingMode[] {
-  const all: PoolingMode[] = ['off', 'session'];
+  const all: PoolingMode[] = ['off', 'session', 'transaction'];
   const chosen = process.env.PROXY_SUITE_POOLING_MODES;
   if (!chosen) return all;
   return chosen.split(',').map((mode) => {

@@ -295,6 +295,132 @@ describe('session pooling', () => {
   });
 });
 
+describe('transaction pooling', () => {
+  let proxy: TestProxy;
+  before(async () => {
+    proxy = await startTestProxy(server.uri, { pooling: { mode: 'transaction', maxUpstreams: 3 } });
+  });
+  after(async () => {
+    await proxy?.stop();
+  });
+
+  it('many open client connections share a few Neo4j connections, each transaction alone on its upstream', async () => {
+    const clients = 20;
+    const drivers = Array.from({ length: clients }, () =>
+      neo4j.driver(proxy.boltUri, auth(), { ...quiet, maxConnectionPoolSize: 1 }),
+    );
+    try {
+      const ids = new Set<string>();
+      for (let round = 0; round < 3; round++) {
+        const results = await Promise.all(
+          drivers.map(async (driver, index) => {
+            const session = driver.session();
+            try {
+              return await session.executeWrite(async (tx) => {
+                const first = await tx.run('RETURN $index AS index', { index: neo4j.int(index) });
+                const marker = `pool-probe-${randomUUID()}`;
+                const seen = await tx.run(
+                  `SHOW TRANSACTIONS YIELD connectionId, currentQuery WHERE currentQuery CONTAINS '${marker}' RETURN connectionId`,
+                );
+                return {
+                  index: first.records[0]?.get('index').toNumber(),
+                  id: String(seen.records[0]?.get('connectionId')),
+                };
+              });
+            } finally {
+              await session.close();
+            }
+          }),
+        );
+        results.forEach((result, index) => {
+          assert.equal(result.index, index);
+          ids.add(result.id);
+        });
+      }
+      assert.equal(proxy.proxy.status().activeConnections, clients, 'every client kept its connection');
+      assert.ok(
+        ids.size <= 3,
+        `${clients} client connections used ${ids.size} Neo4j connections, above maxUpstreams 3`,
+      );
+    } finally {
+      await Promise.all(drivers.map((driver) => driver.close()));
+    }
+  });
+
+  it('between transactions a client holds no upstream; RESET and a failed query are handled as Neo4j would', async () => {
+    const raw = await loggedInBolt58(proxy.proxy.address, {
+      userAgent: 'tx-mode-test/1.0',
+      username: server.username,
+      password: server.password,
+    });
+    try {
+      const inUse = () => proxy.proxy.status().pool?.states.in_use ?? 0;
+      await eventually(() => assert.equal(inUse(), 0));
+      raw.write(
+        Buffer.concat([
+          message(BoltSignature.RUN, 'RETURN 1/0', map({}), map({})),
+          message(BoltSignature.PULL, map({ n: -1 })),
+        ]),
+      );
+      // The RUN is accepted; the division fails as the PULL streams.
+      assert.equal((await raw.readMessage()).signature, BoltSignature.SUCCESS);
+      assert.equal((await raw.readMessage()).signature, BoltSignature.FAILURE);
+      raw.write(message(BoltSignature.RESET));
+      assert.equal((await raw.readMessage()).signature, BoltSignature.SUCCESS);
+      assert.equal(await rawIdAndGoodbye(raw).then((id) => id.length > 0), true);
+      await eventually(() => assert.equal(inUse(), 0));
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('a client killed inside a transaction: nothing committed, the upstream comes back clean', async () => {
+    const label = `TxKilled${randomUUID().replaceAll('-', '')}`;
+    const raw = await loggedInBolt58(proxy.proxy.address, {
+      userAgent: 'tx-killed-test/1.0',
+      username: server.username,
+      password: server.password,
+    });
+    raw.write(
+      Buffer.concat([
+        message(BoltSignature.BEGIN, map({})),
+        message(BoltSignature.RUN, `CREATE (:${label}) RETURN 1`, map({}), map({})),
+        message(BoltSignature.PULL, map({ n: -1 })),
+      ]),
+    );
+    for (let reply = 0; reply < 4; reply++) await raw.readMessage();
+    raw.close();
+    await eventually(async () => {
+      const { records } = await direct.executeQuery(
+        'SHOW TRANSACTIONS YIELD currentQuery WHERE NOT currentQuery STARTS WITH "SHOW TRANSACTIONS" RETURN count(*) AS open',
+      );
+      assert.equal(records[0]?.get('open').toNumber(), 0);
+    });
+    const { records } = await direct.executeQuery(`MATCH (n:${label}) RETURN count(n) AS created`);
+    assert.equal(records[0]?.get('created').toNumber(), 0);
+  });
+
+  it('two users interleaved: SHOW CURRENT USER is right in every transaction', async () => {
+    const users = [
+      neo4j.driver(proxy.boltUri, auth(), quiet),
+      neo4j.driver(proxy.boltUri, auth(ALICE.user, ALICE.password), quiet),
+    ] as const;
+    try {
+      for (let round = 0; round < 6; round++) {
+        const seen = await Promise.all(
+          users.map(async (driver) => {
+            const { records } = await driver.executeQuery('SHOW CURRENT USER YIELD user', {}, { database: 'system' });
+            return records[0]?.get('user');
+          }),
+        );
+        assert.deepEqual(seen, [server.username, ALICE.user], `round ${round}`);
+      }
+    } finally {
+      await Promise.all(users.map((driver) => driver.close()));
+    }
+  });
+});
+
 describe('pooling as shipped', () => {
   it('the real CLI with default settings pools per-task drivers', { timeout: 120_000 }, async () => {
     const cli = await spawnSidecarCli(['run'], { NEO4J_URI: server.uri, NEO4J_PASSWORD: server.password });

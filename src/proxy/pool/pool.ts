@@ -83,6 +83,11 @@ export interface Refused {
 
 export class PoolTimeoutError extends Error {}
 
+export interface CheckoutOptions {
+  /** Transaction mode, after the client's own login was verified: an upstream with the same login needs no new round trip. */
+  readonly verifiedLogin?: boolean;
+}
+
 const STATE_LABELS: Readonly<Record<UpstreamState, UpstreamStateLabel | null>> = {
   connecting: 'opening',
   greeting: 'opening',
@@ -102,6 +107,7 @@ interface Waiter {
 
 export class UpstreamPool {
   readonly #target: UpstreamTarget;
+  readonly #mode: Exclude<PoolingMode, 'off'>;
   readonly #settings: PoolSettings;
   readonly #observer: PoolObserver;
   readonly #all = new Set<PooledUpstream>();
@@ -118,7 +124,13 @@ export class UpstreamPool {
   #closing = false;
   readonly #sweeper: NodeJS.Timeout;
 
-  constructor(target: UpstreamTarget, settings: PoolSettings, observer: PoolObserver) {
+  constructor(
+    target: UpstreamTarget,
+    settings: PoolSettings,
+    observer: PoolObserver,
+    mode: Exclude<PoolingMode, 'off'> = 'session',
+  ) {
+    this.#mode = mode;
     this.#target = target;
     this.#settings = settings;
     this.#observer = observer;
@@ -128,6 +140,10 @@ export class UpstreamPool {
 
   get settings(): PoolSettings {
     return this.#settings;
+  }
+
+  get mode(): Exclude<PoolingMode, 'off'> {
+    return this.#mode;
   }
 
   /** The server's version ranges, learnt once (again after the server changed); null: no manifest, pass through. */
@@ -157,10 +173,14 @@ export class UpstreamPool {
    * A Bolt 5.1+ client's HELLO when no reply is recorded for its settings yet: opens an upstream with that
    * HELLO and holds it for the client's LOGON.
    */
-  async greet(spec: UpstreamSpec): Promise<{ upstream: PooledUpstream; reply: ControlReply }> {
+  async greet(spec: UpstreamSpec): Promise<{ upstream: PooledUpstream | null; reply: ControlReply }> {
     const startedMs = performance.now();
     while (!(await this.#acquireSlot(spec.key, startedMs))) {
-      // Something was returned or closed: look again.
+      // Something was returned or closed: another client's upstream may have recorded the reply meanwhile.
+      const recorded = this.#helloReplies.get(spec.key);
+      if (recorded !== undefined) {
+        return { upstream: null, reply: { signature: BoltSignature.SUCCESS, payload: recorded, metadata: null } };
+      }
     }
     const upstream = this.#create(spec);
     const reply = await this.#greet(upstream, spec);
@@ -174,6 +194,7 @@ export class UpstreamPool {
     login: Login,
     logon: Buffer,
     held: PooledUpstream | null,
+    options: CheckoutOptions = {},
   ): Promise<Lent | Refused> {
     const startedMs = performance.now();
     for (;;) {
@@ -181,12 +202,12 @@ export class UpstreamPool {
       held = null;
       let opened = upstream !== null;
       if (upstream === null) {
-        const cached = this.#takeIdle(spec.key, (candidate) => this.#loginCached(candidate, login));
+        const cached = this.#takeIdle(spec.key, (candidate) => this.#loginCached(candidate, login, options));
         if (cached !== null) {
           if (await this.#alive(cached)) {
             const reply = cached.login?.reply;
             if (reply !== undefined) {
-              this.#observer.login('cached');
+              if (options.verifiedLogin !== true) this.#observer.login('cached');
               return this.#lend(
                 cached,
                 { signature: BoltSignature.SUCCESS, payload: reply, metadata: null },
@@ -234,13 +255,13 @@ export class UpstreamPool {
   }
 
   /** Before Bolt 5.1: the login is in HELLO, so a fresh upstream, or with the cache on one that took this login. */
-  async checkoutForHello(spec: UpstreamSpec, login: Login): Promise<Lent | Refused> {
+  async checkoutForHello(spec: UpstreamSpec, login: Login, options: CheckoutOptions = {}): Promise<Lent | Refused> {
     const startedMs = performance.now();
     for (;;) {
-      const cached = this.#takeIdle(spec.key, (candidate) => this.#loginCached(candidate, login));
+      const cached = this.#takeIdle(spec.key, (candidate) => this.#loginCached(candidate, login, options));
       if (cached !== null) {
         if (!(await this.#alive(cached)) || cached.helloReply === null) continue;
-        this.#observer.login('cached');
+        if (options.verifiedLogin !== true) this.#observer.login('cached');
         return this.#lend(
           cached,
           { signature: BoltSignature.SUCCESS, payload: cached.helloReply, metadata: null },
@@ -272,17 +293,30 @@ export class UpstreamPool {
    */
   release(
     upstream: PooledUpstream,
-    outcome: { readonly pendingSummaries: number } | { readonly destroy: UpstreamCloseReason },
+    outcome:
+      | { readonly pendingSummaries: number; readonly ready?: boolean }
+      | { readonly destroy: UpstreamCloseReason },
   ): void {
     upstream.takeBack();
     if (upstream.state === 'closed') return;
     let reason: UpstreamCloseReason | null = 'destroy' in outcome ? outcome.destroy : null;
     if (reason === null && this.#closing) reason = 'shutdown';
     if (reason === null && performance.now() >= upstream.expiresAtMs) reason = 'max_lifetime';
-    if (reason === null && this.#settings.authCacheSeconds === 0 && !upstreamHasLogon(upstream))
+    if (
+      reason === null &&
+      this.#mode === 'session' &&
+      this.#settings.authCacheSeconds === 0 &&
+      !upstreamHasLogon(upstream)
+    ) {
+      // Only this client could use it again (the login is in HELLO), and in session mode it has left.
       reason = 'single_use_login';
+    }
     if (reason !== null || 'destroy' in outcome) {
       this.#destroy(upstream, reason ?? 'shutdown');
+      return;
+    }
+    if (outcome.ready === true && outcome.pendingSummaries === 0) {
+      this.#keep(upstream);
       return;
     }
     void this.#resetAndKeep(upstream, outcome.pendingSummaries);
@@ -307,6 +341,10 @@ export class UpstreamPool {
       this.#destroy(upstream, 'shutdown');
       return;
     }
+    this.#keep(upstream);
+  }
+
+  #keep(upstream: PooledUpstream): void {
     upstream.markReady();
     this.#idle.push(upstream);
     this.#wakeWaiters(upstream.key);
@@ -333,15 +371,17 @@ export class UpstreamPool {
     }
   }
 
-  #loginCached(upstream: PooledUpstream, login: Login): boolean {
-    const windowMs = this.#settings.authCacheSeconds * 1000;
+  /**
+   * An idle upstream that may serve `login` with no round trip: logged in with the same credentials,
+   * accepted by Neo4j within authCacheSeconds, or at any time when this client's own login was already
+   * verified (a later transaction of a client in transaction mode, as a direct connection stays logged in).
+   */
+  #loginCached(upstream: PooledUpstream, login: Login, options: CheckoutOptions): boolean {
     const known = upstream.login;
-    return (
-      windowMs > 0 &&
-      known !== null &&
-      performance.now() - known.verifiedAtMs <= windowMs &&
-      sameLogin(known.login, login)
-    );
+    if (known === null || !sameLogin(known.login, login)) return false;
+    if (options.verifiedLogin === true) return true;
+    const windowMs = this.#settings.authCacheSeconds * 1000;
+    return windowMs > 0 && performance.now() - known.verifiedAtMs <= windowMs;
   }
 
   #takeIdle(key: string, accept: (upstream: PooledUpstream) => boolean): PooledUpstream | null {

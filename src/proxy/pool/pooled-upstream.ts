@@ -32,7 +32,7 @@ const TRANSITIONS: Readonly<Record<UpstreamState, readonly UpstreamState[]>> = {
   greeting: ['ready', 'busy', 'lent', 'closed'],
   ready: ['busy', 'lent', 'closed'],
   busy: ['ready', 'lent', 'closed'],
-  lent: ['busy', 'closed'],
+  lent: ['busy', 'ready', 'closed'],
   closed: [],
 };
 
