@@ -282,7 +282,10 @@ export const configSchema = z
     probes: probesSection,
     alerts: alertsSection,
   })
-  .superRefine(churnWindowHoldsCensuses);
+  .superRefine((config, context) => {
+    churnWindowHoldsCensuses(config, context);
+    topQueriesFitTheSeriesBound(config, context);
+  });
 
 /**
  * The census adds the connections opened since the previous census in one step, so a churn rate over
@@ -302,6 +305,26 @@ function churnWindowHoldsCensuses(
     code: 'custom',
     path: ['alerts', 'thresholds', 'connectionChurn', 'window'],
     message: `must hold at least two censuses: 2 x the census interval (probes.schedule x probes.census.everyRuns = ${censusIntervalMs / 1000} s), or the rate jumps with each census`,
+  });
+}
+
+/** Quantile series per exported fingerprint (p50, p95, p99 of neo4j_query_fingerprint_duration_seconds). */
+const QUANTILE_SERIES_PER_FINGERPRINT = 3;
+
+/**
+ * The top-N fingerprints are exported as series of one metric; past metrics.maxSeriesPerMetric the
+ * recorder folds the rest into "other", so part of the top N would silently vanish from dashboards.
+ */
+function topQueriesFitTheSeriesBound(
+  config: { queryStats: { enabled: boolean; topN: number }; metrics: { maxSeriesPerMetric: number } },
+  context: z.RefinementCtx,
+): void {
+  const { queryStats, metrics } = config;
+  if (!queryStats.enabled || QUANTILE_SERIES_PER_FINGERPRINT * queryStats.topN <= metrics.maxSeriesPerMetric) return;
+  context.addIssue({
+    code: 'custom',
+    path: ['queryStats', 'topN'],
+    message: `${queryStats.topN} fingerprints take ${QUANTILE_SERIES_PER_FINGERPRINT * queryStats.topN} quantile series, over metrics.maxSeriesPerMetric (${metrics.maxSeriesPerMetric}): lower topN or raise the bound`,
   });
 }
 

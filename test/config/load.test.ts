@@ -75,6 +75,17 @@ describe('loadConfig', () => {
     assert.equal(off.probes.census.enabled, false, 'no census, no churn from it to check');
   });
 
+  it('refuses a query-statistics top N whose series would not fit metrics.maxSeriesPerMetric, naming topN', () => {
+    const issues = issuesOf(() =>
+      loadConfig({ env: { SIDECAR__QUERY_STATS__TOP_N: '400', SIDECAR__METRICS__MAX_SERIES_PER_METRIC: '1000' } }),
+    );
+    const issue = issues.find((found) => found.path === 'queryStats.topN');
+    assert.match(issue?.message ?? '', /1200 quantile series, over metrics.maxSeriesPerMetric \(1000\)/);
+    assert.equal(loadConfig({ env: { SIDECAR__QUERY_STATS__TOP_N: '333' } }).queryStats.topN, 333);
+    const off = loadConfig({ env: { SIDECAR__QUERY_STATS__TOP_N: '400', SIDECAR__QUERY_STATS__ENABLED: 'false' } });
+    assert.equal(off.queryStats.enabled, false, 'no statistics, no series to bound');
+  });
+
   it('rejects an unknown key in the file with its path', () => {
     const file = tempFile('c.yaml', 'statsd:\n  enabled: true\n  hots: x\n');
     const issues = issuesOf(() => loadConfig({ file, env: {} }));
