@@ -6,7 +6,7 @@
  */
 import type { ThresholdKey, ThresholdsConfig } from '../config/alerts.ts';
 import { parsePrometheusDuration } from '../config/alerts.ts';
-import { census, pool, probe, proxy, proxyPool, query } from '../metrics/catalogue.ts';
+import { census, pool, probe, proxy, proxyPool, query, sidecar } from '../metrics/catalogue.ts';
 import type { MetricDefinition } from '../metrics/definitions.ts';
 import type { Measured, MetricReader } from './history.ts';
 import { humanize, humanizeDuration, humanizePercentage } from './template.ts';
@@ -248,6 +248,23 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
     expression: ({ selector }) => selectMetric(census.oldestTransaction.name, [], selector),
     measure: (reader) =>
       reader.current(census.oldestTransaction).map((series) => ({ labels: series.labels, value: series.value })),
+  },
+  credentialsRejected: {
+    key: 'credentialsRejected',
+    nameSuffix: 'CredentialsRejected',
+    anchor: 'credentials-rejected',
+    summary: "Neo4j refuses the sidecar's credentials.",
+    description:
+      'Neo4j has refused the credentials of the sidecar for {{ $value | humanizeDuration }} (threshold {{threshold}}): it is not ready and measures nothing, and any worker given the same password is refused too.',
+    unit: 'seconds',
+    history: [],
+    // The timestamp is 0 while the credentials are not refused: no instance then.
+    expression: ({ selector }) => `time() - (${selectMetric(sidecar.credentialsRejectedSince.name, [], selector)} > 0)`,
+    measure: (reader) =>
+      reader
+        .current(sidecar.credentialsRejectedSince)
+        .filter((series) => series.value > 0)
+        .map((series) => ({ labels: series.labels, value: reader.now / 1000 - series.value })),
   },
 };
 

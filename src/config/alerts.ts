@@ -122,6 +122,11 @@ export const thresholdsSection = z
       'seconds',
       'Age of the oldest open transaction on the server, per database, from the census.',
     ),
+    credentialsRejected: threshold(
+      { warning: 60, critical: 600, for: '0s' },
+      'seconds since the refusal began',
+      "How long Neo4j has refused the sidecar's own credentials; meanwhile the sidecar logs in only when a retry is due or the password file changes.",
+    ),
   })
   .prefault({});
 

@@ -225,6 +225,13 @@ export const sidecar = {
     labelNames: [] as const,
     statsdName: 'sidecar.credentials_rejected',
   }),
+  credentialsRejectedSince: defineGauge({
+    name: 'neo4j_sidecar_credentials_rejected_since_timestamp_seconds',
+    help: "When Neo4j's standing refusal of the sidecar's credentials began (Unix time); 0 while they are not refused.",
+    unit: 'seconds',
+    labelNames: [] as const,
+    statsdName: 'sidecar.credentials_rejected_since',
+  }),
   credentialsRejections: defineCounter({
     name: 'neo4j_sidecar_credentials_rejections_total',
     help: "Times Neo4j refused the sidecar's credentials (the first refusal, then each failed retry), by reason: unauthorized (wrong password) or rate_limited (the user is locked after failed logins).",

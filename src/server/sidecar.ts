@@ -74,6 +74,8 @@ function answerWithin(
 function createCredentialsGate(config: SidecarConfig, logger: Logger, recorder: Recorder): CredentialsGate {
   const rejected = recorder.gauge(sidecarMetrics.credentialsRejected);
   const rejections = recorder.counter(sidecarMetrics.credentialsRejections);
+  const rejectedSince = recorder.gauge(sidecarMetrics.credentialsRejectedSince);
+  rejectedSince.set({}, 0);
   rejected.set({}, 0);
   for (const reason of Object.values(REJECTION_REASONS)) rejections.bind({ reason });
   const verifyConfig = { ...config, neo4j: { ...config.neo4j, maxConnectionPoolSize: 1 } };
@@ -95,7 +97,13 @@ function createCredentialsGate(config: SidecarConfig, logger: Logger, recorder: 
     },
     observer: {
       rejected: (reason) => rejections.inc({ reason }),
-      changed: (state) => rejected.set({}, state === 'rejected' ? 1 : 0),
+      changed: (state) => {
+        rejected.set({}, state === 'rejected' ? 1 : 0);
+        // A new password being verified does not end the refusal; only an acceptance does.
+        const refusedSince = rejectedSince.snapshot()[0]?.value ?? 0;
+        if (state === 'rejected' && refusedSince === 0) rejectedSince.set({}, Date.now() / 1000);
+        if (state === 'accepted') rejectedSince.set({}, 0);
+      },
     },
   });
 }

@@ -347,6 +347,22 @@ function scenario(
         ],
       };
     }
+    case 'credentialsRejected': {
+      // Like probeDown: the time since the refusal began grows, so one scenario crosses both levels.
+      if (target === 'between') return undefined;
+      const rising = target === 'above';
+      return {
+        name: rising ? 'refused since the start' : 'never refused',
+        series: [
+          {
+            // Refused from the first step (time 15 s) on, or 0 throughout: not refused.
+            series: seriesName('neo4j_sidecar_credentials_rejected_since_timestamp_seconds', labels),
+            values: rising ? `0 ${constant(STEP_SECONDS, steps - 1)}` : constant(0, steps),
+          },
+        ],
+        instances: [{ labels, value: (step) => (rising && step >= 1 ? (step - 1) * STEP_SECONDS : undefined) }],
+      };
+    }
     case 'longRunningTransactions': {
       const x = gaugeTarget();
       if (x === undefined) return undefined;
@@ -376,9 +392,13 @@ function firingSteps(rule: AlertRule, instance: Instance, steps: number): boolea
 
 function horizonSteps(rules: readonly AlertRule[]): number {
   const longest = Math.max(...rules.map((rule) => rule.forMs + rule.windowMs)) / 1000;
-  // ProbeDown's value grows with time, and its sparsest probe in the scenarios is allowed 20 steps.
+  // ProbeDown's value grows with time, and its sparsest probe in the scenarios is allowed 20 steps;
+  // CredentialsRejected's grows with time too.
   const elapsedLevel = Math.max(
-    ...rules.map((rule) => (rule.definition.key === 'probeDown' ? rule.level + 20 * STEP_SECONDS : 0)),
+    ...rules.map((rule) => {
+      if (rule.definition.key === 'probeDown') return rule.level + 20 * STEP_SECONDS;
+      return rule.definition.key === 'credentialsRejected' ? rule.level : 0;
+    }),
   );
   return Math.ceil((longest + elapsedLevel) / STEP_SECONDS) + 8;
 }

@@ -35,6 +35,7 @@ alerts:
     probeDown: { warning: 30, critical: 90, for: 15s }
     connectionChurn: { warning: 0.2, critical: 5, window: 1m, for: 2m }
     longRunningTransactions: { warning: 30, critical: 60, for: 1m }
+    credentialsRejected: { warning: null, critical: 120, for: 30s }
 `;
 
 let workDir: string;

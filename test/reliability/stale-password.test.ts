@@ -105,6 +105,9 @@ describe('a sidecar whose password was rotated away', () => {
     assert.match(body.reason ?? '', /neo4j: Neo4j refused the credentials of user neo4j/);
     assert.match(body.reason ?? '', /Neo\.ClientError\.Security\.Unauthorized/);
     assert.equal(await metric('neo4j_sidecar_credentials_rejected'), 1);
+    // The alert's measure: refused since about the sidecar's first login.
+    const since = await metric('neo4j_sidecar_credentials_rejected_since_timestamp_seconds');
+    assert.ok(since !== undefined && Date.now() / 1000 - since >= WINDOW_MS / 1000 - 15, `refused since ${since}`);
     // Refusals: the first login, then retries after 10 s and 20 s more (doubling); a lock-window's worth
     // of margin for a slow start.
     const rejections = await metric('neo4j_sidecar_credentials_rejections_total', { reason: 'unauthorized' });
@@ -128,6 +131,7 @@ describe('a sidecar whose password was rotated away', () => {
     assert.ok(ready, `not ready within 15 s of the Secret update:\n${sidecar.logs().slice(-3000)}`);
     const recoverySeconds = (Date.now() - updatedAt) / 1000;
     assert.equal(await metric('neo4j_sidecar_credentials_rejected'), 0);
+    assert.equal(await metric('neo4j_sidecar_credentials_rejected_since_timestamp_seconds'), 0);
     assert.match(sidecar.logs(), /Neo4j accepts the credentials again/);
     stopWorker = true;
     await working;
