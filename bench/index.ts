@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark of docs/performance.md against a real local Neo4j, printed as
  * markdown tables and written to bench/results/ (latest.json, latest.md and a timestamped JSON).
  *
- *   npm run bench                                 # everything, about 18 minutes on 2 cores
+ *   npm run bench                                 # everything, about 19 minutes on 2 cores
  *   npm run bench -- --only proxy-js,scrape       # some sections
  *   npm run bench -- remote                       # the remote-Neo4j and pooling sections only
  *   npm run bench -- remote --delay-ms 10         # a longer link to the remote Neo4j (default 5 ms each way)
