@@ -107,9 +107,12 @@ describe('probes through a Neo4j outage', () => {
     const notReady = await readyz(503);
     assert.equal(notReady.status, 503);
     assert.match(notReady.body.reason ?? '', /probes: .*acquisition:default unavailable/);
-    // The alert is about time since the last success: wait until that surely exceeds the threshold.
+    // The alert is about time since the last success beyond the probe's own interval: wait until that
+    // surely exceeds the threshold.
+    const intervalSeconds = await metric('neo4j_probe_interval_seconds', { probe: 'round_trip' });
+    assert.ok(intervalSeconds !== undefined && intervalSeconds > 0, 'the probe exports its interval');
     await new Promise((resolve) =>
-      setTimeout(resolve, Math.max(0, healthyAt + PROBE_DOWN_SECONDS * 1000 + 500 - Date.now())),
+      setTimeout(resolve, Math.max(0, healthyAt + (PROBE_DOWN_SECONDS + intervalSeconds) * 1000 + 500 - Date.now())),
     );
     const firing = alerts.evaluate().filter((alert) => alert.state === 'firing');
     assert.ok(
