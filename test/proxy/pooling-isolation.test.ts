@@ -12,7 +12,7 @@ import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4
 import { ownTransaction, perTask, quiet } from './pooling-support.ts';
 import { startTestProxy, type TestProxy } from './support.ts';
 
-const MODES: readonly PoolingMode[] = ['session'];
+const MODES: readonly PoolingMode[] = ['session', 'transaction'];
 
 let server: TestNeo4j;
 
@@ -74,6 +74,9 @@ for (const mode of MODES) {
       const token = neo4j.auth.basic(server.username, server.password);
       const writer = neo4j.driver(wide.boltUri, token, { ...quiet, maxConnectionPoolSize: 1 });
       const reader = neo4j.driver(wide.boltUri, token, { ...quiet, maxConnectionPoolSize: 1 });
+      // Holds a transaction open during every other step, so that step cannot run on the upstream the
+      // pool would lend next (in transaction mode upstreams are lent per transaction, warmest first).
+      const holder = neo4j.driver(wide.boltUri, token, { ...quiet, maxConnectionPoolSize: 1 });
       const chain = randomUUID();
       try {
         // Each step runs on the other driver's upstream, with the bookmarks of the step before, and must
@@ -82,6 +85,9 @@ for (const mode of MODES) {
         let bookmarks: string[] = [];
         for (let step = 0; step < 6; step++) {
           const session = (step % 2 === 0 ? writer : reader).session({ bookmarks });
+          const holding = holder.session();
+          const held = step % 2 === 0 ? await holding.beginTransaction() : undefined;
+          await held?.run('RETURN 1');
           try {
             const seen = await session.executeWrite(async (tx) => {
               upstreams.add((await ownTransaction(tx)).connectionId);
@@ -96,12 +102,13 @@ for (const mode of MODES) {
             bookmarks = session.lastBookmarks();
             assert.equal(bookmarks.length, 1, `step ${step} got a bookmark`);
           } finally {
-            await session.close();
+            await held?.commit();
+            await Promise.all([session.close(), holding.close()]);
           }
         }
-        assert.equal(upstreams.size, 2, 'the two drivers ran on two upstreams');
+        assert.ok(upstreams.size >= 2, `the steps ran on ${upstreams.size} upstream`);
       } finally {
-        await Promise.all([writer.close(), reader.close()]);
+        await Promise.all([writer.close(), reader.close(), holder.close()]);
         await wide.stop();
         const cleanup = neo4j.driver(server.uri, token, quiet);
         await cleanup.executeQuery('MATCH (s:PoolingChain {chain: $chain}) DELETE s', { chain });

@@ -16,7 +16,7 @@ import { describeMessage, loggedInBolt58, map, message, type RawBoltClient } fro
 import { openTransactionsMarked, openTransactionsOn, ownTransaction, perTask, quiet } from './pooling-support.ts';
 import { eventually, startTestProxy, type TestProxy } from './support.ts';
 
-const MODES: readonly PoolingMode[] = ['session'];
+const MODES: readonly PoolingMode[] = ['session', 'transaction'];
 
 let server: TestNeo4j;
 let observer: Driver;

@@ -1,5 +1,5 @@
 /**
- * The pooling proxy against a Neo4j 5.26 of its own with the production login defaults (at most 3
+ * The pooling proxy (session and transaction mode) against a Neo4j 5.26 of its own with the production login defaults (at most 3
  * failed logins, then the user is locked for 5 s; the shared test server turns that off): a loop of
  * 1,000 per-task drivers through the sidecar as shipped, which Neo4j must see as a few connections
  * (its own listing and the census agree); the security promises (Neo4j's own answer to every wrong
@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import neo4j, { type AuthToken, type Driver } from 'neo4j-driver';
 import { type LocalNeo4j, startLocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
-import { isBoltProxyComponent } from '../../src/proxy/index.ts';
+import { isBoltProxyComponent, type PoolingMode } from '../../src/proxy/index.ts';
 import type { RunningSidecar } from '../../src/server/index.ts';
 import { parseExposition } from '../support/prometheus-text.ts';
 import { startTestSidecar } from '../support/sidecar.ts';
@@ -29,6 +29,7 @@ const PRODUCTION_LOGIN_CONFIG = {
   'dbms.security.auth_lock_time': '5s',
 };
 const UNAUTHORIZED = 'Neo.ClientError.Security.Unauthorized';
+const MODES: readonly PoolingMode[] = ['session', 'transaction'];
 const RATE_LIMITED = 'Neo.ClientError.Security.AuthenticationRateLimit';
 
 let server: LocalNeo4j;
@@ -211,11 +212,11 @@ describe('1,000 per-task drivers through the sidecar as shipped (session pooling
 });
 
 /** Authentication with every login verified (the default) and with the login cache on. */
-for (const authCacheSeconds of [0, 3]) {
-  describe(`security, session pooling, authCacheSeconds ${authCacheSeconds}`, { timeout: 180_000 }, () => {
+for (const [mode, authCacheSeconds] of MODES.flatMap((mode) => [0, 3].map((seconds) => [mode, seconds] as const))) {
+  describe(`security, ${mode} pooling, authCacheSeconds ${authCacheSeconds}`, { timeout: 180_000 }, () => {
     let proxy: TestProxy;
     before(async () => {
-      proxy = await startTestProxy(server.uri, { pooling: { mode: 'session', maxUpstreams: 2, authCacheSeconds } });
+      proxy = await startTestProxy(server.uri, { pooling: { mode, maxUpstreams: 2, authCacheSeconds } });
     });
     after(async () => {
       await proxy?.stop();
@@ -263,7 +264,7 @@ for (const authCacheSeconds of [0, 3]) {
     test('a password changed while its upstream is pooled: the old one is refused in time', async (t) => {
       const user = await newUser('rotate');
       const single = await startTestProxy(server.uri, {
-        pooling: { mode: 'session', maxUpstreams: 1, authCacheSeconds },
+        pooling: { mode, maxUpstreams: 1, authCacheSeconds },
       });
       try {
         for (let task = 0; task < 3; task++) {
@@ -298,161 +299,165 @@ for (const authCacheSeconds of [0, 3]) {
   });
 }
 
-describe('never two clients on one upstream, session pooling', () => {
-  test('64 concurrent clients, 10 transactions each, 8 upstreams', { timeout: 600_000 }, async (t) => {
-    const maxUpstreams = 8;
-    // 56 clients queue for the 8 upstreams while each holds one for 10 transactions: give the queue
-    // time on a busy machine, since a timed-out client would end the run before the invariant is seen.
-    const proxy = await startTestProxy(server.uri, {
-      pooling: { mode: 'session', maxUpstreams, acquireTimeoutMs: 240_000 },
-    });
-    try {
-      interface Span {
-        client: number;
-        connectionId: string;
-        start: number;
-        end: number;
-      }
-      const spans: Span[] = [];
-      const problems: string[] = [];
-      await Promise.all(
-        Array.from({ length: 64 }, (_, client) =>
-          perTask(
-            proxy.boltUri,
-            basic(server.username, server.password),
-            async (driver) => {
-              const session = driver.session();
-              try {
-                for (let seq = 0; seq < 10; seq++) {
-                  await session.executeWrite(async (tx) => {
-                    const first = await ownTransaction(tx);
-                    const clock = await tx.run(
-                      'RETURN $client AS client, $seq AS seq, datetime.realtime().epochMillis AS now',
-                      { client, seq },
-                    );
-                    const start = neo4j.integer.toNumber(clock.records[0]?.get('now'));
-                    if (neo4j.integer.toNumber(clock.records[0]?.get('client')) !== client)
-                      problems.push(`client ${client}: foreign row`);
-                    const last = await ownTransaction(tx);
-                    const end = (await tx.run('RETURN datetime.realtime().epochMillis AS now')).records[0]
-                      ?.get('now')
-                      .toNumber();
-                    if (first.connectionId !== last.connectionId || first.transactionId !== last.transactionId) {
-                      problems.push(
-                        `client ${client} tx ${seq}: moved from ${JSON.stringify(first)} to ${JSON.stringify(last)}`,
-                      );
-                    }
-                    spans.push({ client, connectionId: first.connectionId, start, end });
-                  });
-                }
-              } finally {
-                await session.close();
-              }
-            },
-            // The last of 64 clients waits for 7 rounds of 8: longer than the driver's default 60 s on a busy machine.
-            { connectionAcquisitionTimeout: 600_000 },
-          ),
-        ),
-      );
-      assert.deepEqual(problems, []);
-      assert.equal(spans.length, 640);
-      const byConnection = new Map<string, Span[]>();
-      for (const span of spans)
-        byConnection.set(span.connectionId, [...(byConnection.get(span.connectionId) ?? []), span]);
-      // An upstream the pool closes is replaced by a new connection: only the count at once is bounded.
-      const closed = await proxy.metric('neo4j_proxy_pool_upstreams_closed_total');
-      t.diagnostic(`${byConnection.size} Neo4j connections served 64 clients, ${closed} pooled upstreams closed`);
-      assert.ok(
-        byConnection.size <= maxUpstreams + closed,
-        `${byConnection.size} Neo4j connections for ${maxUpstreams}`,
-      );
-      // Session mode lends an upstream for a client's whole connection: one upstream per client, and on
-      // each upstream the clients' first-to-last spans follow one another without overlapping.
-      for (const [connectionId, onIt] of byConnection) {
-        const clients = new Map<number, { start: number; end: number }>();
-        for (const span of onIt) {
-          const known = clients.get(span.client);
-          clients.set(span.client, {
-            start: Math.min(known?.start ?? span.start, span.start),
-            end: Math.max(known?.end ?? span.end, span.end),
-          });
-        }
-        const ordered = [...clients.entries()].sort((a, b) => a[1].start - b[1].start);
-        for (let i = 1; i < ordered.length; i++) {
-          const [previous, previousSpan] = ordered[i - 1] as [number, { end: number }];
-          const [current, currentSpan] = ordered[i] as [number, { start: number }];
-          assert.ok(
-            currentSpan.start >= previousSpan.end,
-            `${connectionId} served client ${current} while client ${previous} still had it`,
-          );
-        }
-      }
-      for (let client = 0; client < 64; client++) {
-        const used = new Set(spans.filter((span) => span.client === client).map((span) => span.connectionId));
-        assert.equal(used.size, 1, `client ${client} moved between upstreams in session mode: ${[...used]}`);
-      }
-    } finally {
-      await proxy.stop();
-    }
-  });
-});
-
-describe('Neo4j restarted under load, session pooling', () => {
-  test('clients get retryable errors and recover without restarting the proxy', { timeout: 300_000 }, async () => {
-    const proxy = await startTestProxy(server.uri, { pooling: { mode: 'session', maxUpstreams: 4 } });
-    const token = basic(server.username, server.password);
-    const errors: { code?: string; retryable: boolean; message?: string }[] = [];
-    let succeeded = 0;
-    let running = true;
-    try {
-      const load = Promise.all(
-        Array.from({ length: 4 }, async () => {
-          while (running) {
-            try {
-              await perTask(
-                proxy.boltUri,
-                token,
-                async (driver) => {
-                  // One auto-commit query, no driver retries: every failure is seen here.
-                  const session = driver.session();
-                  try {
-                    await session.run('RETURN 1');
-                  } finally {
-                    await session.close();
-                  }
-                },
-                { connectionTimeout: 2000 },
-              );
-              succeeded++;
-            } catch (error) {
-              const failure = error as { code?: string; message?: string };
-              errors.push({ code: failure.code, message: failure.message, retryable: neo4j.isRetryableError(error) });
-              await new Promise((resolve) => setTimeout(resolve, 100));
-            }
-          }
-        }),
-      );
-      await eventually(() => assert.ok(succeeded >= 20), 30_000);
-      await server.stop();
-      await eventually(() => assert.ok(errors.length >= 4, 'the outage is seen by the clients'), 30_000);
-      await server.start();
-      const afterRestart = succeeded;
-      await eventually(() => assert.ok(succeeded >= afterRestart + 20, 'clients recover'), 60_000);
-      running = false;
-      await load;
-      const notRetryable = errors.filter((error) => !error.retryable);
-      assert.deepEqual(notRetryable, [], 'every error during the outage is one a driver retries');
-      // A long-lived driver through the same proxy works too, with its own pool after the restart.
-      const worker = neo4j.driver(proxy.boltUri, token, quiet);
+for (const mode of MODES)
+  describe(`never two clients on one upstream, ${mode} pooling`, () => {
+    test('64 concurrent clients, 5 transactions each, 8 upstreams', { timeout: 600_000 }, async (t) => {
+      const maxUpstreams = 8;
+      // In session mode 56 clients queue for the 8 upstreams while each holds one for 5 transactions:
+      // give the queue time on a busy machine, since a timed-out client would end the run early.
+      const proxy = await startTestProxy(server.uri, {
+        pooling: { mode, maxUpstreams, acquireTimeoutMs: 240_000 },
+      });
       try {
-        const { records } = await worker.executeQuery('RETURN 42 AS answer');
-        assert.equal(records[0]?.get('answer').toNumber(), 42);
+        interface Span {
+          client: number;
+          seq: number;
+          connectionId: string;
+          start: number;
+          end: number;
+        }
+        const spans: Span[] = [];
+        const problems: string[] = [];
+        await Promise.all(
+          Array.from({ length: 64 }, (_, client) =>
+            perTask(
+              proxy.boltUri,
+              basic(server.username, server.password),
+              async (driver) => {
+                const session = driver.session();
+                try {
+                  for (let seq = 0; seq < 5; seq++) {
+                    await session.executeWrite(async (tx) => {
+                      const first = await ownTransaction(tx);
+                      const clock = await tx.run(
+                        'RETURN $client AS client, $seq AS seq, datetime.realtime().epochMillis AS now',
+                        { client, seq },
+                      );
+                      const start = neo4j.integer.toNumber(clock.records[0]?.get('now'));
+                      if (neo4j.integer.toNumber(clock.records[0]?.get('client')) !== client)
+                        problems.push(`client ${client}: foreign row`);
+                      const last = await ownTransaction(tx);
+                      const end = (await tx.run('RETURN datetime.realtime().epochMillis AS now')).records[0]
+                        ?.get('now')
+                        .toNumber();
+                      if (first.connectionId !== last.connectionId || first.transactionId !== last.transactionId) {
+                        problems.push(
+                          `client ${client} tx ${seq}: moved from ${JSON.stringify(first)} to ${JSON.stringify(last)}`,
+                        );
+                      }
+                      spans.push({ client, seq, connectionId: first.connectionId, start, end });
+                    });
+                  }
+                } finally {
+                  await session.close();
+                }
+              },
+              // The last of 64 clients waits for 7 rounds of 8: longer than the driver's default 60 s on a busy machine.
+              { connectionAcquisitionTimeout: 600_000 },
+            ),
+          ),
+        );
+        assert.deepEqual(problems, []);
+        assert.equal(spans.length, 320);
+        const byConnection = new Map<string, Span[]>();
+        for (const span of spans)
+          byConnection.set(span.connectionId, [...(byConnection.get(span.connectionId) ?? []), span]);
+        // An upstream the pool closes is replaced by a new connection: only the count at once is bounded.
+        const closed = await proxy.metric('neo4j_proxy_pool_upstreams_closed_total');
+        t.diagnostic(`${byConnection.size} Neo4j connections served 64 clients, ${closed} pooled upstreams closed`);
+        assert.ok(
+          byConnection.size <= maxUpstreams + closed,
+          `${byConnection.size} Neo4j connections for ${maxUpstreams}`,
+        );
+        // An upstream is lent for a client's whole connection (session) or one transaction (transaction):
+        // on each upstream the loans, first to last query, follow one another without overlapping.
+        for (const [connectionId, onIt] of byConnection) {
+          const loans = new Map<string, { start: number; end: number }>();
+          for (const span of onIt) {
+            const loan = mode === 'session' ? `client ${span.client}` : `client ${span.client} tx ${span.seq}`;
+            const known = loans.get(loan);
+            loans.set(loan, {
+              start: Math.min(known?.start ?? span.start, span.start),
+              end: Math.max(known?.end ?? span.end, span.end),
+            });
+          }
+          const ordered = [...loans.entries()].sort((a, b) => a[1].start - b[1].start);
+          for (let i = 1; i < ordered.length; i++) {
+            const [previous, previousSpan] = ordered[i - 1] as [string, { end: number }];
+            const [current, currentSpan] = ordered[i] as [string, { start: number }];
+            assert.ok(
+              currentSpan.start >= previousSpan.end,
+              `${connectionId} served ${current} while ${previous} still had it`,
+            );
+          }
+        }
+        for (let client = 0; mode === 'session' && client < 64; client++) {
+          const used = new Set(spans.filter((span) => span.client === client).map((span) => span.connectionId));
+          assert.equal(used.size, 1, `client ${client} moved between upstreams in session mode: ${[...used]}`);
+        }
       } finally {
-        await worker.close();
+        await proxy.stop();
       }
-    } finally {
-      running = false;
-      await proxy.stop();
-    }
+    });
   });
-});
+
+for (const mode of MODES)
+  describe(`Neo4j restarted under load, ${mode} pooling`, () => {
+    test('clients get retryable errors and recover without restarting the proxy', { timeout: 300_000 }, async () => {
+      const proxy = await startTestProxy(server.uri, { pooling: { mode, maxUpstreams: 4 } });
+      const token = basic(server.username, server.password);
+      const errors: { code?: string; retryable: boolean; message?: string }[] = [];
+      let succeeded = 0;
+      let running = true;
+      try {
+        const load = Promise.all(
+          Array.from({ length: 4 }, async () => {
+            while (running) {
+              try {
+                await perTask(
+                  proxy.boltUri,
+                  token,
+                  async (driver) => {
+                    // One auto-commit query, no driver retries: every failure is seen here.
+                    const session = driver.session();
+                    try {
+                      await session.run('RETURN 1');
+                    } finally {
+                      await session.close();
+                    }
+                  },
+                  { connectionTimeout: 2000 },
+                );
+                succeeded++;
+              } catch (error) {
+                const failure = error as { code?: string; message?: string };
+                errors.push({ code: failure.code, message: failure.message, retryable: neo4j.isRetryableError(error) });
+                await new Promise((resolve) => setTimeout(resolve, 100));
+              }
+            }
+          }),
+        );
+        await eventually(() => assert.ok(succeeded >= 20), 30_000);
+        await server.stop();
+        await eventually(() => assert.ok(errors.length >= 4, 'the outage is seen by the clients'), 30_000);
+        await server.start();
+        const afterRestart = succeeded;
+        await eventually(() => assert.ok(succeeded >= afterRestart + 20, 'clients recover'), 60_000);
+        running = false;
+        await load;
+        const notRetryable = errors.filter((error) => !error.retryable);
+        assert.deepEqual(notRetryable, [], 'every error during the outage is one a driver retries');
+        // A long-lived driver through the same proxy works too, with its own pool after the restart.
+        const worker = neo4j.driver(proxy.boltUri, token, quiet);
+        try {
+          const { records } = await worker.executeQuery('RETURN 42 AS answer');
+          assert.equal(records[0]?.get('answer').toNumber(), 42);
+        } finally {
+          await worker.close();
+        }
+      } finally {
+        running = false;
+        await proxy.stop();
+      }
+    });
+  });
