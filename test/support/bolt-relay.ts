@@ -1,7 +1,9 @@
 /**
  * A transparent TCP relay in front of a real Neo4j that notes, for every connection through it,
- * whether the client logged in: sent LOGON (Bolt 5.1+) or a HELLO carrying credentials (before 5.1).
- * The bytes pass unchanged; only the client's side is decoded, with the project's codec.
+ * whether the client logged in: sent LOGON (Bolt 5.1+) or a HELLO carrying credentials (before 5.1),
+ * and every request's signature. The bytes pass unchanged; only the client's side is decoded, with the
+ * project's codec. A connection can be silenced: both sockets stay open and nothing more passes, as
+ * when a firewall or NAT drops an idle connection without telling either end.
  */
 import net from 'node:net';
 import { BoltDechunker, BoltHandshake, BoltSignature, decodeBoltMessage } from '../../src/proxy/bolt/index.ts';
@@ -11,6 +13,10 @@ export interface RelayedConnection {
   readonly openedAt: number;
   /** The client sent credentials on this connection. */
   loggedIn: boolean;
+  /** Signatures of the requests the client sent, in order. */
+  readonly requests: number[];
+  /** From now on nothing passes either way, and neither end is told. */
+  silence(): void;
 }
 
 export interface BoltRelay {
@@ -25,7 +31,15 @@ export async function startBoltRelay(upstreamUri: string): Promise<BoltRelay> {
   const connections: RelayedConnection[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
-    const seen: RelayedConnection = { openedAt: Date.now(), loggedIn: false };
+    let silenced = false;
+    const seen: RelayedConnection = {
+      openedAt: Date.now(),
+      loggedIn: false,
+      requests: [],
+      silence: () => {
+        silenced = true;
+      },
+    };
     connections.push(seen);
     const upstream = net.connect({ host, port });
     for (const socket of [client, upstream]) {
@@ -40,6 +54,7 @@ export async function startBoltRelay(upstreamUri: string): Promise<BoltRelay> {
     const dechunker = new BoltDechunker({
       keepPayload: (signature) => signature === BoltSignature.HELLO || signature === BoltSignature.LOGON,
       onMessage: (frame) => {
+        seen.requests.push(frame.signature);
         if (frame.signature === BoltSignature.LOGON) seen.loggedIn = true;
         if (frame.signature === BoltSignature.HELLO && frame.payload) {
           const [extra] = decodeBoltMessage(frame.payload).fields;
@@ -48,10 +63,12 @@ export async function startBoltRelay(upstreamUri: string): Promise<BoltRelay> {
       },
     });
     upstream.on('data', (data: Buffer) => {
+      if (silenced) return;
       if (!handshake.serverComplete) handshake.feedServer(data);
       client.write(data);
     });
     client.on('data', (data: Buffer) => {
+      if (silenced) return;
       if (handshake.clientComplete) dechunker.feed(data);
       else {
         const progress = handshake.feedClient(data);

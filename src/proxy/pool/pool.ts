@@ -233,7 +233,8 @@ export class UpstreamPool {
       }
       const loggedIn = upstream.login !== null;
       const messages = loggedIn ? Buffer.concat([request(BoltSignature.LOGOFF), logon]) : logon;
-      const replies = await upstream.control(messages, loggedIn ? 2 : 1).catch(() => null);
+      // Timed: an upstream a firewall silently dropped while idle would otherwise hold the client forever.
+      const replies = await this.#timed(upstream.control(messages, loggedIn ? 2 : 1));
       const summaries = replies?.filter((reply) => reply.signature !== BoltSignature.RECORD) ?? [];
       const logoffOk = !loggedIn || summaries[0]?.signature === BoltSignature.SUCCESS;
       const answer = summaries[loggedIn ? 1 : 0];
