@@ -203,6 +203,16 @@ export class ProxiedConnection {
   #clientChangedLogin = false;
   /** Transaction mode: a FAILURE in this unit of work left the upstream FAILED, so it needs RESET before reuse. */
   #unitFailed = false;
+  /**
+   * Transaction mode: the client is FAILED as Neo4j sees it (a FAILURE with no RESET of the client's
+   * after it). The upstream went back to the pool reset, so between units the proxy answers IGNORED
+   * itself until the client's RESET, as Neo4j would.
+   */
+  #clientFailed = false;
+  /** Transaction mode: requests the client sent in this unit, summaries Neo4j sent back, and the last RESET's place. */
+  #unitRequests = 0;
+  #unitSummaries = 0;
+  #unitLastReset = -1;
   /** Transaction mode: the client's verified login, to log an upstream in for each unit of work. */
   #login: { readonly login: Login; readonly logon: Buffer | null } | null = null;
 
@@ -452,6 +462,9 @@ export class ProxiedConnection {
     if (this.#forwarder.heldBytes > 0 || this.#clientChangedLogin) return;
     this.#returnUpstream('none');
     this.#unitFailed = false;
+    this.#unitRequests = 0;
+    this.#unitSummaries = 0;
+    this.#unitLastReset = -1;
     this.#unsent = [];
     this.#unsentStart = this.#clientMessages.bytesFed;
     this.#forwardFrom = this.#unsentStart;
@@ -463,12 +476,34 @@ export class ProxiedConnection {
    */
   #onRequestBetweenUnits(frame: BoltMessageFrame): boolean {
     if (this.#upstreamState !== 'none') return false;
+    if (this.#clientFailed && frame.signature !== BoltSignature.RESET && frame.signature !== BoltSignature.GOODBYE) {
+      // FAILED as Neo4j sees it: ignored until the client's RESET, never run on a fresh upstream.
+      this.#observeClientMessage(frame);
+      this.#forwardFrom = frame.wireEnd;
+      if (INVALID_WHEN_FAILED.has(frame.signature)) {
+        // Neo4j 5.26 refuses these in FAILED as an invalid request and closes the connection.
+        const failure = failureMessage(
+          {
+            code: INVALID_REQUEST_CODE,
+            message: `message 0x${frame.signature.toString(16)} cannot be handled while the connection is FAILED; send RESET first`,
+          },
+          this.#handshake.negotiatedVersion,
+        );
+        this.#writeClient(failure);
+        this.#closeReason ??= 'client_error';
+        this.#endClient();
+        return true;
+      }
+      this.#replyToClient(BoltSignature.IGNORED, IGNORED);
+      return true;
+    }
     switch (frame.signature) {
       case BoltSignature.GOODBYE:
         // Closed by #onClientData once the read is through.
         return true;
       case BoltSignature.RESET:
       case BoltSignature.TELEMETRY:
+        if (frame.signature === BoltSignature.RESET) this.#clientFailed = false;
         this.#observeClientMessage(frame);
         this.#forwardFrom = frame.wireEnd;
         this.#replyToClient(BoltSignature.SUCCESS, EMPTY_SUCCESS);
@@ -486,6 +521,7 @@ export class ProxiedConnection {
       default:
         this.#forwardFrom = frame.wireStart;
         this.#startUnit(null);
+        this.#countUnitRequest(frame);
         this.#observeClientMessage(frame);
         return true;
     }
@@ -678,7 +714,26 @@ export class ProxiedConnection {
     ) {
       this.#clientChangedLogin = true;
     }
+    this.#countUnitRequest(frame);
     this.#observeClientMessage(frame);
+  }
+
+  /** Transaction mode: places requests in the unit, so a FAILURE can be told to come before or after a RESET. */
+  #countUnitRequest(frame: BoltMessageFrame): void {
+    if (this.#pool?.mode !== 'transaction' || this.#clientState !== 'linked') return;
+    if (frame.signature === BoltSignature.GOODBYE) return;
+    if (frame.signature === BoltSignature.RESET) {
+      this.#unitLastReset = this.#unitRequests;
+      this.#clientFailed = false;
+    }
+    this.#unitRequests++;
+  }
+
+  /** Transaction mode: a FAILURE to a request after the client's last RESET leaves the client FAILED. */
+  #countUnitSummary(frame: BoltMessageFrame): void {
+    if (this.#pool?.mode !== 'transaction' || !SUMMARIES.has(frame.signature)) return;
+    const answers = this.#unitSummaries++;
+    if (frame.signature === BoltSignature.FAILURE && answers > this.#unitLastReset) this.#clientFailed = true;
   }
 
   #observeClientMessage(frame: BoltMessageFrame): void {
@@ -894,6 +949,7 @@ export class ProxiedConnection {
   }
 
   #onServerMessage(frame: BoltMessageFrame): void {
+    this.#countUnitSummary(frame);
     const routing = this.#tracker.serverMessage(frame, this.#now);
     this.#checkDecodeFailures('server');
     if (routing === null || frame.payload === null) return;
@@ -1189,6 +1245,16 @@ const CLEAN_CLOSES: ReadonlySet<CloseReason> = new Set(['client_closed', 'client
 
 /** SUCCESS {} : the proxy's own answer to RESET, TELEMETRY and LOGOFF between units of work. */
 const EMPTY_SUCCESS = Buffer.from([0xb1, BoltSignature.SUCCESS, 0xa0]);
+/** IGNORED, the proxy's answer between units of work to a client FAILED as Neo4j sees it. */
+const IGNORED = Buffer.from([0xb0, BoltSignature.IGNORED]);
+const INVALID_REQUEST_CODE = 'Neo.ClientError.Request.Invalid';
+/** Requests Neo4j 5.26 answers in FAILED with a FAILURE and a closed connection (the others: IGNORED). */
+const INVALID_WHEN_FAILED: ReadonlySet<number> = new Set([
+  BoltSignature.BEGIN,
+  BoltSignature.LOGON,
+  BoltSignature.LOGOFF,
+]);
+const SUMMARIES: ReadonlySet<number> = new Set([BoltSignature.SUCCESS, BoltSignature.FAILURE, BoltSignature.IGNORED]);
 
 function messageMetadata(payload: Buffer | null): PackStreamMap | null {
   if (payload === null) return null;
