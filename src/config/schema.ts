@@ -169,7 +169,9 @@ export const poolingSection = z
       .int()
       .min(0)
       .default(0)
-      .describe('Idle connections kept open per key once a key has been used (0: none kept beyond idleTimeoutMs).'),
+      .describe(
+        'Idle connections per key that idleTimeoutMs does not close (the most recently used are kept; 0: none). It never opens connections ahead of time: the proxy keeps no credentials to log them in with.',
+      ),
     idleTimeoutMs: durationMs(1000).default(600000).describe('An idle pooled connection unused this long is closed.'),
     maxLifetimeMs: durationMs(1000)
       .default(3000000)
