@@ -2,7 +2,7 @@
  * Neo4j pools / Connections: pool connection lifetimes and churn, Bolt proxy clients, the server's
  * connection census, and the sidecar's probe results.
  */
-import { census, pool, probe, proxy, proxyPool } from '../../../src/metrics/catalogue.ts';
+import { census, pool, probe, proxy, proxyPool, sidecar } from '../../../src/metrics/catalogue.ts';
 import { poolDashboard } from './dashboard.ts';
 import {
   alertLevels,
@@ -237,5 +237,20 @@ export function connectionsDashboard() {
       new TimeSeriesPanel('Probe failures by reason', `${probe.failures.help} Failures per second.`, 'ops')
         .min(0)
         .withTarget(rangeQuery(perSecond(select(probe.failures), 'probe, reason'), '{{probe}} {{reason}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        "Time Neo4j has refused the sidecar's credentials",
+        `Now minus ${sidecar.credentialsRejectedSince.name} while ${sidecar.credentialsRejected.name} is 1, else 0: while refused the sidecar measures nothing and does not log in again until a retry is due or the password file changes. Dashed lines: the credentials-rejected alert levels.`,
+        's',
+      )
+        .alertLevels(alertLevels('credentialsRejected'))
+        .min(0)
+        .withTarget(
+          rangeQuery(
+            `(time() - ${select(sidecar.credentialsRejectedSince)}) * ${select(sidecar.credentialsRejected)}`,
+            '{{instance}}',
+          ),
+        ),
     );
 }
