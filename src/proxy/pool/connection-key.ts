@@ -16,6 +16,8 @@ import {
 const CLIENT_IDENTITY_FIELDS: ReadonlySet<string> = new Set(['user_agent', 'bolt_agent']);
 /** Fields of a login (HELLO before Bolt 5.1, LOGON after). */
 const LOGIN_FIELDS: ReadonlySet<string> = new Set(['scheme', 'principal', 'credentials', 'realm', 'parameters']);
+/** Fields of a login that name the user, whatever the credentials: what Neo4j counts failed logins by. */
+const PRINCIPAL_FIELDS: ReadonlySet<string> = new Set(['scheme', 'principal', 'realm']);
 
 const PROCESS_KEY = randomBytes(32);
 
@@ -27,16 +29,26 @@ export function hasLogon(version: BoltVersion): boolean {
 export interface Login {
   /** Keyed hash of the whole login (scheme, principal, credentials, realm, parameters). */
   readonly digest: Buffer;
+  /** Keyed hash of who logs in (scheme, principal, realm), without the credentials. */
+  readonly principal: Buffer;
 }
 
 /** A login from the metadata map of a LOGON, or of a HELLO before 5.1. */
 export function loginOf(fields: PackStreamMap): Login {
-  return { digest: digest(pick(fields, (key) => LOGIN_FIELDS.has(key))) };
+  return {
+    digest: digest(pick(fields, (key) => LOGIN_FIELDS.has(key))),
+    principal: digest(pick(fields, (key) => PRINCIPAL_FIELDS.has(key))),
+  };
 }
 
 /** Constant-time, so how long a comparison takes says nothing about how close a guess was. */
 export function sameLogin(a: Login, b: Login): boolean {
   return a.digest.length === b.digest.length && timingSafeEqual(a.digest, b.digest);
+}
+
+/** The same user, whatever the credentials; constant-time like sameLogin. */
+export function samePrincipal(a: Login, b: Login): boolean {
+  return a.principal.length === b.principal.length && timingSafeEqual(a.principal, b.principal);
 }
 
 /**

@@ -8,7 +8,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { BoltSignature } from '../bolt/index.ts';
 import type { UpstreamTarget } from '../upstream.ts';
-import { type Login, sameLogin } from './connection-key.ts';
+import { type Login, sameLogin, samePrincipal } from './connection-key.ts';
 import {
   type ControlReply,
   PooledUpstream,
@@ -245,8 +245,7 @@ export class UpstreamPool {
         continue;
       }
       if (answer.signature !== BoltSignature.SUCCESS) {
-        this.#observer.login('refused');
-        this.#destroy(upstream, 'login_refused');
+        this.#refused(upstream, login);
         return { refused: answer };
       }
       this.#observer.login('verified');
@@ -278,8 +277,7 @@ export class UpstreamPool {
         throw new UpstreamClosedError('Neo4j closed a new connection before its HELLO was answered');
       }
       if (reply.signature !== BoltSignature.SUCCESS) {
-        this.#observer.login('refused');
-        this.#destroy(upstream, 'login_refused');
+        this.#refused(upstream, login);
         return { refused: reply };
       }
       this.#observer.login('verified');
@@ -369,6 +367,21 @@ export class UpstreamPool {
       ]);
     } finally {
       timeout.abort();
+    }
+  }
+
+  /**
+   * Neo4j refused `login`. Its other logins of the same user stop counting as cached: a direct client's
+   * next correct login reaches Neo4j and resets the user's count of failed logins, so through the pool
+   * it must too, or a user alternating right and wrong passwords would be locked out here and not direct.
+   */
+  #refused(upstream: PooledUpstream, login: Login): void {
+    this.#observer.login('refused');
+    this.#destroy(upstream, 'login_refused');
+    for (const other of this.#all) {
+      if (other.login !== null && samePrincipal(other.login.login, login)) {
+        other.login = { ...other.login, verifiedAtMs: Number.NEGATIVE_INFINITY };
+      }
     }
   }
 
