@@ -567,15 +567,20 @@ export class ProxiedConnection {
       if (this.#upstreamState === 'borrowing') this.#setUpstream('none');
       return;
     }
+    this.#takeLent(upstream);
+    if (answerLogon) this.#replyToClient(reply.signature, reply.payload);
+    this.#sendUnsent();
+    this.#endUnitIfDone();
+  }
+
+  /** The pool lent `upstream` to this connection: its bytes and its close now come here. */
+  #takeLent(upstream: PooledUpstream): void {
     upstream.lend({
       onData: (data) => this.#guarded(() => this.#onServerData(data)),
       onClosed: (error) => this.#guarded(() => this.#onLentUpstreamClosed(error)),
     });
     this.#lent = upstream;
     this.#setUpstream('lent');
-    if (answerLogon) this.#replyToClient(reply.signature, reply.payload);
-    this.#sendUnsent();
-    this.#endUnitIfDone();
   }
 
   /** Client bytes held while no upstream was lent, from the first one not answered here. */
@@ -841,12 +846,7 @@ export class ProxiedConnection {
       this.#setUpstream('returned');
       return;
     }
-    upstream.lend({
-      onData: (data) => this.#guarded(() => this.#onServerData(data)),
-      onClosed: (error) => this.#guarded(() => this.#onLentUpstreamClosed(error)),
-    });
-    this.#lent = upstream;
-    this.#setUpstream('lent');
+    this.#takeLent(upstream);
     this.#replyToClient(reply.signature, reply.payload);
     this.#setClient('linked');
     this.#sendUnsent();

@@ -62,6 +62,20 @@ async function perTask<T>(uri: string, work: (driver: Driver) => Promise<T>, tok
   }
 }
 
+/** A raw client creates a node inside a transaction, reads the replies and closes without committing. */
+async function createInsideTransactionThenVanish(address: string, label: string, userAgent: string): Promise<void> {
+  const raw = await loggedInBolt58(address, { userAgent, username: server.username, password: server.password });
+  raw.write(
+    Buffer.concat([
+      message(BoltSignature.BEGIN, map({})),
+      message(BoltSignature.RUN, `CREATE (:${label}) RETURN 1`, map({}), map({})),
+      message(BoltSignature.PULL, map({ n: -1 })),
+    ]),
+  );
+  for (let reply = 0; reply < 4; reply++) await raw.readMessage();
+  raw.close();
+}
+
 async function rawIdAndGoodbye(client: RawBoltClient): Promise<string> {
   const marker = `pool-probe-${randomUUID()}`;
   client.write(
@@ -214,20 +228,7 @@ describe('session pooling', () => {
     const single = await startTestProxy(server.uri, { pooling: { mode: 'session', maxUpstreams: 1 } });
     const label = `Killed${randomUUID().replaceAll('-', '')}`;
     try {
-      const raw = await loggedInBolt58(single.proxy.address, {
-        userAgent: 'killed-tx-test/1.0',
-        username: server.username,
-        password: server.password,
-      });
-      raw.write(
-        Buffer.concat([
-          message(BoltSignature.BEGIN, map({})),
-          message(BoltSignature.RUN, `CREATE (:${label}) RETURN 1`, map({}), map({})),
-          message(BoltSignature.PULL, map({ n: -1 })),
-        ]),
-      );
-      for (let reply = 0; reply < 4; reply++) await raw.readMessage();
-      raw.close();
+      await createInsideTransactionThenVanish(single.proxy.address, label, 'killed-tx-test/1.0');
       const next = await perTask(single.boltUri, async (driver) => {
         const open = await driver.executeQuery(
           'SHOW TRANSACTIONS YIELD currentQuery, status WHERE NOT currentQuery STARTS WITH "SHOW TRANSACTIONS" RETURN count(*) AS open',
@@ -376,20 +377,7 @@ describe('transaction pooling', () => {
 
   it('a client killed inside a transaction: nothing committed, the upstream comes back clean', async () => {
     const label = `TxKilled${randomUUID().replaceAll('-', '')}`;
-    const raw = await loggedInBolt58(proxy.proxy.address, {
-      userAgent: 'tx-killed-test/1.0',
-      username: server.username,
-      password: server.password,
-    });
-    raw.write(
-      Buffer.concat([
-        message(BoltSignature.BEGIN, map({})),
-        message(BoltSignature.RUN, `CREATE (:${label}) RETURN 1`, map({}), map({})),
-        message(BoltSignature.PULL, map({ n: -1 })),
-      ]),
-    );
-    for (let reply = 0; reply < 4; reply++) await raw.readMessage();
-    raw.close();
+    await createInsideTransactionThenVanish(proxy.proxy.address, label, 'tx-killed-test/1.0');
     await eventually(async () => {
       const { records } = await direct.executeQuery(
         'SHOW TRANSACTIONS YIELD currentQuery WHERE NOT currentQuery STARTS WITH "SHOW TRANSACTIONS" RETURN count(*) AS open',
