@@ -62,18 +62,31 @@ async function perTask<T>(uri: string, work: (driver: Driver) => Promise<T>, tok
   }
 }
 
-/** A raw client creates a node inside a transaction, reads the replies and closes without committing. */
+/**
+ * A raw client creates a node inside a transaction, reads the replies and closes without committing.
+ * The transaction carries `label` as metadata, so openTransactionsMarked finds it alone: other test
+ * files share the server and may have transactions of their own open meanwhile.
+ */
 async function createInsideTransactionThenVanish(address: string, label: string, userAgent: string): Promise<void> {
   const raw = await loggedInBolt58(address, { userAgent, username: server.username, password: server.password });
   raw.write(
     Buffer.concat([
-      message(BoltSignature.BEGIN, map({})),
+      message(BoltSignature.BEGIN, map({ tx_metadata: map({ pooltest: label }) })),
       message(BoltSignature.RUN, `CREATE (:${label}) RETURN 1`, map({}), map({})),
       message(BoltSignature.PULL, map({ n: -1 })),
     ]),
   );
   for (let reply = 0; reply < 4; reply++) await raw.readMessage();
   raw.close();
+}
+
+/** Transactions still open on the server that createInsideTransactionThenVanish marked with `label`. */
+async function openTransactionsMarked(driver: Driver, label: string): Promise<number> {
+  const { records } = await driver.executeQuery(
+    'SHOW TRANSACTIONS YIELD metaData WHERE metaData.pooltest = $label RETURN count(*) AS open',
+    { label },
+  );
+  return records[0]?.get('open').toNumber();
 }
 
 async function rawIdAndGoodbye(client: RawBoltClient): Promise<string> {
@@ -230,14 +243,9 @@ describe('session pooling', () => {
     try {
       await createInsideTransactionThenVanish(single.proxy.address, label, 'killed-tx-test/1.0');
       const next = await perTask(single.boltUri, async (driver) => {
-        const open = await driver.executeQuery(
-          'SHOW TRANSACTIONS YIELD currentQuery, status WHERE NOT currentQuery STARTS WITH "SHOW TRANSACTIONS" RETURN count(*) AS open',
-        );
+        const open = await openTransactionsMarked(driver, label);
         const created = await driver.executeQuery(`MATCH (n:${label}) RETURN count(n) AS created`);
-        return {
-          open: open.records[0]?.get('open').toNumber(),
-          created: created.records[0]?.get('created').toNumber(),
-        };
+        return { open, created: created.records[0]?.get('created').toNumber() };
       });
       assert.deepEqual(next, { open: 0, created: 0 });
       const { records } = await direct.executeQuery(`MATCH (n:${label}) RETURN count(n) AS created`);
@@ -378,12 +386,7 @@ describe('transaction pooling', () => {
   it('a client killed inside a transaction: nothing committed, the upstream comes back clean', async () => {
     const label = `TxKilled${randomUUID().replaceAll('-', '')}`;
     await createInsideTransactionThenVanish(proxy.proxy.address, label, 'tx-killed-test/1.0');
-    await eventually(async () => {
-      const { records } = await direct.executeQuery(
-        'SHOW TRANSACTIONS YIELD currentQuery WHERE NOT currentQuery STARTS WITH "SHOW TRANSACTIONS" RETURN count(*) AS open',
-      );
-      assert.equal(records[0]?.get('open').toNumber(), 0);
-    });
+    await eventually(async () => assert.equal(await openTransactionsMarked(direct, label), 0));
     const { records } = await direct.executeQuery(`MATCH (n:${label}) RETURN count(n) AS created`);
     assert.equal(records[0]?.get('created').toNumber(), 0);
   });
