@@ -6,13 +6,15 @@
 // Requests:
 //
 //	{"op": "open", "name": "direct", "uri": "bolt://...", "username": "...", "password": "..."}
-//	{"op": "load", "name": "direct", "cypher": "...", "rows": 1, "concurrency": 16, "seconds": 2}
+//	{"op": "load", "name": "direct", "cypher": "...", "rows": 1, "concurrency": 16, "seconds": 2, "shape": ...}
 //	    -> {"queries", "errors", "seconds", "latenciesMs", "firstError"}
-//	{"op": "fresh_driver", "uri": ..., "username": ..., "password": ..., "seconds": 2, "maxSamples": 400}
+//	{"op": "fresh_driver", "uri": ..., "username": ..., "password": ..., "seconds": 2, "maxSamples": 400, "shape": ...}
 //	    -> the same shape; each sample is a new driver's connect plus first query (the per-task pattern)
 //	{"op": "close"}
 //
-// Concurrency is goroutines sharing one driver, as a Go service would.
+// Concurrency is goroutines sharing one driver, as a Go service would. "shape" is how a query is sent:
+// "executeQuery" (neo4j.ExecuteQuery, a managed transaction; the default) or "session.run" (an
+// auto-commit query in a session).
 package main
 
 import (
@@ -42,6 +44,7 @@ type request struct {
 	Concurrency int     `json:"concurrency"`
 	Seconds     float64 `json:"seconds"`
 	MaxSamples  int     `json:"maxSamples"`
+	Shape       string  `json:"shape"`
 }
 
 type round struct {
@@ -60,16 +63,37 @@ func openDriver(uri, username, password string, poolSize int) (neo4j.DriverWithC
 	})
 }
 
-func runQuery(ctx context.Context, driver neo4j.DriverWithContext, cypher string, rows int) error {
-	result, err := neo4j.ExecuteQuery(ctx, driver, cypher, nil, neo4j.EagerResultTransformer,
-		neo4j.ExecuteQueryWithDatabase(database), neo4j.ExecuteQueryWithReadersRouting())
-	if err != nil {
-		return err
+// runQuery runs one query and answers when its rows were in (before any session close).
+func runQuery(ctx context.Context, driver neo4j.DriverWithContext, cypher string, rows int, shape string) (time.Time, error) {
+	var count int
+	switch shape {
+	case "", "executeQuery":
+		result, err := neo4j.ExecuteQuery(ctx, driver, cypher, nil, neo4j.EagerResultTransformer,
+			neo4j.ExecuteQueryWithDatabase(database), neo4j.ExecuteQueryWithReadersRouting())
+		if err != nil {
+			return time.Time{}, err
+		}
+		count = len(result.Records)
+	case "session.run":
+		session := driver.NewSession(ctx, neo4j.SessionConfig{DatabaseName: database, AccessMode: neo4j.AccessModeRead})
+		defer session.Close(ctx)
+		result, err := session.Run(ctx, cypher, nil)
+		if err != nil {
+			return time.Time{}, err
+		}
+		records, err := result.Collect(ctx)
+		if err != nil {
+			return time.Time{}, err
+		}
+		count = len(records)
+	default:
+		return time.Time{}, fmt.Errorf("unknown query shape %q", shape)
 	}
-	if len(result.Records) != rows {
-		return fmt.Errorf("expected %d rows, got %d", rows, len(result.Records))
+	rowsInAt := time.Now()
+	if count != rows {
+		return time.Time{}, fmt.Errorf("expected %d rows, got %d", rows, count)
 	}
-	return nil
+	return rowsInAt, nil
 }
 
 // closedLoop runs one from `concurrency` goroutines until `seconds` pass; one returns the
@@ -155,7 +179,8 @@ func handle(ctx context.Context, req request) (any, error) {
 			return nil, fmt.Errorf("no driver named %q", req.Name)
 		}
 		return closedLoop(func() (float64, error) {
-			return -1, runQuery(ctx, driver, req.Cypher, req.Rows)
+			_, err := runQuery(ctx, driver, req.Cypher, req.Rows, req.Shape)
+			return -1, err
 		}, req.Concurrency, req.Seconds, 0), nil
 	case "fresh_driver":
 		// The per-task pattern: a new driver, its first query, then close (close is not timed).
@@ -166,10 +191,11 @@ func handle(ctx context.Context, req request) (any, error) {
 				return 0, err
 			}
 			defer driver.Close(ctx)
-			if err := runQuery(ctx, driver, "RETURN 1 AS value", 1); err != nil {
+			rowsInAt, err := runQuery(ctx, driver, "RETURN 1 AS value", 1, req.Shape)
+			if err != nil {
 				return 0, err
 			}
-			return float64(time.Since(started).Nanoseconds()) / 1e6, nil
+			return float64(rowsInAt.Sub(started).Nanoseconds()) / 1e6, nil
 		}, 1, req.Seconds, req.MaxSamples), nil
 	case "close":
 		for name, driver := range drivers {

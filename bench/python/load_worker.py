@@ -6,12 +6,14 @@ one long-lived process keeps its drivers (and their warm pools) across the alter
 
 Requests:
   {"op": "open", "name": "direct", "uri": "bolt://...", "username": "...", "password": "..."}
-  {"op": "load", "name": "direct", "cypher": "...", "rows": 1, "concurrency": 16, "seconds": 2}
+  {"op": "load", "name": "direct", "cypher": "...", "rows": 1, "concurrency": 16, "seconds": 2, "shape": ...}
       -> {"queries", "errors", "seconds", "latenciesMs", "firstError"}
-  {"op": "fresh_driver", "uri": ..., "username": ..., "password": ..., "seconds": 2, "maxSamples": 500}
+  {"op": "fresh_driver", "uri": ..., "username": ..., "password": ..., "seconds": 2, "maxSamples": 500, "shape": ...}
       -> the same shape; each sample is a new driver's connect plus first query (the per-task pattern)
   {"op": "close"}
-Concurrency is threads sharing one driver, as a threaded Python worker would.
+Concurrency is threads sharing one driver, as a threaded Python worker would. "shape" is how a query
+is sent: "executeQuery" (driver.execute_query, a managed transaction; the default) or "session.run"
+(an auto-commit query in a session).
 """
 
 import json
@@ -30,10 +32,20 @@ def open_driver(uri: str, username: str, password: str, pool_size: int = 64) -> 
     return GraphDatabase.driver(uri, auth=(username, password), max_connection_pool_size=pool_size)
 
 
-def run_query(driver: neo4j.Driver, cypher: str, rows: int) -> None:
-    records, _, _ = driver.execute_query(cypher, database_=DATABASE, routing_=RoutingControl.READ)
+def run_query(driver: neo4j.Driver, cypher: str, rows: int, shape: str = "executeQuery") -> float:
+    """Runs one query and answers perf_counter() when its rows were in (before any session close)."""
+    if shape == "executeQuery":
+        records, _, _ = driver.execute_query(cypher, database_=DATABASE, routing_=RoutingControl.READ)
+        rows_in_at = time.perf_counter()
+    elif shape == "session.run":
+        with driver.session(database=DATABASE, default_access_mode=neo4j.READ_ACCESS) as session:
+            records = list(session.run(cypher))
+            rows_in_at = time.perf_counter()
+    else:
+        raise ValueError(f"unknown query shape {shape!r}")
     if len(records) != rows:
         raise RuntimeError(f"expected {rows} rows, got {len(records)}")
+    return rows_in_at
 
 
 def closed_loop(one_query, concurrency: int, seconds: float, max_samples: int | None = None) -> dict:
@@ -79,15 +91,14 @@ def closed_loop(one_query, concurrency: int, seconds: float, max_samples: int | 
     return answer
 
 
-def fresh_driver_query(uri: str, username: str, password: str):
+def fresh_driver_query(uri: str, username: str, password: str, shape: str):
     """The per-task pattern: a new driver, its first query, then close (close is not timed)."""
 
     def one() -> float:
         started = time.perf_counter()
         driver = open_driver(uri, username, password, pool_size=1)
         try:
-            run_query(driver, "RETURN 1 AS value", 1)
-            return (time.perf_counter() - started) * 1000
+            return (run_query(driver, "RETURN 1 AS value", 1, shape) - started) * 1000
         finally:
             driver.close()
 
@@ -102,10 +113,15 @@ def handle(request: dict) -> dict:
         return {"ok": True, "driverVersion": neo4j.__version__}
     if op == "load":
         driver = drivers[request["name"]]
-        cypher, rows = request["cypher"], request["rows"]
-        return closed_loop(lambda: run_query(driver, cypher, rows), request["concurrency"], request["seconds"])
+        cypher, rows, shape = request["cypher"], request["rows"], request.get("shape", "executeQuery")
+
+        def one_query() -> None:  # answers nothing: the loop times the whole call, as for the other clients
+            run_query(driver, cypher, rows, shape)
+
+        return closed_loop(one_query, request["concurrency"], request["seconds"])
     if op == "fresh_driver":
-        one = fresh_driver_query(request["uri"], request["username"], request["password"])
+        shape = request.get("shape", "executeQuery")
+        one = fresh_driver_query(request["uri"], request["username"], request["password"], shape)
         return closed_loop(one, 1, request["seconds"], request.get("maxSamples"))
     if op == "close":
         for driver in drivers.values():

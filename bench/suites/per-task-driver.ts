@@ -10,11 +10,12 @@ import type { BenchContext } from '../support/context.ts';
 import type { LoadDuringRun } from '../support/machine.ts';
 import { format, type Section, type Table } from '../support/report.ts';
 import {
-  BENCH_DATABASE,
   benchDriver,
   type Credentials,
   jsDriverVersion,
   jsQuery,
+  jsQueryRows,
+  type QueryShape,
   WORKLOADS,
 } from '../support/workloads.ts';
 
@@ -31,16 +32,21 @@ interface PatternFigures {
   figures: VariantFigures;
 }
 
-/** The per-task pattern once: a new driver, its first RETURN 1 (timed), then close (not timed). */
-export async function jsFreshDriverSample(uri: string, credentials: Credentials): Promise<number> {
+/** The per-task pattern once: a new driver, its first RETURN 1 in `shape` (timed), then close (not timed). */
+export async function jsFreshDriverSample(
+  uri: string,
+  credentials: Credentials,
+  shape: QueryShape = 'executeQuery',
+): Promise<number> {
   const started = performance.now();
   const driver = neo4j.driver(uri, neo4j.auth.basic(credentials.username, credentials.password), {
     maxConnectionPoolSize: 1,
     logging: { level: 'error', logger: () => {} },
   });
   try {
-    await driver.executeQuery('RETURN 1 AS value', {}, { database: BENCH_DATABASE });
-    return performance.now() - started;
+    const { rows, rowsInAtMs } = await jsQueryRows(driver, 'RETURN 1 AS value', shape);
+    if (rows !== 1) throw new Error(`RETURN 1: expected 1 row, got ${rows}`);
+    return rowsInAtMs - started;
   } finally {
     await driver.close();
   }

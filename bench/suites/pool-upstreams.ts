@@ -1,14 +1,17 @@
 /**
- * What Neo4j sees when 200 clients query through the sidecar at once: its Bolt connection count
+ * What Neo4j sees when 200 clients query through the sidecar at once: its Bolt connections
  * (CALL dbms.listConnections(), sampled while the clients run), against the proxy in mode off, where
  * every client connection has an upstream of its own. In transaction mode with 10 upstreams the
- * server should see 10. Also the sidecar's resident memory per client connection, the memory side
- * of the proxy's per-connection cost.
+ * server should see 10 from the proxy. Each listed connection is told apart by its client port: the
+ * sidecar process's own sockets (read from /proc) are either its proxy's upstreams or, by their user
+ * agent, the sidecar's own driver (probes); the rest are not the sidecar's (this counter, say). Also
+ * the sidecar's resident memory per client connection, the memory side of the proxy's per-connection
+ * cost.
  */
 import neo4j, { type Driver } from 'neo4j-driver';
 import { closedLoop } from '../support/compare.ts';
 import type { BenchContext } from '../support/context.ts';
-import type { LoadDuringRun } from '../support/machine.ts';
+import { type LoadDuringRun, processTcpPortsTo } from '../support/machine.ts';
 import { type ProxySetup, poolingEnv, poolingSupport } from '../support/pooling.ts';
 import { format, type Section, type TargetCheck } from '../support/report.ts';
 import { BENCH_DATABASE, benchDriver, jsQuery, WORKLOADS } from '../support/workloads.ts';
@@ -23,6 +26,10 @@ interface UpstreamFigures {
   /** Bolt connections on the server with the sidecar idle (its own driver, this counter). */
   idleConnections: number;
   peakConnections: number;
+  /** Most connections Neo4j listed at once from the sidecar's proxy (its upstreams). */
+  peakProxyConnections: number;
+  /** Most connections Neo4j listed at once from the sidecar's own driver (probes, readiness). */
+  peakSidecarDriverConnections: number;
   queries: number;
   qps: number;
   errors: number;
@@ -32,13 +39,35 @@ interface UpstreamFigures {
   load: LoadDuringRun;
 }
 
-async function boltConnections(counter: Driver): Promise<number> {
+interface ConnectionCount {
+  total: number;
+  /** The sidecar process's connections that are its proxy's, not its own driver's. */
+  proxy: number;
+  sidecarDriver: number;
+}
+
+const SIDECAR_USER_AGENT = 'neo4j-pool-sidecar/';
+
+async function boltConnections(
+  counter: Driver,
+  sidecarPid: number | undefined,
+  neo4jPort: number,
+): Promise<ConnectionCount> {
   const result = await counter.executeQuery(
-    "CALL dbms.listConnections() YIELD connector WHERE connector = 'bolt' RETURN count(*) AS connections",
+    "CALL dbms.listConnections() YIELD connector, clientAddress, userAgent WHERE connector = 'bolt' RETURN clientAddress, userAgent",
     {},
     { database: BENCH_DATABASE },
   );
-  return Number(result.records[0]?.get('connections') ?? Number.NaN);
+  const sidecarPorts = sidecarPid === undefined ? new Set<number>() : processTcpPortsTo(sidecarPid, neo4jPort);
+  const count: ConnectionCount = { total: 0, proxy: 0, sidecarDriver: 0 };
+  for (const record of result.records) {
+    count.total++;
+    const port = Number(String(record.get('clientAddress')).split(':').at(-1));
+    if (!sidecarPorts.has(port)) continue;
+    if (String(record.get('userAgent') ?? '').startsWith(SIDECAR_USER_AGENT)) count.sidecarDriver++;
+    else count.proxy++;
+  }
+  return count;
 }
 
 async function measureSetup(
@@ -52,7 +81,8 @@ async function measureSetup(
   try {
     const proxyUri = sidecar.proxyUri;
     if (!proxyUri) return `${setup.label}: the sidecar's proxy did not accept connections; not measured.`;
-    const idleConnections = await boltConnections(counter);
+    const neo4jPort = Number(new URL(context.neo4j.uri).port);
+    const idleConnections = (await boltConnections(counter, sidecar.pid, neo4jPort)).total;
     const residentMiBIdle = sidecar.residentBytes() / 2 ** 20;
     for (let i = 0; i < CLIENTS; i++) {
       clients.push(
@@ -67,11 +97,18 @@ async function measureSetup(
       );
     }
     let peakConnections = idleConnections;
+    let peakProxyConnections = 0;
+    let peakSidecarDriverConnections = 0;
     let residentPeak = sidecar.residentBytes();
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        peakConnections = Math.max(peakConnections, await boltConnections(counter).catch(() => 0));
+        const count = await boltConnections(counter, sidecar.pid, neo4jPort).catch(() => null);
+        if (count !== null) {
+          peakConnections = Math.max(peakConnections, count.total);
+          peakProxyConnections = Math.max(peakProxyConnections, count.proxy);
+          peakSidecarDriverConnections = Math.max(peakSidecarDriverConnections, count.sidecarDriver);
+        }
         residentPeak = Math.max(residentPeak, sidecar.residentBytes());
         await new Promise((resolve) => setTimeout(resolve, SAMPLE_EVERY_MS));
       }
@@ -92,6 +129,8 @@ async function measureSetup(
       clients: CLIENTS,
       idleConnections,
       peakConnections,
+      peakProxyConnections,
+      peakSidecarDriverConnections,
       queries,
       qps: queries / Math.max(...rounds.map((round) => round.seconds)),
       errors,
@@ -149,11 +188,10 @@ export async function benchPoolUpstreams(context: BenchContext): Promise<Section
   const targets: TargetCheck[] = [];
   const pooled = figures.find((row) => row.setup.includes('transaction'));
   if (pooled) {
-    const added = pooled.peakConnections - pooled.idleConnections;
     targets.push({
-      target: `transaction mode with ${UPSTREAMS} upstreams: Neo4j sees at most ${UPSTREAMS} connections for ${CLIENTS} clients`,
-      measured: `${added} more than idle`,
-      met: added <= UPSTREAMS,
+      target: `transaction mode with ${UPSTREAMS} upstreams: Neo4j sees at most ${UPSTREAMS} connections from the proxy for ${CLIENTS} clients`,
+      measured: `${pooled.peakProxyConnections} at peak (all connections: ${pooled.peakConnections - pooled.idleConnections} more than idle, the sidecar's own driver up to ${pooled.peakSidecarDriverConnections})`,
+      met: pooled.peakProxyConnections <= UPSTREAMS,
     });
   }
   for (const row of figures) {
@@ -165,7 +203,8 @@ export async function benchPoolUpstreams(context: BenchContext): Promise<Section
       `${CLIENTS} JavaScript drivers (one connection each) run \`RETURN 1\` in closed loops through a fresh sidecar for ` +
       `${2 * context.settings.roundSeconds} s; Neo4j's Bolt connections are counted with \`CALL dbms.listConnections()\` ` +
       `every ${SAMPLE_EVERY_MS} ms (idle: before the clients connect; the sidecar's own driver and the counter are in ` +
-      "both), and the sidecar's resident memory sampled with them. Database: " +
+      "both); a listed connection is the proxy's when its client port is a socket of the sidecar process (read from " +
+      "/proc) and its user agent is not the sidecar's own driver's. The sidecar's resident memory is sampled with them. Database: " +
       `${BENCH_DATABASE}; one run per setup.`,
     tables: [
       {
@@ -174,17 +213,21 @@ export async function benchPoolUpstreams(context: BenchContext): Promise<Section
           'clients',
           'Neo4j connections idle',
           'Neo4j connections peak',
+          'from the proxy, peak',
+          "from the sidecar's driver, peak",
           'q/s',
           'sidecar RSS idle MiB',
           'sidecar RSS peak MiB',
           'RSS per client KiB',
         ],
-        align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+        align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
         rows: figures.map((row) => [
           row.setup,
           String(row.clients),
           String(row.idleConnections),
           String(row.peakConnections),
+          String(row.peakProxyConnections),
+          String(row.peakSidecarDriverConnections),
           format.qps(row.qps),
           row.residentMiBIdle.toFixed(1),
           row.residentMiBPeak.toFixed(1),

@@ -5,7 +5,11 @@
  * TLS, the Bolt handshake, the login and the query; through the sidecar (on loopback beside the
  * worker) it pays what the proxy's pooling mode still sends across the link. Against it, a
  * worker-level driver's query on a warm pooled connection, direct. JavaScript, Python and Go drivers;
- * sequential samples, one task at a time, variants interleaved round by round.
+ * sequential samples, one task at a time, variants interleaved round by round. Each is measured with the
+ * task's query sent both ways a worker sends it (support/workloads.ts QueryShape): `executeQuery`, a
+ * managed transaction of two or three round trips, and `session.run`, an auto-commit query of one; the
+ * login the sidecar verifies is one round trip either way, so the shape decides how much of a per-task
+ * driver's cost pooling can take away.
  */
 import type { Variant, VariantFigures } from '../support/compare.ts';
 import { alternateAll, closedLoop, pairedMedian, sequentialSamples } from '../support/compare.ts';
@@ -22,7 +26,14 @@ import {
 } from '../support/pooling.ts';
 import { format, type Section, type TargetCheck } from '../support/report.ts';
 import type { SidecarProcess } from '../support/sidecar-process.ts';
-import { benchDriver, jsDriverVersion, jsQuery, WORKLOADS } from '../support/workloads.ts';
+import {
+  benchDriver,
+  jsDriverVersion,
+  jsQuery,
+  QUERY_SHAPES,
+  type QueryShape,
+  WORKLOADS,
+} from '../support/workloads.ts';
 import { jsFreshDriverSample, MAX_FRESH_DRIVERS_PER_ROUND } from './per-task-driver.ts';
 
 export const PER_TASK_SPEEDUP_TARGET = 2.5;
@@ -45,13 +56,18 @@ interface ClientRows {
 /** How a client makes its variants: a fresh driver per sample to a URI, or a warm named driver. */
 interface ClientDriver {
   name: string;
-  perTask(uri: string): Variant['runRound'];
-  perWorker(): Promise<Variant['runRound']>;
+  perTask(uri: string, shape: QueryShape): Variant['runRound'];
+  perWorker(shape: QueryShape): Promise<Variant['runRound']>;
   close(): Promise<void>;
 }
 
 function perTaskName(setup: ProxySetup): string {
   return `driver per task, ${setup.label}`;
+}
+
+/** Variant names are unique per run: the query shape goes first, the table shows it in a column of its own. */
+function shaped(shape: QueryShape, name: string): string {
+  return `${shape}: ${name}`;
 }
 
 function clientDrivers(context: BenchContext, remoteUri: string): { drivers: ClientDriver[]; notes: string[] } {
@@ -62,11 +78,11 @@ function clientDrivers(context: BenchContext, remoteUri: string): { drivers: Cli
   const warmJs = benchDriver(remoteUri, credentials);
   drivers.push({
     name: 'JavaScript',
-    perTask: (uri) => () =>
-      sequentialSamples(() => jsFreshDriverSample(uri, credentials), seconds, MAX_FRESH_DRIVERS_PER_ROUND),
-    perWorker: async () => {
+    perTask: (uri, shape) => () =>
+      sequentialSamples(() => jsFreshDriverSample(uri, credentials, shape), seconds, MAX_FRESH_DRIVERS_PER_ROUND),
+    perWorker: async (shape) => {
       await warmJs.verifyConnectivity();
-      return () => closedLoop(jsQuery(warmJs, RETURN_ONE), 1, seconds);
+      return () => closedLoop(jsQuery(warmJs, RETURN_ONE, shape), 1, seconds);
     },
     close: () => warmJs.close(),
   });
@@ -80,10 +96,10 @@ function clientDrivers(context: BenchContext, remoteUri: string): { drivers: Cli
     }
     drivers.push({
       name,
-      perTask: (uri) => () => worker.freshDriver(uri, credentials, seconds, MAX_FRESH_DRIVERS_PER_ROUND),
-      perWorker: async () => {
+      perTask: (uri, shape) => () => worker.freshDriver(uri, credentials, seconds, MAX_FRESH_DRIVERS_PER_ROUND, shape),
+      perWorker: async (shape) => {
         await worker.openDriver('remote-per-worker', remoteUri, credentials);
-        return () => worker.load('remote-per-worker', RETURN_ONE, 1, seconds);
+        return () => worker.load('remote-per-worker', RETURN_ONE, 1, seconds, shape);
       },
       close: async () => {},
     });
@@ -122,19 +138,26 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
     }
     for (const driver of drivers) {
       context.log(`  remote connect + first query (${driver.name})`);
-      const variants: Variant[] = [
-        { name: PER_TASK_DIRECT, runRound: driver.perTask(remoteUri) },
-        ...setups.map((setup) => ({ name: perTaskName(setup), runRound: driver.perTask(setup.proxyUri) })),
-        { name: PER_WORKER_DIRECT, runRound: await driver.perWorker() },
-      ];
+      const variants: Variant[] = [];
+      for (const shape of QUERY_SHAPES) {
+        variants.push(
+          { name: shaped(shape, PER_TASK_DIRECT), runRound: driver.perTask(remoteUri, shape) },
+          ...setups.map((setup) => ({
+            name: shaped(shape, perTaskName(setup)),
+            runRound: driver.perTask(setup.proxyUri, shape),
+          })),
+          { name: shaped(shape, PER_WORKER_DIRECT), runRound: await driver.perWorker(shape) },
+        );
+      }
       const { figures, load } = await alternateAll(variants, {
         rounds: settings.rounds,
         warmupRounds: settings.warmupRounds,
         meter: context.newMeter([hop.pid, ...setups.map((setup) => setup.sidecar.pid)]),
         onRound: (name, when, result) => {
-          const setup = setups.find((candidate) => perTaskName(candidate) === name);
+          const shape = QUERY_SHAPES.find((candidate) => name.startsWith(`${candidate}: `));
+          const setup = setups.find((candidate) => shape && shaped(shape, perTaskName(candidate)) === name);
           if (!setup) return;
-          if (when === 'start') setup.sidecar.startPhase(driver.name);
+          if (when === 'start') setup.sidecar.startPhase(`${driver.name}, ${shape}`);
           else setup.sidecar.endPhase(result?.queries ?? 0);
         },
       });
@@ -154,46 +177,51 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
     (setup) => setup.mode === (pooled ? 'session' : 'off') && setup.authCacheSeconds === 0,
   );
   const cachedSetup = setups.find((setup) => setup.authCacheSeconds > 0);
-  const tableRows = rows.flatMap(({ client, figures }) => {
-    const find = (name: string) => figures.find((variant) => variant.name === name)!;
-    const direct = find(PER_TASK_DIRECT);
-    const perWorker = find(PER_WORKER_DIRECT);
-    const speedup = (variant: VariantFigures) => pairedMedian(variant, direct, (v, d) => d.p50Us / v.p50Us);
-    const overWorker = (variant: VariantFigures) => pairedMedian(variant, perWorker, (v, w) => v.p50Us / w.p50Us);
-    for (const variant of figures) {
-      if (variant.errors > 0)
-        notes.push(`${client}, ${variant.name}: ${variant.errors} failures (first: ${variant.firstError})`);
-    }
-    if (defaultSetup) {
-      const measured = speedup(find(perTaskName(defaultSetup)));
-      targets.push({
-        target: `${client}: driver per task through the sidecar (${defaultSetup.label}${pooled ? '' : ': pooling not built in'}, every login verified) >= ${PER_TASK_SPEEDUP_TARGET}x faster than direct`,
-        measured: `${measured.toFixed(2)}x`,
-        met: measured >= PER_TASK_SPEEDUP_TARGET,
+  const tableRows = rows.flatMap(({ client, figures }) =>
+    QUERY_SHAPES.flatMap((shape) => {
+      const find = (name: string) => figures.find((variant) => variant.name === shaped(shape, name))!;
+      const direct = find(PER_TASK_DIRECT);
+      const perWorker = find(PER_WORKER_DIRECT);
+      const speedup = (variant: VariantFigures) => pairedMedian(variant, direct, (v, d) => d.p50Us / v.p50Us);
+      const overWorker = (variant: VariantFigures) => pairedMedian(variant, perWorker, (v, w) => v.p50Us / w.p50Us);
+      const shapeFigures = figures.filter((variant) => variant.name.startsWith(`${shape}: `));
+      for (const variant of shapeFigures) {
+        if (variant.errors > 0)
+          notes.push(`${client}, ${variant.name}: ${variant.errors} failures (first: ${variant.firstError})`);
+      }
+      if (defaultSetup) {
+        const measured = speedup(find(perTaskName(defaultSetup)));
+        targets.push({
+          target: `${client}, ${shape}: driver per task through the sidecar (${defaultSetup.label}${pooled ? '' : ': pooling not built in'}, every login verified) >= ${PER_TASK_SPEEDUP_TARGET}x faster than direct`,
+          measured: `${measured.toFixed(2)}x`,
+          met: measured >= PER_TASK_SPEEDUP_TARGET,
+        });
+      }
+      if (cachedSetup) {
+        const measured = overWorker(find(perTaskName(cachedSetup)));
+        targets.push({
+          target: `${client}, ${shape}: driver per task through the sidecar (${cachedSetup.label}) within ${CACHED_LOGIN_VS_WORKER_TARGET}x of a worker-level driver`,
+          measured: `${measured.toFixed(2)}x`,
+          met: measured <= CACHED_LOGIN_VS_WORKER_TARGET,
+        });
+      }
+      return shapeFigures.map((variant) => {
+        const name = variant.name.slice(shape.length + 2);
+        const setup = setups.find((candidate) => perTaskName(candidate) === name);
+        const cpu = setup ? cpuPerTaskUs(setup, `${client}, ${shape}`) : undefined;
+        return [
+          client,
+          shape,
+          name,
+          format.millis(variant.p50Us / 1000),
+          format.millis(variant.p99Us / 1000),
+          variant === direct ? '1.00x' : `${speedup(variant).toFixed(2)}x`,
+          variant === perWorker ? '1.00x' : `${overWorker(variant).toFixed(2)}x`,
+          cpu === undefined ? '' : format.micros(cpu),
+        ];
       });
-    }
-    if (cachedSetup) {
-      const measured = overWorker(find(perTaskName(cachedSetup)));
-      targets.push({
-        target: `${client}: driver per task through the sidecar (${cachedSetup.label}) within ${CACHED_LOGIN_VS_WORKER_TARGET}x of a worker-level driver`,
-        measured: `${measured.toFixed(2)}x`,
-        met: measured <= CACHED_LOGIN_VS_WORKER_TARGET,
-      });
-    }
-    return figures.map((variant) => {
-      const setup = setups.find((candidate) => perTaskName(candidate) === variant.name);
-      const cpu = setup ? cpuPerTaskUs(setup, client) : undefined;
-      return [
-        client,
-        variant.name,
-        format.millis(variant.p50Us / 1000),
-        format.millis(variant.p99Us / 1000),
-        variant === direct ? '1.00x' : `${speedup(variant).toFixed(2)}x`,
-        variant === perWorker ? '1.00x' : `${overWorker(variant).toFixed(2)}x`,
-        cpu === undefined ? '' : format.micros(cpu),
-      ];
-    });
-  });
+    }),
+  );
   const modesNote = missingModesNote(support);
   if (modesNote) notes.push(modesNote);
   if (support.modes.length > 0 && !support.authCache) {
@@ -210,7 +238,10 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
       'the TCP connect included; a Node process of its own on loopback). Sidecars run on loopback beside the client ' +
       '(plain `bolt://` to their proxy), each with its own pooling setup, their upstream link the same delayed TLS one. ' +
       'Driver per task: a new driver, its first `RETURN 1`, timed until the result is in, closed outside the timing. ' +
-      `Driver per worker: the same query on a warm pooled driver, direct. Up to ${MAX_FRESH_DRIVERS_PER_ROUND} sequential ` +
+      `Driver per worker: the same query on a warm pooled driver, direct. Task query: how the query is sent, ` +
+      "`executeQuery` (the drivers' `executeQuery` / `execute_query` / `ExecuteQuery`: a managed transaction, BEGIN, RUN " +
+      'and PULL, then COMMIT) or `session.run` (an auto-commit query in a session: RUN and PULL, one round trip). ' +
+      `Up to ${MAX_FRESH_DRIVERS_PER_ROUND} sequential ` +
       `samples per ${settings.roundSeconds} s round, ${settings.rounds} rounds with the variants interleaved; p50 and p99 ` +
       'are medians of the rounds, ratios medians over the paired rounds. Sidecar CPU is its process time per task over ' +
       `its own rounds (the proxy's per-connection cost). ${versions.join('; ')}. Login cache: ${AUTH_CACHE_SECONDS} s.`,
@@ -218,6 +249,7 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
       {
         headers: [
           'client',
+          'task query',
           'variant',
           'p50 ms',
           'p99 ms',
@@ -225,7 +257,7 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
           'over per worker direct (p50)',
           'sidecar CPU µs per task',
         ],
-        align: ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
+        align: ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r'],
         rows: tableRows,
       },
     ],
@@ -238,7 +270,11 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
       clients: rows.map(({ client, figures }) => ({ client, figures })),
       sidecarCpuPerTaskUs: setups.map((setup) => ({
         setup: setup.label,
-        byClient: Object.fromEntries(rows.map(({ client }) => [client, cpuPerTaskUs(setup, client) ?? null])),
+        byClient: Object.fromEntries(
+          rows.flatMap(({ client }) =>
+            QUERY_SHAPES.map((shape) => [`${client}, ${shape}`, cpuPerTaskUs(setup, `${client}, ${shape}`) ?? null]),
+          ),
+        ),
       })),
     },
   };

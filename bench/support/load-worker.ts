@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { ensurePythonClient } from '../../scripts/clients/python.ts';
 import type { RoundResult } from './compare.ts';
 import { ensureGoLoadWorker } from './go-client.ts';
-import type { Credentials, Workload } from './workloads.ts';
+import type { Credentials, QueryShape, Workload } from './workloads.ts';
 
 const pythonScript = join(dirname(fileURLToPath(import.meta.url)), '..', 'python', 'load_worker.py');
 
@@ -82,7 +82,13 @@ export class LoadWorker {
     return answer.driverVersion ?? 'unknown';
   }
 
-  async load(name: string, workload: Workload, concurrency: number, seconds: number): Promise<RoundResult> {
+  async load(
+    name: string,
+    workload: Workload,
+    concurrency: number,
+    seconds: number,
+    shape: QueryShape = 'executeQuery',
+  ): Promise<RoundResult> {
     const answer = await this.request({
       op: 'load',
       name,
@@ -90,14 +96,21 @@ export class LoadWorker {
       rows: workload.rows,
       concurrency,
       seconds,
+      shape,
     });
     if (!isRoundResult(answer)) throw new Error(`unexpected answer from the load worker`);
     return answer;
   }
 
   /** Sequential samples of a brand-new driver's connect plus first query, then close. */
-  async freshDriver(uri: string, credentials: Credentials, seconds: number, maxSamples: number): Promise<RoundResult> {
-    const answer = await this.request({ op: 'fresh_driver', uri, ...credentials, seconds, maxSamples });
+  async freshDriver(
+    uri: string,
+    credentials: Credentials,
+    seconds: number,
+    maxSamples: number,
+    shape: QueryShape = 'executeQuery',
+  ): Promise<RoundResult> {
+    const answer = await this.request({ op: 'fresh_driver', uri, ...credentials, seconds, maxSamples, shape });
     if (!isRoundResult(answer)) throw new Error(`unexpected answer from the load worker`);
     return answer;
   }

@@ -4,7 +4,7 @@
  * figures: the load average, the machine's CPU use, and how much of it was the benchmark's own
  * processes (this process, Neo4j, the sidecar, the Python client) rather than someone else's.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 
 export interface MachineDescription {
@@ -85,6 +85,45 @@ export function processResidentBytes(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Local ports of a process's TCP connections to `remotePort` (any established or closing socket it holds
+ * a descriptor of): which of the connections a server lists are that process's. Linux /proc only; an
+ * empty set when the process is gone.
+ */
+export function processTcpPortsTo(pid: number, remotePort: number): Set<number> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (match) inodes.add(match[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    return new Set();
+  }
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let lines: string[];
+    try {
+      lines = readFileSync(table, 'utf8').split('\n').slice(1);
+    } catch {
+      continue;
+    }
+    for (const line of lines) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const [local, remote, inode] = [fields[1], fields[2], fields[9]];
+      if (!local || !remote || !inode || !inodes.has(inode)) continue;
+      if (Number.parseInt(remote.split(':')[1] ?? '', 16) !== remotePort) continue;
+      ports.add(Number.parseInt(local.split(':')[1] ?? '', 16));
+    }
+  }
+  return ports;
 }
 
 /** Processes whose command line contains `needle` (e.g. a Neo4j instance's home directory). */

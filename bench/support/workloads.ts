@@ -42,18 +42,46 @@ export async function seedBenchRows(driver: Driver): Promise<void> {
   );
 }
 
+/**
+ * How a task sends its query, which decides its round trips to Neo4j: `executeQuery` (the drivers'
+ * recommended API: a managed transaction, BEGIN, RUN and PULL, then COMMIT, so two round trips, three
+ * where the driver waits for BEGIN's answer) or `session.run` (an auto-commit query: RUN and PULL
+ * pipelined, one round trip).
+ */
+export type QueryShape = 'executeQuery' | 'session.run';
+
+export const QUERY_SHAPES: readonly QueryShape[] = ['executeQuery', 'session.run'];
+
 /** One query of a workload on a JS driver, checked for its row count so a broken path cannot look fast. */
-export function jsQuery(driver: Driver, workload: Workload): () => Promise<void> {
+export function jsQuery(driver: Driver, workload: Workload, shape: QueryShape = 'executeQuery'): () => Promise<void> {
   return async () => {
-    const result = await driver.executeQuery(
-      workload.cypher,
-      {},
-      { database: BENCH_DATABASE, routing: neo4j.routing.READ },
-    );
-    if (result.records.length !== workload.rows) {
-      throw new Error(`${workload.name}: expected ${workload.rows} rows, got ${result.records.length}`);
+    const { rows } = await jsQueryRows(driver, workload.cypher, shape);
+    if (rows !== workload.rows) {
+      throw new Error(`${workload.name}: expected ${workload.rows} rows, got ${rows}`);
     }
   };
+}
+
+/**
+ * Runs `cypher` in the given shape: how many rows came back and when they were in (performance.now(),
+ * before the session's close, which a timed task does not wait for).
+ */
+export async function jsQueryRows(
+  driver: Driver,
+  cypher: string,
+  shape: QueryShape,
+): Promise<{ rows: number; rowsInAtMs: number }> {
+  if (shape === 'executeQuery') {
+    const result = await driver.executeQuery(cypher, {}, { database: BENCH_DATABASE, routing: neo4j.routing.READ });
+    return { rows: result.records.length, rowsInAtMs: performance.now() };
+  }
+  const session = driver.session({ database: BENCH_DATABASE, defaultAccessMode: neo4j.session.READ });
+  try {
+    const result = await session.run(cypher);
+    return { rows: result.records.length, rowsInAtMs: performance.now() };
+  } finally {
+    await session.close();
+  }
 }
 
 export interface Credentials {
