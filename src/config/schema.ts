@@ -170,7 +170,7 @@ export const poolingSection = z
       .min(0)
       .default(0)
       .describe(
-        'Idle connections per key that idleTimeoutMs does not close (the most recently used are kept; 0: none). It never opens connections ahead of time: the proxy keeps no credentials to log them in with.',
+        'Idle connections kept per key (0: none). idleTimeoutMs never closes the last minIdle of a key (the most recently used are kept). Bolt 5.1+ keys (every 5.x and 6.x driver) used within idleTimeoutMs are also topped up to minIdle in the background with connections that have done HELLO but no login, so a burst of new clients pays one LOGON round trip instead of connect, TLS, handshake and HELLO; the proxy still keeps no credentials. Neo4j closes a connection left without a login after 30 s, so a pre-warmed one unused for 25 s is replaced. Before Bolt 5.1 the login is in HELLO and nothing is opened ahead of time.',
       ),
     idleTimeoutMs: durationMs(1000).default(600000).describe('An idle pooled connection unused this long is closed.'),
     maxLifetimeMs: durationMs(1000)

@@ -491,7 +491,7 @@ export const REUSES_PER_UPSTREAM_BUCKETS: readonly number[] = [0, 1, 5, 10, 50, 
 export const proxyPool = {
   upstreams: defineGauge({
     name: 'neo4j_proxy_pool_upstreams',
-    help: 'Pooled connections to Neo4j by state: idle (ready to lend), in_use (lent to a client), opening (connecting, handshake, HELLO), resetting (RESET, LOGOFF+LOGON or a liveness check under way).',
+    help: 'Pooled connections to Neo4j by state: idle (ready to lend, pre-warmed ones with no login yet included), in_use (lent to a client), opening (connecting, handshake, HELLO), resetting (RESET, LOGOFF+LOGON or a liveness check under way).',
     unit: 'connections',
     labelNames: ['state'] as const,
     boundedLabels: ['state'] as const,
@@ -506,7 +506,7 @@ export const proxyPool = {
   }),
   checkouts: defineCounter({
     name: 'neo4j_proxy_pool_checkouts_total',
-    help: 'Upstreams handed to clients, by result: reused (idle, login cached), reauthenticated (idle, LOGOFF+LOGON verified by Neo4j), opened (new connection), timed_out (none free within acquireTimeoutMs; the client got a transient error).',
+    help: 'Upstreams handed to clients, by result: reused (idle, login cached), reauthenticated (idle, login verified by Neo4j: LOGOFF+LOGON, or LOGON alone on one pre-warmed by minIdle), opened (new connection), timed_out (none free within acquireTimeoutMs; the client got a transient error).',
     unit: 'count',
     labelNames: ['result'] as const,
     boundedLabels: ['result'] as const,
@@ -522,7 +522,7 @@ export const proxyPool = {
   }),
   upstreamsClosed: defineCounter({
     name: 'neo4j_proxy_pool_upstreams_closed_total',
-    help: 'Pooled upstreams closed, by reason: idle_timeout, max_lifetime, reset_failed, client_left_mid_message, client_changed_login, single_use_login (login in HELLO, cache off), login_refused, abandoned, evicted, server_closed, server_changed, shutdown.',
+    help: 'Pooled upstreams closed, by reason: idle_timeout, max_lifetime, reset_failed, client_left_mid_message, client_changed_login, single_use_login (login in HELLO, cache off), login_refused, abandoned, evicted, server_closed, server_changed, unauthenticated_timeout (pre-warmed by minIdle and not used within 25 s, closed before Neo4j closes a connection left without login), shutdown.',
     unit: 'connections',
     labelNames: ['reason'] as const,
     boundedLabels: ['reason'] as const,
@@ -530,7 +530,7 @@ export const proxyPool = {
   }),
   reusesPerUpstream: defineHistogram({
     name: 'neo4j_proxy_pool_reuses_per_upstream',
-    help: 'Times a pooled upstream was lent again before it closed; high values mean the pool saves Neo4j logins.',
+    help: 'Times a pooled upstream was lent again before it closed (one never lent, such as an unused pre-warmed one, is not counted); high values mean the pool saves Neo4j logins.',
     unit: 'count',
     labelNames: [] as const,
     statsdName: 'proxy.pool.reuses_per_upstream',

@@ -192,9 +192,10 @@ export class ProxyMetrics implements PoolObserver {
     this.#recorder.counter(proxyPool.logins).inc({ outcome });
   }
 
-  upstreamClosed(reason: UpstreamCloseReason, reuses: number): void {
+  upstreamClosed(reason: UpstreamCloseReason, reuses: number | null): void {
     this.#recorder.counter(proxyPool.upstreamsClosed).inc({ reason });
-    this.#recorder.histogram(proxyPool.reusesPerUpstream).observe({}, reuses);
+    // One never lent (a pre-warmed upstream that expired unused) would only pull the distribution to 0.
+    if (reuses !== null) this.#recorder.histogram(proxyPool.reusesPerUpstream).observe({}, reuses);
   }
 
   poolState(states: Readonly<Record<UpstreamStateLabel, number>>, waiting: number): void {

@@ -126,6 +126,7 @@ export class BoltProxy {
             { ...POOLING_DEFAULTS, ...poolSettings, connectTimeoutMs: upstreamConnectTimeoutMs, maxMessageBytes },
             this.#metrics,
             pooling.mode,
+            this.#logger,
           );
     this.#settings = {
       pool: this.#pool,

@@ -90,3 +90,8 @@ export async function startBoltRelay(upstreamUri: string): Promise<BoltRelay> {
     },
   };
 }
+
+/** Relayed connections that carried Bolt messages: a proxy's upstreams, not its version-learning handshakes. */
+export function sessions(relay: BoltRelay): RelayedConnection[] {
+  return relay.connections.filter((connection) => connection.requests.length > 0);
+}

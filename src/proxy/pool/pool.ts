@@ -3,11 +3,13 @@
  * not accepted: on Bolt 5.1+ every LOGON is sent to Neo4j on the lent upstream (LOGOFF + LOGON, one
  * round trip) unless the same credentials were accepted on that very upstream within authCacheSeconds;
  * before 5.1 the login is in HELLO, so a client gets a fresh upstream unless the cache is on. A failed
- * login is never cached, and the client always gets Neo4j's own answer.
+ * login is never cached, and the client always gets Neo4j's own answer. With minIdle, Bolt 5.1+ keys in
+ * use keep spare upstreams that have done HELLO and no login (#topUp): still no credentials held here.
  */
+import type { Logger } from '../../logger.ts';
 import { BoltSignature } from '../bolt/index.ts';
 import type { UpstreamTarget } from '../upstream.ts';
-import { type Login, sameLogin, samePrincipal } from './connection-key.ts';
+import { hasLogon, type Login, sameLogin, samePrincipal } from './connection-key.ts';
 import {
   type ControlReply,
   PooledUpstream,
@@ -24,7 +26,7 @@ export interface PoolSettings {
   readonly maxUpstreamsPerKey: number;
   readonly acquireTimeoutMs: number;
   readonly idleTimeoutMs: number;
-  /** Idle upstreams per key the idle timeout leaves open. */
+  /** Idle upstreams per key the idle timeout leaves open, and that Bolt 5.1+ keys in use are topped up to. */
   readonly minIdle: number;
   readonly maxLifetimeMs: number;
   readonly livenessCheckAfterIdleMs: number;
@@ -47,6 +49,7 @@ export type UpstreamCloseReason =
   | 'evicted'
   | 'server_closed'
   | 'server_changed'
+  | 'unauthenticated_timeout'
   | 'shutdown';
 /** Upstreams by what they are doing, as the pool's gauge labels them. */
 export type UpstreamStateLabel = 'idle' | 'in_use' | 'opening' | 'resetting';
@@ -56,7 +59,8 @@ export interface PoolObserver {
   upstreamConnected(seconds: number): void;
   checkout(result: CheckoutResult, waitSeconds: number): void;
   login(outcome: LoginOutcome): void;
-  upstreamClosed(reason: UpstreamCloseReason, reuses: number): void;
+  /** `reuses`: times it was lent after the first; null when it was never lent (a pre-warmed one that expired). */
+  upstreamClosed(reason: UpstreamCloseReason, reuses: number | null): void;
 }
 
 /** What a client asks for: the settings its upstream must have been opened with. */
@@ -98,10 +102,22 @@ const STATE_LABELS: Readonly<Record<UpstreamState, UpstreamStateLabel | null>> =
 const SWEEP_INTERVAL_MS = 1000;
 /** Lifetimes are spread over their last 20% so a pool opened at once does not reconnect at once. */
 const LIFETIME_SPREAD = 0.2;
+/**
+ * Neo4j closes a connection that has not logged in 30 s after it opened (measured on 5.26; the default
+ * of internal.server.bolt.unauth_connection_timeout in 2026.08 too): a pre-warmed upstream still
+ * without a login is closed by the pool before that, so a LOGON sent on it never races Neo4j's close.
+ */
+export const UNAUTHENTICATED_MAX_AGE_MS = 25_000;
 
 interface Waiter {
   readonly key: string;
   readonly wake: () => void;
+}
+
+/** A Bolt 5.1+ key seen from a client: what to open pre-warmed upstreams with, and when it was last used. */
+interface WarmKey {
+  spec: UpstreamSpec;
+  usedAtMs: number;
 }
 
 export class UpstreamPool {
@@ -117,6 +133,12 @@ export class UpstreamPool {
   /** HELLO SUCCESS of a real upstream per key, answered to Bolt 5.1+ clients while their LOGON is verified. */
   readonly #helloReplies = new Map<string, Buffer>();
   readonly #closeReasons = new Map<PooledUpstream, UpstreamCloseReason>();
+  readonly #warmKeys = new Map<string, WarmKey>();
+  /** Pre-warmed upstreams still opening: counted as idle-to-be, and given up when a client needs the slot. */
+  readonly #warming = new Set<PooledUpstream>();
+  /** Pre-warming failed (Neo4j down, say): one attempt per sweep until one succeeds, logged once per change. */
+  #prewarmFailing = false;
+  readonly #logger: Logger | null;
   #versions: Promise<ServerVersions | null> | null = null;
   #serverAgent: string | null = null;
   #nextId = 1;
@@ -128,8 +150,10 @@ export class UpstreamPool {
     settings: PoolSettings,
     observer: PoolObserver,
     mode: Exclude<PoolingMode, 'off'> = 'session',
+    logger: Logger | null = null,
   ) {
     this.#mode = mode;
+    this.#logger = logger;
     this.#target = target;
     this.#settings = settings;
     this.#observer = observer;
@@ -196,6 +220,7 @@ export class UpstreamPool {
     options: CheckoutOptions = {},
   ): Promise<Lent | Refused> {
     const startedMs = performance.now();
+    this.#used(spec.key, spec);
     for (;;) {
       let upstream = held;
       held = null;
@@ -217,7 +242,9 @@ export class UpstreamPool {
           }
           continue;
         }
-        upstream = this.#takeIdle(spec.key, () => true);
+        // A pre-warmed one first: it is used before it expires, and LOGON alone suffices on it.
+        upstream =
+          this.#takeIdle(spec.key, (candidate) => candidate.login === null) ?? this.#takeIdle(spec.key, () => true);
         if (upstream === null) {
           if (!(await this.#acquireSlot(spec.key, startedMs))) continue;
           upstream = this.#create(spec);
@@ -296,6 +323,7 @@ export class UpstreamPool {
       | { readonly destroy: UpstreamCloseReason },
   ): void {
     upstream.takeBack();
+    this.#used(upstream.key);
     if (upstream.state === 'closed') return;
     let reason: UpstreamCloseReason | null = 'destroy' in outcome ? outcome.destroy : null;
     if (reason === null && this.#closing) reason = 'shutdown';
@@ -304,7 +332,7 @@ export class UpstreamPool {
       reason === null &&
       this.#mode === 'session' &&
       this.#settings.authCacheSeconds === 0 &&
-      !upstreamHasLogon(upstream)
+      !hasLogon(upstream.version)
     ) {
       // Only this client could use it again (the login is in HELLO), and in session mode it has left.
       reason = 'single_use_login';
@@ -324,7 +352,7 @@ export class UpstreamPool {
   close(): void {
     this.#closing = true;
     clearInterval(this.#sweeper);
-    for (const upstream of [...this.#idle]) this.#destroy(upstream, 'shutdown');
+    for (const upstream of [...this.#idle, ...this.#warming]) this.#destroy(upstream, 'shutdown');
     for (const waiter of this.#waiters.splice(0)) waiter.wake();
   }
 
@@ -418,7 +446,7 @@ export class UpstreamPool {
   }
 
   #lend(upstream: PooledUpstream, reply: ControlReply, result: Lent['result'], startedMs: number): Lent {
-    if (result !== 'opened') upstream.reuses++;
+    upstream.lends++;
     this.#observer.checkout(result, (performance.now() - startedMs) / 1000);
     return { upstream, reply, result };
   }
@@ -452,8 +480,13 @@ export class UpstreamPool {
       const perKey = this.#perKey.get(key) ?? 0;
       if (perKey < this.#settings.maxUpstreamsPerKey) {
         if (this.#all.size < this.#settings.maxUpstreams) return true;
-        const spare = this.#idle.find((upstream) => upstream.key !== key) ?? this.#idle[0];
+        const spare =
+          this.#idle.find((upstream) => upstream.key !== key) ??
+          this.#idle[0] ??
+          // A client goes before a pre-warm; one of its own key is left to finish, it will serve it.
+          [...this.#warming].find((upstream) => upstream.key !== key && upstream.state !== 'closed');
         if (spare !== undefined) {
+          this.#warming.delete(spare);
           this.#destroy(spare, 'evicted');
           return true;
         }
@@ -546,7 +579,7 @@ export class UpstreamPool {
     else this.#perKey.delete(upstream.key);
     const reason = this.#closeReasons.get(upstream) ?? 'server_closed';
     this.#closeReasons.delete(upstream);
-    this.#observer.upstreamClosed(reason, upstream.reuses);
+    this.#observer.upstreamClosed(reason, upstream.lends === 0 ? null : upstream.lends - 1);
     this.#wakeWaiters(null);
   }
 
@@ -559,16 +592,88 @@ export class UpstreamPool {
       const idleOfKey = idlePerKey.get(upstream.key) ?? 0;
       let reason: UpstreamCloseReason | null = null;
       if (now >= upstream.expiresAtMs) reason = 'max_lifetime';
-      else if (now - upstream.readyAtMs >= this.#settings.idleTimeoutMs && idleOfKey > this.#settings.minIdle) {
+      else if (upstream.login === null && now - upstream.createdAtMs >= UNAUTHENTICATED_MAX_AGE_MS) {
+        reason = 'unauthenticated_timeout';
+      } else if (now - upstream.readyAtMs >= this.#settings.idleTimeoutMs && idleOfKey > this.#settings.minIdle) {
         reason = 'idle_timeout';
       }
       if (reason === null) continue;
       idlePerKey.set(upstream.key, idleOfKey - 1);
       this.#destroy(upstream, reason);
     }
+    for (const key of [...this.#warmKeys.keys()]) this.#topUp(key, true);
   }
-}
 
-function upstreamHasLogon(upstream: PooledUpstream): boolean {
-  return upstream.version.major > 5 || (upstream.version.major === 5 && upstream.version.minor >= 1);
+  /** A client checked out or returned an upstream of this key: it is in use, and its spare ones may be short now. */
+  #used(key: string, spec?: UpstreamSpec): void {
+    if (this.#settings.minIdle === 0) return;
+    const known = this.#warmKeys.get(key);
+    if (known !== undefined) known.usedAtMs = performance.now();
+    // Before 5.1 the login is in HELLO: an upstream opened without a client's login would suit nobody.
+    else if (spec !== undefined && hasLogon(spec.version))
+      this.#warmKeys.set(key, { spec, usedAtMs: performance.now() });
+    else return;
+    // After the client has its upstream, not before: opening sockets must not delay its answer.
+    setImmediate(() => this.#topUp(key, false));
+  }
+
+  /**
+   * Opens upstreams with HELLO and no login until `key` has minIdle idle ones, as pgbouncer's
+   * min_pool_size does: a burst beyond the idle upstreams then pays one LOGON round trip instead of
+   * TCP, TLS, handshake and HELLO, with no credentials ever held here. Only into free slots and never
+   * while a client waits; a key unused for idleTimeoutMs is forgotten, so one seen once holds nothing
+   * for ever. While pre-warming fails only the sweep retries, one upstream at a time.
+   */
+  #topUp(key: string, fromSweep: boolean): void {
+    const warm = this.#warmKeys.get(key);
+    if (warm === undefined || this.#closing || this.#waiters.length > 0) return;
+    if (performance.now() - warm.usedAtMs > this.#settings.idleTimeoutMs) {
+      this.#warmKeys.delete(key);
+      return;
+    }
+    if (this.#prewarmFailing && (!fromSweep || this.#warming.size > 0)) return;
+    let spare = 0;
+    for (const upstream of [...this.#idle, ...this.#warming]) if (upstream.key === key) spare++;
+    let missing = this.#prewarmFailing ? Math.min(1, this.#settings.minIdle - spare) : this.#settings.minIdle - spare;
+    while (
+      missing-- > 0 &&
+      this.#all.size < this.#settings.maxUpstreams &&
+      (this.#perKey.get(key) ?? 0) < this.#settings.maxUpstreamsPerKey
+    ) {
+      void this.#prewarm(warm.spec);
+    }
+  }
+
+  async #prewarm(spec: UpstreamSpec): Promise<void> {
+    const upstream = this.#create(spec);
+    this.#warming.add(upstream);
+    const reply = await this.#greet(upstream, spec).catch((error: unknown) =>
+      error instanceof Error ? error : new Error('no answer to HELLO'),
+    );
+    // Gone from the set: a client took its slot, which says nothing about Neo4j.
+    if (!this.#warming.delete(upstream) || this.#closing) {
+      this.#destroy(upstream, 'shutdown');
+      return;
+    }
+    if (!(reply instanceof Error) && reply.signature === BoltSignature.SUCCESS && upstream.state === 'greeting') {
+      this.#prewarmFailed(null);
+      this.#keep(upstream);
+      return;
+    }
+    this.#destroy(upstream, 'server_closed');
+    this.#prewarmFailed(reply instanceof Error ? reply : new Error('Neo4j refused a HELLO it had accepted before'));
+  }
+
+  /** Logged when pre-warming starts failing and when it works again, not at every attempt. */
+  #prewarmFailed(error: Error | null): void {
+    if ((error !== null) === this.#prewarmFailing) return;
+    this.#prewarmFailing = error !== null;
+    if (error === null) this.#logger?.info('pre-warming pooled Neo4j connections (proxy.pooling.minIdle) works again');
+    else {
+      this.#logger?.warn(
+        { err: error },
+        'pre-warming pooled Neo4j connections (proxy.pooling.minIdle) failed; retrying one at a time every second',
+      );
+    }
+  }
 }

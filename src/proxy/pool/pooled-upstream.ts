@@ -78,8 +78,8 @@ export class PooledUpstream {
   readonly expiresAtMs: number;
   /** Last time it went back to ready: idle time and liveness checks count from here. */
   readyAtMs = performance.now();
-  /** Times it was lent after the first. */
-  reuses = 0;
+  /** Times it was lent to a client. */
+  lends = 0;
   /** The login it carries and when Neo4j last accepted it; null before LOGON or once unknown. */
   login: { readonly login: Login; readonly verifiedAtMs: number; readonly reply: Buffer } | null = null;
   /** Neo4j's HELLO SUCCESS payload on this connection. */
