@@ -156,6 +156,30 @@ describe('minIdle pre-warms Bolt 5.1+ upstreams', () => {
     }
   });
 
+  it('with the login cache on, a pre-warmed upstream still gets the login verified: it has none to compare', async () => {
+    const proxy = await startTestProxy(relay.uri, { pooling: { mode: 'session', minIdle: 2, authCacheSeconds: 60 } });
+    const holder = neo4j.driver(proxy.boltUri, auth(), { ...quiet, maxConnectionPoolSize: 1 });
+    const session = holder.session();
+    try {
+      // The holder keeps the one logged-in upstream busy, so the next client finds only pre-warmed ones.
+      const tx = await session.beginTransaction();
+      await tx.run('RETURN 1');
+      await eventually(async () => assert.equal(await metric(proxy, 'upstreams', { state: 'idle' }), 2));
+      const cached = await metric(proxy, 'logins_total', { outcome: 'cached' });
+      const verified = await metric(proxy, 'logins_total', { outcome: 'verified' });
+      const { records } = await perTask(proxy.boltUri, auth(), (driver) => driver.executeQuery('RETURN 2 AS two'));
+      assert.equal(records[0]?.get('two').toNumber(), 2);
+      assert.equal(await metric(proxy, 'logins_total', { outcome: 'cached' }), cached);
+      assert.equal(await metric(proxy, 'logins_total', { outcome: 'verified' }), verified + 1);
+      assert.equal(await metric(proxy, 'checkouts_total', { result: 'reauthenticated' }), 1);
+      await tx.rollback();
+    } finally {
+      await session.close();
+      await holder.close();
+      await proxy.stop();
+    }
+  });
+
   it('with minIdle 0 (the default) nothing is opened ahead', async () => {
     const proxy = await startTestProxy(relay.uri, { pooling: { mode: 'session' } });
     try {
