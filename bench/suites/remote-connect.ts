@@ -65,6 +65,13 @@ function perTaskName(setup: ProxySetup): string {
   return `driver per task, ${setup.label}`;
 }
 
+/** What a variant measures: its query shape, its row label, and the sidecar it goes through (null: direct). */
+interface Measured {
+  shape: QueryShape;
+  label: string;
+  setup: ProxiedSetup | null;
+}
+
 /** Variant names are unique per run: the query shape goes first, the table shows it in a column of its own. */
 function shaped(shape: QueryShape, name: string): string {
   return `${shape}: ${name}`;
@@ -125,6 +132,8 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
   const { drivers, notes: driverNotes } = clientDrivers(context, remoteUri);
   notes.push(...driverNotes);
   const rows: ClientRows[] = [];
+  /** Every variant by name, in the order they run, for every client alike. */
+  const measured = new Map<string, Measured>();
   try {
     for (const setup of proxySetups(support, { withAuthCache: true })) {
       context.log(`  starting a sidecar in front of the remote Neo4j: ${setup.label}`);
@@ -136,27 +145,33 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
       }
       setups.push({ ...setup, sidecar, proxyUri: sidecar.proxyUri });
     }
+    for (const shape of QUERY_SHAPES) {
+      for (const entry of [
+        { shape, label: PER_TASK_DIRECT, setup: null },
+        ...setups.map((setup) => ({ shape, label: perTaskName(setup), setup })),
+        { shape, label: PER_WORKER_DIRECT, setup: null },
+      ]) {
+        measured.set(shaped(shape, entry.label), entry);
+      }
+    }
     for (const driver of drivers) {
       context.log(`  remote connect + first query (${driver.name})`);
       const variants: Variant[] = [];
-      for (const shape of QUERY_SHAPES) {
-        variants.push(
-          { name: shaped(shape, PER_TASK_DIRECT), runRound: driver.perTask(remoteUri, shape) },
-          ...setups.map((setup) => ({
-            name: shaped(shape, perTaskName(setup)),
-            runRound: driver.perTask(setup.proxyUri, shape),
-          })),
-          { name: shaped(shape, PER_WORKER_DIRECT), runRound: await driver.perWorker(shape) },
-        );
+      for (const [name, { shape, label, setup }] of measured) {
+        const runRound =
+          label === PER_WORKER_DIRECT
+            ? await driver.perWorker(shape)
+            : driver.perTask(setup?.proxyUri ?? remoteUri, shape);
+        variants.push({ name, runRound });
       }
       const { figures, load } = await alternateAll(variants, {
         rounds: settings.rounds,
         warmupRounds: settings.warmupRounds,
         meter: context.newMeter([hop.pid, ...setups.map((setup) => setup.sidecar.pid)]),
         onRound: (name, when, result) => {
-          const shape = QUERY_SHAPES.find((candidate) => name.startsWith(`${candidate}: `));
-          const setup = setups.find((candidate) => shape && shaped(shape, perTaskName(candidate)) === name);
-          if (!setup) return;
+          const variant = measured.get(name);
+          if (!variant?.setup) return;
+          const { shape, setup } = variant;
           if (when === 'start') setup.sidecar.startPhase(`${driver.name}, ${shape}`);
           else setup.sidecar.endPhase(result?.queries ?? 0);
         },
@@ -184,7 +199,7 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
       const perWorker = find(PER_WORKER_DIRECT);
       const speedup = (variant: VariantFigures) => pairedMedian(variant, direct, (v, d) => d.p50Us / v.p50Us);
       const overWorker = (variant: VariantFigures) => pairedMedian(variant, perWorker, (v, w) => v.p50Us / w.p50Us);
-      const shapeFigures = figures.filter((variant) => variant.name.startsWith(`${shape}: `));
+      const shapeFigures = figures.filter((variant) => measured.get(variant.name)?.shape === shape);
       for (const variant of shapeFigures) {
         if (variant.errors > 0)
           notes.push(`${client}, ${variant.name}: ${variant.errors} failures (first: ${variant.firstError})`);
@@ -206,13 +221,12 @@ export async function benchRemoteConnect(context: BenchContext): Promise<Section
         });
       }
       return shapeFigures.map((variant) => {
-        const name = variant.name.slice(shape.length + 2);
-        const setup = setups.find((candidate) => perTaskName(candidate) === name);
+        const { label, setup } = measured.get(variant.name)!;
         const cpu = setup ? cpuPerTaskUs(setup, `${client}, ${shape}`) : undefined;
         return [
           client,
           shape,
-          name,
+          label,
           format.millis(variant.p50Us / 1000),
           format.millis(variant.p99Us / 1000),
           variant === direct ? '1.00x' : `${speedup(variant).toFixed(2)}x`,
