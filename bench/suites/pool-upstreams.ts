@@ -9,6 +9,7 @@
  * cost.
  */
 import neo4j, { type Driver } from 'neo4j-driver';
+import { OWN_FAMILY } from '../../src/probe/census-analysis.ts';
 import { closedLoop } from '../support/compare.ts';
 import type { BenchContext } from '../support/context.ts';
 import { type LoadDuringRun, processTcpPortsTo } from '../support/machine.ts';
@@ -46,8 +47,6 @@ interface ConnectionCount {
   sidecarDriver: number;
 }
 
-const SIDECAR_USER_AGENT = 'neo4j-pool-sidecar/';
-
 async function boltConnections(
   counter: Driver,
   sidecarPid: number | undefined,
@@ -64,7 +63,8 @@ async function boltConnections(
     count.total++;
     const port = Number(String(record.get('clientAddress')).split(':').at(-1));
     if (!sidecarPorts.has(port)) continue;
-    if (String(record.get('userAgent') ?? '').startsWith(SIDECAR_USER_AGENT)) count.sidecarDriver++;
+    // The census tells the sidecar's own connections apart by the same product name in the user agent.
+    if (String(record.get('userAgent') ?? '').split('/', 1)[0] === OWN_FAMILY) count.sidecarDriver++;
     else count.proxy++;
   }
   return count;
