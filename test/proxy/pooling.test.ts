@@ -16,6 +16,7 @@ import { spawnSidecarCli } from '../support/cli.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { parseExposition } from '../support/prometheus-text.ts';
 import { describeMessage, loggedInBolt58, map, message, type RawBoltClient } from '../support/raw-bolt.ts';
+import { openTransactionsMarked } from './pooling-support.ts';
 import { eventually, startTestProxy, type TestProxy } from './support.ts';
 
 const quiet = { logging: { level: 'error' as const, logger: () => {} } };
@@ -64,8 +65,8 @@ async function perTask<T>(uri: string, work: (driver: Driver) => Promise<T>, tok
 
 /**
  * A raw client creates a node inside a transaction, reads the replies and closes without committing.
- * The transaction carries `label` as metadata, so openTransactionsMarked finds it alone: other test
- * files share the server and may have transactions of their own open meanwhile.
+ * The transaction carries `label` as its pooltest metadata, so openTransactionsMarked finds it alone:
+ * other test files share the server and may have transactions of their own open meanwhile.
  */
 async function createInsideTransactionThenVanish(address: string, label: string, userAgent: string): Promise<void> {
   const raw = await loggedInBolt58(address, { userAgent, username: server.username, password: server.password });
@@ -78,15 +79,6 @@ async function createInsideTransactionThenVanish(address: string, label: string,
   );
   for (let reply = 0; reply < 4; reply++) await raw.readMessage();
   raw.close();
-}
-
-/** Transactions still open on the server that createInsideTransactionThenVanish marked with `label`. */
-async function openTransactionsMarked(driver: Driver, label: string): Promise<number> {
-  const { records } = await driver.executeQuery(
-    'SHOW TRANSACTIONS YIELD metaData WHERE metaData.pooltest = $label RETURN count(*) AS open',
-    { label },
-  );
-  return records[0]?.get('open').toNumber();
 }
 
 async function rawIdAndGoodbye(client: RawBoltClient): Promise<string> {
@@ -243,7 +235,7 @@ describe('session pooling', () => {
     try {
       await createInsideTransactionThenVanish(single.proxy.address, label, 'killed-tx-test/1.0');
       const next = await perTask(single.boltUri, async (driver) => {
-        const open = await openTransactionsMarked(driver, label);
+        const open = (await openTransactionsMarked(driver, label)).length;
         const created = await driver.executeQuery(`MATCH (n:${label}) RETURN count(n) AS created`);
         return { open, created: created.records[0]?.get('created').toNumber() };
       });
@@ -386,7 +378,7 @@ describe('transaction pooling', () => {
   it('a client killed inside a transaction: nothing committed, the upstream comes back clean', async () => {
     const label = `TxKilled${randomUUID().replaceAll('-', '')}`;
     await createInsideTransactionThenVanish(proxy.proxy.address, label, 'tx-killed-test/1.0');
-    await eventually(async () => assert.equal(await openTransactionsMarked(direct, label), 0));
+    await eventually(async () => assert.equal((await openTransactionsMarked(direct, label)).length, 0));
     const { records } = await direct.executeQuery(`MATCH (n:${label}) RETURN count(n) AS created`);
     assert.equal(records[0]?.get('created').toNumber(), 0);
   });
