@@ -308,7 +308,10 @@ export class ProxiedConnection {
 
   /** Bytes waiting in this connection: unsent socket buffers both ways plus a held message. */
   get bufferedBytes(): number {
-    return this.#client.writableLength + (this.#upstreamSocket()?.writableLength ?? 0) + this.#forwarder.heldBytes;
+    const upstream = this.#upstreamSocket();
+    const upstreamBytes =
+      upstream === null ? 0 : 'bufferedBytes' in upstream ? upstream.bufferedBytes : upstream.writableLength;
+    return this.#client.writableLength + upstreamBytes + this.#forwarder.heldBytes;
   }
 
   /** Adds the bytes and messages counted since the last call to the metrics. */
@@ -352,8 +355,8 @@ export class ProxiedConnection {
     this.#upstreamState = next;
   }
 
-  #upstreamSocket(): net.Socket | null {
-    return this.#upstream ?? (this.#upstreamState === 'lent' ? (this.#lent?.socket ?? null) : null);
+  #upstreamSocket(): net.Socket | PooledUpstream | null {
+    return this.#upstream ?? (this.#upstreamState === 'lent' ? this.#lent : null);
   }
 
   #onClientData(data: Buffer): void {
@@ -928,7 +931,7 @@ export class ProxiedConnection {
     this.#setUpstream(next);
     if (this.#upstreamPaused) {
       this.#upstreamPaused = false;
-      upstream.socket.resume();
+      upstream.resume();
     }
     const reason = this.#unreusableBecause();
     // A unit of work that ended without a FAILURE leaves the upstream READY: no RESET round trip needed.
@@ -1005,15 +1008,25 @@ export class ProxiedConnection {
 
   #writeUpstream(data: Buffer): void {
     if (this.#closeReason !== null) return;
-    const upstream = this.#upstream ?? (this.#upstreamState === 'lent' ? this.#lent?.socket : this.#openUpstream());
-    if (upstream === undefined || upstream.destroyed || upstream.writableEnded) return;
-    if (!upstream.write(data) && !this.#clientPaused) {
+    const own = this.#upstream ?? (this.#upstreamState === 'lent' ? null : this.#openUpstream());
+    const onDrained = () => {
+      this.#clientPaused = false;
+      this.#client.resume();
+    };
+    let written: boolean;
+    if (own !== null) {
+      if (own.destroyed || own.writableEnded) return;
+      written = own.write(data);
+      if (!written && !this.#clientPaused) own.once('drain', onDrained);
+    } else {
+      const lent = this.#lent;
+      if (lent === null || lent.state === 'closed') return;
+      written = lent.write(data);
+      if (!written && !this.#clientPaused) lent.onceDrained(onDrained);
+    }
+    if (!written && !this.#clientPaused) {
       this.#clientPaused = true;
       this.#client.pause();
-      upstream.once('drain', () => {
-        this.#clientPaused = false;
-        this.#client.resume();
-      });
     }
   }
 

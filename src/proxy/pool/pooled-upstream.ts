@@ -133,8 +133,23 @@ export class PooledUpstream {
     return this.#state;
   }
 
-  get socket(): net.Socket {
-    return this.#socket;
+  /** Bytes written to Neo4j and not yet sent: the borrower's share of back-pressure. */
+  get bufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  /** Stops reading from Neo4j until resume(): the borrower's client is not taking what it was sent. */
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  /** After write() returned false: `listener` runs once Neo4j has taken what was buffered. */
+  onceDrained(listener: () => void): void {
+    this.#socket.once('drain', listener);
   }
 
   /**
