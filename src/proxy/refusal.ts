@@ -12,9 +12,8 @@ import {
   type BoltVersion,
   type BoltVersionOffer,
   chunkMessage,
-  encodePackStream,
+  messagePayload,
   type PackStreamMap,
-  PackStreamStruct,
   type PackStreamValue,
 } from './bolt/index.ts';
 
@@ -82,7 +81,7 @@ export function failureMessage(failure: RefusalFailure, version: BoltVersion | n
         ['code', failure.code],
         ['message', failure.message],
       ]);
-  return chunkMessage(encodePackStream(new PackStreamStruct(BoltSignature.FAILURE, [metadata])));
+  return chunkMessage(messagePayload(BoltSignature.FAILURE, metadata));
 }
 
 /** GQL's "general processing exception", which Neo4j sends with codes that have no GQL status of their own. */

@@ -1,5 +1,6 @@
 import type { BoltMessageFrame } from './chunking.ts';
 import { BoltConversationError, PackStreamError } from './errors.ts';
+import { isSummary } from './messages.ts';
 import { decodeBoltMessage, readMessageMapEntries, readMessageShortString } from './packstream-decoder.ts';
 import {
   asBoolean,
@@ -300,13 +301,7 @@ export class BoltConversationTracker {
     const { signature, payload } = message;
     increment(this.#serverCounts, signature);
     if (signature === BoltSignature.RECORD) return this.#onRecord(payload);
-    if (
-      signature !== BoltSignature.SUCCESS &&
-      signature !== BoltSignature.FAILURE &&
-      signature !== BoltSignature.IGNORED
-    ) {
-      return null;
-    }
+    if (!isSummary(signature)) return null;
     const request = this.#dequeue();
     if (request === null) {
       this.#unmatchedSummaries++;

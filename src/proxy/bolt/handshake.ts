@@ -53,6 +53,33 @@ export function decodeVersionOffer(bytes: Uint8Array, offset = 0): BoltVersionOf
   return { kind: 'versions', range: { major, maxMinor: minor, minMinor: Math.max(0, minor - range) } };
 }
 
+/** An unsigned varint as the handshake writes it (capabilities, range count): 7 bits a byte, least significant first. */
+export function encodeVarint(value: bigint): Buffer {
+  if (value < 0n) throw new RangeError(`a handshake varint is unsigned, not ${value}`);
+  const bytes: number[] = [];
+  let rest = value;
+  do {
+    const low = Number(rest & 0x7fn);
+    rest >>= 7n;
+    bytes.push(rest > 0n ? low | 0x80 : low);
+  } while (rest > 0n);
+  return Buffer.from(bytes);
+}
+
+/** The server's answer to a manifest v1 offer: marker, range count, the ranges, then the capabilities. */
+export function encodeManifestAnswer(ranges: readonly BoltVersionRange[], capabilities: bigint): Buffer {
+  const entries = Buffer.alloc(4 * ranges.length);
+  ranges.forEach((range, index) => {
+    entries.set([0, range.maxMinor - range.minMinor, range.maxMinor, range.major], 4 * index);
+  });
+  return Buffer.concat([
+    Buffer.from([0, 0, SUPPORTED_MANIFEST_VERSION, MANIFEST_MARKER]),
+    encodeVarint(BigInt(ranges.length)),
+    entries,
+    encodeVarint(capabilities),
+  ]);
+}
+
 /** Collects exactly `size` bytes across any number of reads. */
 class FixedBytes {
   readonly bytes: Buffer;

@@ -1,6 +1,7 @@
 /**
  * Pure, I/O-free Bolt wire codec for observing proxied traffic: handshake, dechunking, PackStream,
- * conversation tracking, and the one re-encoding the proxy does (routing tables).
+ * conversation tracking, the one re-encoding the proxy does (routing tables), and the few messages and
+ * handshake answers the proxy writes itself.
  */
 
 export {
@@ -44,11 +45,21 @@ export {
   type BoltVersion,
   type BoltVersionOffer,
   type BoltVersionRange,
+  encodeManifestAnswer,
+  encodeVarint,
   formatBoltVersion,
   type HandshakeOutcome,
   type HandshakeProgress,
   type ServerHandshakeProgress,
 } from './handshake.ts';
+export {
+  ignoredMessage,
+  isSummary,
+  messageMetadata,
+  messagePayload,
+  requestMessage,
+  successMessage,
+} from './messages.ts';
 export {
   DEFAULT_MAX_DEPTH,
   decodeBoltMessage,

@@ -31,9 +31,3 @@ const namesBySignature: ReadonlyMap<number, BoltMessageName> = new Map(
 export function messageName(signature: number): BoltMessageLabel {
   return namesBySignature.get(signature) ?? 'UNKNOWN';
 }
-
-export function isSummarySignature(signature: number): boolean {
-  return (
-    signature === BoltSignature.SUCCESS || signature === BoltSignature.FAILURE || signature === BoltSignature.IGNORED
-  );
-}

@@ -17,6 +17,7 @@ import {
   decodeBoltMessage,
   decodePackStream,
   encodePackStream,
+  encodeVarint,
   PackStreamFloat,
   PackStreamReader,
   PackStreamStruct,
@@ -215,17 +216,6 @@ const markerRichBytes = fc
       bytes.map((byte) => (byte & 1 ? (INTERESTING_BYTES[(byte >> 1) % INTERESTING_BYTES.length] ?? 0) : byte)),
     ),
   );
-
-function encodeVarint(value: bigint): Buffer {
-  const bytes: number[] = [];
-  let rest = value;
-  do {
-    const group = Number(rest & 0x7fn);
-    rest >>= 7n;
-    bytes.push(rest > 0n ? group | 0x80 : group);
-  } while (rest > 0n);
-  return Buffer.from(bytes);
-}
 
 // ---------------------------------------------------------------------------------------------------
 
