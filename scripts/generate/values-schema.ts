@@ -31,6 +31,9 @@ function sidecarConfigSchema(): JsonSchema {
   // The chart sets these from neo4jCredentials; a password in values is refused.
   delete neo4j.properties.password;
   delete neo4j.properties.passwordFile;
+  // Set by the chart from adminToken.
+  const http = (schema.properties as Record<string, { properties: Record<string, unknown> }>).http!;
+  delete http.properties.adminTokenFile;
   return { ...schema, description: "The sidecar's configuration file (docs/configuration.md), without the password." };
 }
 
@@ -48,6 +51,10 @@ export function valuesSchema(): JsonSchema {
       neo4jCredentials: closed(
         { existingSecret: str({ minLength: 1 }), passwordKey: str({ minLength: 1 }) },
         { required: ['existingSecret', 'passwordKey'] },
+      ),
+      adminToken: closed(
+        { existingSecret: str(), tokenKey: str({ minLength: 1 }) },
+        { description: 'Secret holding the bearer token of the operator and admin endpoints; empty: loopback only.' },
       ),
       config: sidecarConfigSchema(),
       ports: closed({ metrics: portNumber, bolt: portNumber }),

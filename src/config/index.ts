@@ -1,3 +1,4 @@
+export { AdminTokenError, AdminTokenFile, MIN_ADMIN_TOKEN_LENGTH, readAdminToken } from './admin-token.ts';
 export {
   ConfigError,
   type ConfigIssue,
@@ -7,3 +8,4 @@ export {
   requireNeo4jUri,
 } from './load.ts';
 export { configSchema, type SidecarConfig, type SidecarConfigInput } from './schema.ts';
+export { sidecarRequestHeaders, sidecarUrl } from './sidecar-endpoint.ts';

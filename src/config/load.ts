@@ -4,9 +4,11 @@
  * NEO4J_PASSWORD_FILE) work as users expect; any other option is `SIDECAR__SECTION__OPTION`,
  * e.g. `SIDECAR__STATSD__ENABLED=true` or `SIDECAR__HTTP__PORT=9000`.
  */
+
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
+import { readAdminToken } from './admin-token.ts';
 import { configSchema, type SidecarConfig } from './schema.ts';
 
 export interface ConfigIssue {
@@ -149,6 +151,7 @@ function describeIssue(issue: z.core.$ZodIssue, sources: Map<string, string>, fi
 }
 
 function resolveSecrets(config: SidecarConfig, readFile: (path: string) => string, sources: Map<string, string>) {
+  checkAdminTokenFile(config, sources);
   const { password, passwordFile } = config.neo4j;
   if (password !== undefined && passwordFile !== undefined) {
     throw new ConfigError([
@@ -173,6 +176,23 @@ function resolveSecrets(config: SidecarConfig, readFile: (path: string) => strin
     ]);
   }
   return { ...config, neo4j: { ...config.neo4j, password: secret } };
+}
+
+/** A configured admin token file must be usable before anything starts, or the endpoints it guards would be unreachable. */
+function checkAdminTokenFile(config: SidecarConfig, sources: Map<string, string>): void {
+  const path = config.http.adminTokenFile;
+  if (path === undefined) return;
+  try {
+    readAdminToken(path);
+  } catch (error) {
+    throw new ConfigError([
+      {
+        path: 'http.adminTokenFile',
+        message: (error as Error).message,
+        ...(sources.get('http.adminTokenFile') ? { source: sources.get('http.adminTokenFile') } : {}),
+      },
+    ]);
+  }
 }
 
 const MASK = '*****';

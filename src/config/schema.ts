@@ -72,6 +72,13 @@ export const httpSection = z
       .default('127.0.0.1')
       .describe('Listen address of /metrics, /healthz, /readyz, /status and /openapi.json. Loopback by default.'),
     port: listenPort.default(9464).describe('Listen port (9464 is the OpenTelemetry Prometheus exporter convention).'),
+    adminTokenFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'File holding a bearer token (at least 16 characters; re-read when it changes). When set, the operator endpoints (/status, /queries) and the admin endpoints (POST /queries/reset) require `Authorization: Bearer <token>`; when unset, admin endpoints answer only on loopback. /metrics, /healthz and /readyz stay open.',
+      ),
   })
   .prefault({});
 

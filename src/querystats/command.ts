@@ -4,7 +4,7 @@
  * pg_stat_statements. It talks HTTP only, so it works against a sidecar in another container.
  */
 
-import type { SidecarConfig } from '../config/index.ts';
+import { type SidecarConfig, sidecarRequestHeaders, sidecarUrl } from '../config/index.ts';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type ExtraCommand } from '../contracts.ts';
 import { QUERY_SORTS, type QuerySort, type QueryStatsRow, type QueryStatsSnapshot } from './statistics.ts';
 
@@ -17,14 +17,8 @@ interface QueriesArgs {
   limit: number;
 }
 
-/** The sidecar this config would run: a wildcard listen address is reached on loopback. */
-function defaultUrl(config: SidecarConfig): string {
-  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
-}
-
 export function parseQueriesArgs(args: readonly string[], config: SidecarConfig): QueriesArgs | string {
-  const parsed: QueriesArgs = { url: defaultUrl(config), sort: 'total', limit: 20 };
+  const parsed: QueriesArgs = { url: sidecarUrl(config), sort: 'total', limit: 20 };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const [name, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
@@ -106,9 +100,9 @@ export function formatQueriesTable(snapshot: QueryStatsSnapshot): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function fetchQueries(args: QueriesArgs): Promise<QueryStatsSnapshot> {
+async function fetchQueries(args: QueriesArgs, headers: Record<string, string>): Promise<QueryStatsSnapshot> {
   const url = `${args.url}/queries?sort=${args.sort}&limit=${args.limit}`;
-  const response = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const response = await fetch(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const body = (await response.json().catch(() => null)) as (QueryStatsSnapshot & { message?: string }) | null;
   if (!response.ok || body === null) {
     throw new Error(`${url} answered ${response.status}${body?.message ? `: ${body.message}` : ''}`);
@@ -124,7 +118,7 @@ export const queriesCommand: ExtraCommand = Object.assign(
       return EXIT_USAGE;
     }
     try {
-      io.stdout(formatQueriesTable(await fetchQueries(parsed)));
+      io.stdout(formatQueriesTable(await fetchQueries(parsed, sidecarRequestHeaders(config))));
       return EXIT_OK;
     } catch (error) {
       const cause = (error as { cause?: { message?: string } }).cause?.message;

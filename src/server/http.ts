@@ -15,6 +15,7 @@ import type { Logger } from '../logger.ts';
 import { OPENMETRICS_CONTENT_TYPE } from '../metrics/openmetrics.ts';
 import type { PrometheusSink } from '../metrics/prometheus.ts';
 import { QUERY_SORTS, type QuerySort, type QueryStatistics } from '../querystats/index.ts';
+import { type AccessLevel, AdminAccess } from './admin-access.ts';
 
 export interface Readiness {
   ready: boolean;
@@ -30,6 +31,8 @@ export interface HttpServerOptions {
   status: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Query statistics behind /queries; absent when queryStats.enabled is false (the routes answer 404). */
   queries?: QueryStatistics;
+  /** Who may call operator and admin endpoints (see admin-access.ts); default: no token, admin on loopback only. */
+  access?: AdminAccess;
   logger?: Logger;
 }
 
@@ -69,6 +72,26 @@ const badRequest = {
   description: 'The request was malformed (for example a URL that does not decode).',
 };
 const shuttingDown = { ...errorSchema, description: 'The sidecar is shutting down and no longer serves requests.' };
+const unauthorized = {
+  ...errorSchema,
+  description: 'http.adminTokenFile is configured and the request carried no bearer token, or another one.',
+};
+const forbidden = {
+  ...errorSchema,
+  description: 'An admin endpoint called from outside loopback while no http.adminTokenFile is configured.',
+};
+
+/** The responses every guarded route may give besides its own (see admin-access.ts). */
+function guarded(level: Exclude<AccessLevel, 'open'>) {
+  return level === 'admin' ? { 401: unauthorized, 403: forbidden } : { 401: unauthorized };
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route; absent means open. */
+    access?: AccessLevel;
+  }
+}
 
 const readinessSchema = {
   type: 'object',
@@ -233,6 +256,20 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     });
   });
 
+  const access = options.access ?? new AdminAccess(null);
+  app.addHook('onRequest', async (request, reply) => {
+    const level = request.routeOptions.config.access ?? 'open';
+    const decision = access.decide(level, request.socket.remoteAddress, request.headers.authorization);
+    if (decision.allowed) return;
+    if (decision.statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="neo4j-pool-sidecar"');
+    await reply.code(decision.statusCode).send({
+      statusCode: decision.statusCode,
+      error: STATUS_CODES[decision.statusCode] ?? 'Error',
+      message: decision.message,
+    });
+    return reply;
+  });
+
   // Routes go in a plugin registered after swagger, so swagger's onRoute hook is in place when they are
   // added: routes added directly on the instance would be added before the plugin loads and be missed.
   void app.register(async (routes) => {
@@ -327,11 +364,13 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     routes.get(
       '/status',
       {
+        config: { access: 'operator' },
         schema: {
           summary: 'What the sidecar is doing, for people (secrets masked)',
           response: {
             200: statusSchema,
             400: badRequest,
+            ...guarded('operator'),
             503: shuttingDown,
           },
         },
@@ -342,6 +381,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     routes.get(
       '/queries',
       {
+        config: { access: 'operator' },
         schema: {
           summary: 'Query statistics by fingerprint, heaviest first (pg_stat_statements for Neo4j)',
           querystring: {
@@ -369,6 +409,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
               ...errorSchema,
               description: 'A bad sort or limit (the message says which), or a malformed request.',
             },
+            ...guarded('operator'),
             404: queryStatsDisabled,
             503: shuttingDown,
           },
@@ -385,6 +426,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     routes.post(
       '/queries/reset',
       {
+        config: { access: 'admin' },
         schema: {
           summary: 'Forget all query statistics; counting starts again now',
           response: {
@@ -396,6 +438,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
               additionalProperties: false,
             },
             400: badRequest,
+            ...guarded('admin'),
             404: queryStatsDisabled,
             415: unsupportedMediaType,
             503: shuttingDown,

@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Driver } from 'neo4j-driver';
-import { maskConfig, type SidecarConfig } from '../config/index.ts';
+import { AdminTokenFile, maskConfig, type SidecarConfig } from '../config/index.ts';
 import { type Component, type ComponentFactory, SIDECAR_VERSION, type SidecarContext } from '../contracts.ts';
 import { CredentialsGate, createSidecarDriver, REJECTION_REASONS } from '../driver/index.ts';
 import { instrumentDriver, poolStateGauges } from '../instrument/index.ts';
@@ -19,6 +19,7 @@ import {
 } from '../metrics/index.ts';
 import { describeFailure } from '../probe/outcome.ts';
 import { exportTopQueries, QueryStatistics } from '../querystats/index.ts';
+import { AdminAccess } from './admin-access.ts';
 import { createHttpServer, type Readiness } from './http.ts';
 import { Neo4jCheck } from './neo4j-check.ts';
 
@@ -217,6 +218,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     readiness,
     status,
     logger,
+    access: new AdminAccess(config.http.adminTokenFile ? new AdminTokenFile(config.http.adminTokenFile) : null),
     ...(queryStats ? { queries: queryStats } : {}),
   });
   const started: Component[] = [];

@@ -460,6 +460,40 @@ describe('Helm chart', { timeout: 30 * 60_000 }, () => {
     );
   });
 
+  it('mounts the admin token Secret and points http.adminTokenFile at it, and takes no token file in values', async () => {
+    const objects = await render({ name: 'admin token' }, ['--set', 'adminToken.existingSecret=sidecar-admin']);
+    assert.equal(
+      (configFileOf(objects).http as Record<string, unknown>).adminTokenFile,
+      '/var/run/secrets/neo4j-pool-sidecar-admin/token',
+    );
+    const workloads = objects.filter((o) => o.kind === 'Deployment');
+    assert.ok(workloads.length > 0);
+    for (const workload of workloads) {
+      const pod = (workload.spec as { template: { spec: PodSpec } }).template.spec;
+      const volume = pod.volumes?.find((v) => v.name === 'neo4j-pool-sidecar-admin-token');
+      assert.equal(volume?.secret?.secretName, 'sidecar-admin', workload.metadata.name);
+      assert.deepEqual(
+        volume?.secret?.items?.map((item) => item.key),
+        ['token'],
+      );
+      const container = [...pod.containers, ...(pod.initContainers ?? [])].find((c) => c.name === 'neo4j-pool-sidecar');
+      assert.ok(
+        container?.volumeMounts?.some(
+          (m) =>
+            m.name === 'neo4j-pool-sidecar-admin-token' && m.mountPath === '/var/run/secrets/neo4j-pool-sidecar-admin',
+        ),
+        workload.metadata.name,
+      );
+    }
+    const without = await render({ name: 'no admin token' });
+    assert.equal((configFileOf(without).http as Record<string, unknown>).adminTokenFile, undefined);
+    assert.ok(!JSON.stringify(without).includes('neo4j-pool-sidecar-admin-token'));
+    await assert.rejects(
+      render({ name: 'token file in values' }, ['--set', 'config.http.adminTokenFile=/tmp/token']),
+      /additional properties 'adminTokenFile' not allowed|set by the chart from adminToken/,
+    );
+  });
+
   it("validates config against the sidecar's own schema, so a typo fails the install, not the pod", async () => {
     await assert.rejects(
       render({ name: 'misspelt threshold' }, ['--set', 'config.alerts.thresholds.poolUtilisation.warning=1']),

@@ -54,6 +54,11 @@ neo4j-pool-sidecar/scrape: {{ include "neo4j-pool-sidecar.fullname" . }}
 /var/run/secrets/neo4j-pool-sidecar/password
 {{- end }}
 
+{{/* Where the admin token Secret's file is mounted, when adminToken.existingSecret is set. */}}
+{{- define "neo4j-pool-sidecar.adminTokenFile" -}}
+/var/run/secrets/neo4j-pool-sidecar-admin/token
+{{- end }}
+
 {{/*
 The configuration file: values.config with the chart-owned settings applied. A password in values is
 refused: it comes from the existing Secret only. Takes (dict "root" $ "role" "sidecar"|"census"):
@@ -71,6 +76,12 @@ census instance runs it (census.enabled), so the server-wide listing happens onc
 {{- $_ = set $config "neo4j" $neo4j }}
 {{- $http := default dict $config.http }}
 {{- $_ = set $http "port" (int $root.Values.ports.metrics) }}
+{{- if hasKey $http "adminTokenFile" }}
+{{- fail "config.http.adminTokenFile is set by the chart from adminToken.existingSecret; do not set it in values" }}
+{{- end }}
+{{- if (default dict $root.Values.adminToken).existingSecret }}
+{{- $_ = set $http "adminTokenFile" (include "neo4j-pool-sidecar.adminTokenFile" $root) }}
+{{- end }}
 {{- $_ = set $config "http" $http }}
 {{- /* Helm drops a key whose value is null, so a level nulled in values (no alert at that severity)
      arrives here missing; write the null back, or the sidecar would apply its default level. */}}
@@ -184,6 +195,11 @@ neo4j-pool-sidecar.container: the sidecar container, one list item. Include it u
     - name: neo4j-pool-sidecar-credentials
       mountPath: /var/run/secrets/neo4j-pool-sidecar
       readOnly: true
+    {{- if (default dict $root.Values.adminToken).existingSecret }}
+    - name: neo4j-pool-sidecar-admin-token
+      mountPath: /var/run/secrets/neo4j-pool-sidecar-admin
+      readOnly: true
+    {{- end }}
     - name: neo4j-pool-sidecar-tmp
       mountPath: /tmp
 {{- end }}
@@ -206,6 +222,16 @@ neo4j-pool-sidecar.volumes: the volumes the container mounts, list items for the
     items:
       - key: {{ .root.Values.neo4jCredentials.passwordKey }}
         path: password
+{{- with (default dict .root.Values.adminToken) }}
+{{- if .existingSecret }}
+- name: neo4j-pool-sidecar-admin-token
+  secret:
+    secretName: {{ .existingSecret }}
+    items:
+      - key: {{ .tokenKey | default "token" }}
+        path: token
+{{- end }}
+{{- end }}
 - name: neo4j-pool-sidecar-tmp
   emptyDir:
     medium: Memory
