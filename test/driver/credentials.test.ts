@@ -15,16 +15,22 @@ import {
   isCredentialsRejected,
   type RejectionReason,
 } from '../../src/driver/credentials.ts';
+import { eventually } from '../support/eventually.ts';
 
 const UNAUTHORIZED = 'Neo.ClientError.Security.Unauthorized';
+/** Generous for a loaded machine, yet well inside the 60 s retry that would otherwise try a new password. */
+const PASSWORD_FILE_NOTICED_MS = 20_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function refusal(code = UNAUTHORIZED): Error {
   return Object.assign(new Error('The client is unauthorized due to authentication failure.'), { code });
 }
 
-/** A gate whose logins succeed only with `good()`, recording when each login was attempted. */
-function scriptedGate(good: () => string, overrides: Partial<CredentialsGateOptions> = {}) {
+/**
+ * A gate whose logins succeed only with `good()`, recording when each login was attempted. A login
+ * takes `loginMs` of the real clock, or answers at once with 0 (for a test on mocked timers).
+ */
+function scriptedGate(good: () => string, overrides: Partial<CredentialsGateOptions> = {}, loginMs = 5) {
   const logins: Array<{ at: number; password: string }> = [];
   const rejected: RejectionReason[] = [];
   const started = Date.now();
@@ -36,7 +42,7 @@ function scriptedGate(good: () => string, overrides: Partial<CredentialsGateOpti
     verifyTimeoutMs: 1000,
     verify: async (auth) => {
       logins.push({ at: Date.now() - started, password: String(auth.credentials) });
-      await sleep(5);
+      if (loginMs > 0) await sleep(loginMs);
       if (auth.credentials !== good()) throw refusal();
     },
     observer: { rejected: (reason) => rejected.push(reason) },
@@ -73,22 +79,34 @@ describe('the credentials gate', () => {
     gate.stop();
   });
 
-  it('retries with one login at a time, each wait twice the one before up to the maximum', async () => {
-    const { gate, logins } = scriptedGate(() => 'right');
+  it('retries with one login at a time, each wait twice the one before up to the maximum', async (t) => {
+    // The gate's clock and timers are mocked: the retry schedule is exact, whatever the machine's load.
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const { gate, logins } = scriptedGate(() => 'right', {}, 0);
+    /** Lets the login that a timer started settle (microtasks only, as the scripted login takes no time). */
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    /** Callers keep asking meanwhile: they must not cause logins of their own. */
+    const callersAsk = async () => {
+      for (let i = 0; i < 3; i++) await gate.run(async () => {}).catch(() => {});
+    };
     gate.start();
-    // Callers keep asking meanwhile: they must not cause logins of their own.
-    const asking = setInterval(() => void gate.run(async () => {}).catch(() => {}), 10);
-    await sleep(1400);
-    clearInterval(asking);
+    await settle();
+    const at = () => logins.map((login) => login.at);
+    assert.deepEqual(at(), [0], 'the first login at start');
+    // 100, 200, 400, 400: each retry exactly when due, none a millisecond early, none caused by a caller.
+    for (const wait of [100, 200, 400, 400]) {
+      const before = logins.length;
+      await callersAsk();
+      t.mock.timers.tick(wait - 1);
+      await settle();
+      await callersAsk();
+      assert.equal(logins.length, before, `no login ${wait - 1} ms into a ${wait} ms wait: ${at()}`);
+      t.mock.timers.tick(1);
+      await settle();
+      assert.equal(logins.length, before + 1, `one login when the ${wait} ms wait is over: ${at()}`);
+    }
+    assert.deepEqual(at(), [0, 100, 300, 700, 1100]);
     gate.stop();
-    const gaps = logins.slice(1).map((login, i) => login.at - logins[i]!.at);
-    // 100, 200, 400, 400: allow the timers' lateness on a busy machine, never earliness.
-    assert.ok(logins.length >= 4 && logins.length <= 6, `logins at ${logins.map((login) => login.at)}`);
-    const expected = [100, 200, 400, 400, 400];
-    gaps.forEach((gap, i) => {
-      assert.ok(gap >= expected[i]!, `gap ${i} was ${gap} ms, expected at least ${expected[i]}`);
-      assert.ok(gap < expected[i]! + 150, `gap ${i} was ${gap} ms, expected about ${expected[i]}`);
-    });
   });
 
   it('reports refusals the driver meets only for the password in use', async () => {
@@ -119,11 +137,10 @@ describe('the credentials gate', () => {
     gate.onChange((state) => states.push(state));
     try {
       gate.start();
-      await sleep(100);
-      assert.equal(gate.state, 'rejected');
+      await eventually(() => assert.equal(gate.state, 'rejected'), PASSWORD_FILE_NOTICED_MS);
       await writeFile(file, 'right\n');
-      await sleep(200);
-      assert.equal(gate.state, 'accepted');
+      // Polled every 20 ms; far inside the minute before a retry could try the file's password instead.
+      await eventually(() => assert.equal(gate.state, 'accepted'), PASSWORD_FILE_NOTICED_MS);
       assert.deepEqual(
         logins.map((login) => login.password),
         ['stale', 'right'],

@@ -195,15 +195,20 @@ describe('the server census', () => {
       // A run the probe timeout gave up on, still going after its counter read. A second run meanwhile
       // would read a newer counter and leave a high-water mark above this run's counter, which this
       // run would then take for a server restart and count every connection since id 0.
+      let counterRead = () => {};
+      const slowHasReadItsCounter = new Promise<void>((resolve) => {
+        counterRead = resolve;
+      });
       const slow = census.run({
         driver,
         readCounter: async () => {
           const id = await readCounter();
+          counterRead();
           await held;
           return id;
         },
       });
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await slowHasReadItsCounter;
       await assert.rejects(census.run({ driver, readCounter }), /previous census is still running/);
       release();
       const report = await slow;
