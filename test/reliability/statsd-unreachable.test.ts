@@ -18,7 +18,11 @@ import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4
 import { startTestSidecar } from '../support/sidecar.ts';
 
 const QUERIES = 200;
-/** Far above any healthy event-loop stall on a loaded CI machine; a blocking send would exceed it per query. */
+/**
+ * Far above a healthy event-loop stall; a blocking send would exceed it once per send. Judged on the
+ * 99th percentile, so a blocking send (one per packet, hundreds of them) still fails the test while a
+ * moment the loaded machine keeps this process off the CPU (once or twice a run) does not.
+ */
 const EVENT_LOOP_STALL_LIMIT_MS = 1000;
 /** A lookup of localhost takes about a millisecond; starved by queued StatsD lookups it took 112 s. */
 const LOOKUP_LIMIT_MS = 5000;
@@ -80,8 +84,11 @@ async function runAgainstUnreachableStatsd(host: string, port: number) {
       await Promise.all([viaProxy.close(), direct.close()]);
     }
     loop.disable();
-    const maxStallMs = loop.max / 1e6;
-    assert.ok(maxStallMs < EVENT_LOOP_STALL_LIMIT_MS, `event loop stalled for ${maxStallMs.toFixed(0)} ms`);
+    const p99StallMs = loop.percentile(99) / 1e6;
+    assert.ok(
+      p99StallMs < EVENT_LOOP_STALL_LIMIT_MS,
+      `event loop stalls: 99th percentile ${p99StallMs.toFixed(0)} ms, longest ${(loop.max / 1e6).toFixed(0)} ms`,
+    );
     const queries = await metricValue(sidecar.prometheus.registry, 'neo4j_query_duration_seconds_count', {
       outcome: 'success',
     });

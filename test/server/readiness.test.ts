@@ -1,8 +1,9 @@
 /**
  * /readyz answers from state the sidecar keeps, never from a Neo4j round trip of its own: the real CLI
  * with its default configuration against a Neo4j of the test's own that is frozen (SIGSTOP, so its
- * sockets stay open and nothing answers) and thawed again. Every /readyz request must be answered
- * within a second, the chart's readinessProbe allows five.
+ * sockets stay open and nothing answers) and thawed again. Every /readyz request must be answered while
+ * Neo4j is frozen (a round trip of its own would never come back), and the 503's reason must be the
+ * background check's "did not answer for N s", which only the kept state can give.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +11,12 @@ import type { LocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
 import { type SidecarCli, spawnSidecarCli } from '../support/cli.ts';
 import { privateNeo4j } from '../support/neo4j.ts';
 
-const ANSWER_WITHIN_MS = 1000;
+/**
+ * A request waiting on the frozen Neo4j would hang until the freeze ends; a healthy answer takes
+ * milliseconds. Ten seconds tells the two apart on a loaded machine (which can hold a process off the
+ * CPU for a second) without reading the machine's speed.
+ */
+const ANSWER_WITHIN_MS = 10_000;
 
 let server: LocalNeo4j;
 let sidecar: SidecarCli;
@@ -73,7 +79,7 @@ describe('/readyz with Neo4j frozen', () => {
     const neo4jSilent = /neo4j: Neo4j did not answer for [\d.]+ s/;
     const frozen = await readyzUntil(
       (answer) => answer.status === 503 && neo4jSilent.test(answer.body.reason ?? ''),
-      15_000,
+      60_000,
     );
     const notReady = frozen.at(-1)!;
     assert.equal(notReady.body.ready, false);
@@ -81,10 +87,11 @@ describe('/readyz with Neo4j frozen', () => {
       frozen.every((answer) => answer.status === 200 || !answer.body.ready),
       'every answer is consistent with its status',
     );
-    // And it stays an immediate 503 while the server stays frozen.
+    // And it stays a 503 from the kept state while the server stays frozen.
     for (let i = 0; i < 5; i++) {
       const answer = await readyz();
       assert.equal(answer.status, 503, JSON.stringify(answer.body));
+      assert.match(answer.body.reason ?? '', neo4jSilent);
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
     assert.equal((await fetch(`${sidecar.httpUrl}/healthz`)).status, 200, 'liveness does not depend on Neo4j');
@@ -92,7 +99,7 @@ describe('/readyz with Neo4j frozen', () => {
     process.kill(pid, 'SIGCONT');
     // Ready again without a restart once the background check and the readiness-gating probes have
     // run against the thawed server (the probes run every 15 s by default).
-    const thawed = await readyzUntil((answer) => answer.status === 200, 45_000);
+    const thawed = await readyzUntil((answer) => answer.status === 200, 120_000);
     assert.equal(thawed.at(-1)!.body.ready, true);
     assert.equal(sidecar.child.exitCode, null, 'the sidecar kept running');
   });
