@@ -8,6 +8,7 @@
  *   npm run bench -- remote --delay-ms 10         # a longer link to the remote Neo4j (default 5 ms each way)
  *   npm run bench -- --rounds 3 --seconds 1       # shorter rounds (noisier)
  *   npm run bench -- --sidecar-from-source        # skip compiling the sidecar (its memory then includes tsx)
+ *   npm run bench -- latency --ref main~3         # proxy latency, with the sidecar at main~3 as the baseline
  *
  * Neo4j Community is started from Maven Central's jars like the tests do (first run downloads it);
  * BENCH_NEO4J_URI and BENCH_NEO4J_PASSWORD point the benchmark at another server instead. Comparisons
@@ -23,11 +24,13 @@ import { benchPerTaskDriver } from './suites/per-task-driver.ts';
 import { benchPoolUpstreams } from './suites/pool-upstreams.ts';
 import { benchPooledThroughput } from './suites/pooled-throughput.ts';
 import { benchProxyJs, benchProxyPython } from './suites/proxy.ts';
+import { benchProxyLatency } from './suites/proxy-latency.ts';
 import { benchQueryStats } from './suites/query-stats.ts';
 import { benchRecorderCpu } from './suites/recorder-cpu.ts';
 import { benchRemoteConnect } from './suites/remote-connect.ts';
 import { benchScrape } from './suites/scrape.ts';
 import { measureIdleSidecar, sidecarResourcesSection } from './suites/sidecar-resources.ts';
+import { type BaselineBuild, buildBaseline } from './support/baseline.ts';
 import type { BenchContext, BenchSettings } from './support/context.ts';
 import { newContextMeter } from './support/context.ts';
 import { LoadWorker } from './support/load-worker.ts';
@@ -49,14 +52,16 @@ const SUITES: ReadonlyArray<{ id: string; run: (context: BenchContext) => Promis
   { id: 'remote-connect', run: benchRemoteConnect },
   { id: 'pooled-throughput', run: benchPooledThroughput },
   { id: 'pool-upstreams', run: benchPoolUpstreams },
+  { id: 'proxy-latency', run: benchProxyLatency },
 ];
 const RESOURCES_ID = 'sidecar-resources';
 const ALL_IDS = [...SUITES.map((suite) => suite.id), RESOURCES_ID];
 /** Names for several sections at once, as `--only` entries or bare arguments (`npm run bench -- remote`). */
 const GROUPS: Record<string, string[]> = {
   remote: ['remote-connect', 'pooled-throughput', 'pool-upstreams'],
+  latency: ['proxy-latency'],
 };
-const VALUE_OPTIONS = ['only', 'rounds', 'seconds', 'delay-ms'];
+const VALUE_OPTIONS = ['only', 'rounds', 'seconds', 'delay-ms', 'ref'];
 
 function option(name: string): string | undefined {
   const args = process.argv.slice(2);
@@ -163,6 +168,8 @@ try {
   const fromSource = process.argv.includes('--sidecar-from-source');
   log(fromSource ? 'starting the sidecar from source (tsx)...' : 'compiling and starting the sidecar process...');
   const compiledEntry = fromSource ? undefined : await buildSidecar();
+  const ref = option('ref');
+  const baseline: BaselineBuild | undefined = ref === undefined ? undefined : await buildBaseline(ref, log);
   const sidecarOptions = {
     ...(compiledEntry ? { compiledEntry } : {}),
     username: neo4j.credentials.username,
@@ -173,8 +180,14 @@ try {
     neo4jUri: neo4j.uri,
     syntheticFleet: `${DEFAULT_FLEET.pools}x${DEFAULT_FLEET.databases}`,
   });
-  const startSidecar = async (neo4jUri: string, extraEnv: Record<string, string>) => {
-    const extra = await SidecarProcess.start({ ...sidecarOptions, neo4jUri, extraEnv });
+  const startSidecar: BenchContext['startSidecar'] = async (neo4jUri, extraEnv, options = {}) => {
+    const extra = await SidecarProcess.start({
+      ...sidecarOptions,
+      ...(options.build === 'baseline' && baseline ? { compiledEntry: baseline.compiledEntry } : {}),
+      ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
+      neo4jUri,
+      extraEnv,
+    });
     extraSidecars.push(extra);
     return extra;
   };
@@ -191,7 +204,7 @@ try {
   }
 
   let goMissing: string | undefined;
-  if (['remote-connect', 'pooled-throughput'].some(selected)) {
+  if (['remote-connect', 'pooled-throughput', 'proxy-latency'].some(selected)) {
     try {
       go = await LoadWorker.go(log);
     } catch (error) {
@@ -206,6 +219,7 @@ try {
     neo4j,
     sidecar,
     startSidecar,
+    ...(baseline ? { baseline: { label: baseline.label } } : {}),
     python,
     ...(pythonMissing ? { pythonMissing } : {}),
     go,
@@ -221,7 +235,7 @@ try {
 
   const header = [
     '## neo4j-pool-sidecar benchmarks',
-    `Run ${started.toISOString()} at commit ${gitDescription}, ${settings.rounds} measured rounds of ${settings.roundSeconds} s per variant.`,
+    `Run ${started.toISOString()} at commit ${gitDescription}${baseline ? `, baseline ${baseline.label}` : ''}, ${settings.rounds} measured rounds of ${settings.roundSeconds} s per variant.`,
     `Machine: ${machineLine(machine)}.`,
   ].join('\n\n');
   console.log(`${header}\n`);

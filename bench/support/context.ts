@@ -24,8 +24,17 @@ export interface BenchContext {
   neo4j: { uri: string; credentials: Credentials; version: string; boltTls: boolean };
   /** The sidecar in its own process, in front of `neo4j`. */
   sidecar: SidecarProcess;
-  /** Starts another sidecar process like `sidecar` (same build), in front of `neo4jUri`. */
-  startSidecar(neo4jUri: string, extraEnv: Record<string, string>): Promise<SidecarProcess>;
+  /**
+   * Starts another sidecar process like `sidecar` (same build), in front of `neo4jUri`; with
+   * `build: 'baseline'`, the one compiled from `--ref` (see `baseline`).
+   */
+  startSidecar(
+    neo4jUri: string,
+    extraEnv: Record<string, string>,
+    options?: { build?: 'current' | 'baseline'; nodeFlags?: readonly string[] },
+  ): Promise<SidecarProcess>;
+  /** The commit `--ref` named, compiled beside the current code, for before/after rows from one run. */
+  baseline?: { label: string };
   /** Undefined when the Python driver could not be set up (the reason is in `pythonMissing`). */
   python: LoadWorker | undefined;
   pythonMissing?: string;

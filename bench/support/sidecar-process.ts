@@ -19,22 +19,27 @@ const buildDir = join(repoRoot, '.cache', 'bench-build');
 /**
  * Compiles the sidecar (and bench/sidecar-main.ts) to plain JavaScript, as production runs it: under
  * tsx the process holds the TypeScript loader and source maps too, about 35 MiB more resident memory.
- * Type checking is `npm run typecheck`'s job, so this only emits.
+ * Type checking is `npm run typecheck`'s job, so this only emits. `sourceRoot` and `outDir` build
+ * another tree (a baseline commit's, see baseline.ts); the output stays under this checkout, so its
+ * imports resolve to this checkout's node_modules.
  */
-export async function buildSidecar(): Promise<string> {
-  await rm(buildDir, { recursive: true, force: true });
-  await mkdir(buildDir, { recursive: true });
+export async function buildSidecar(options: { sourceRoot?: string; outDir?: string } = {}): Promise<string> {
+  const sourceRoot = options.sourceRoot ?? repoRoot;
+  const outDir = options.outDir ?? buildDir;
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
   const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
   // biome-ignore format: flags and their values read best as pairs on a line
   const flags = [
-    '--noCheck', '--outDir', buildDir, '--rootDir', repoRoot, '--module', 'NodeNext', '--moduleResolution', 'NodeNext',
+    '--noCheck', '--outDir', outDir, '--rootDir', sourceRoot, '--module', 'NodeNext', '--moduleResolution', 'NodeNext',
     '--target', 'ES2022', '--lib', 'ES2023', '--types', 'node', '--rewriteRelativeImportExtensions',
     '--allowImportingTsExtensions', '--esModuleInterop', '--skipLibCheck', '--resolveJsonModule', '--verbatimModuleSyntax',
   ];
-  await promisify(execFile)(process.execPath, [tsc, ...flags, mainScript], { cwd: repoRoot });
+  const entry = join(sourceRoot, 'bench', 'sidecar-main.ts');
+  await promisify(execFile)(process.execPath, [tsc, ...flags, entry], { cwd: sourceRoot });
   // src/contracts.ts reads ../package.json relative to itself.
-  await copyFile(join(repoRoot, 'package.json'), join(buildDir, 'package.json'));
-  return join(buildDir, 'bench', 'sidecar-main.js');
+  await copyFile(join(sourceRoot, 'package.json'), join(outDir, 'package.json'));
+  return join(outDir, 'bench', 'sidecar-main.js');
 }
 
 /**
@@ -58,6 +63,8 @@ export interface SidecarProcessOptions {
   extraEnv?: Record<string, string>;
   /** Compiled entry from buildSidecar(); without it the sidecar runs from source under tsx. */
   compiledEntry?: string;
+  /** Node flags besides the production ones, e.g. `--cpu-prof` to profile the proxy under load. */
+  nodeFlags?: readonly string[];
 }
 
 export interface PhaseResources {
@@ -120,9 +127,10 @@ export class SidecarProcess {
       ...(options.syntheticFleet ? { BENCH_SYNTHETIC_FLEET: options.syntheticFleet } : {}),
       ...options.extraEnv,
     };
+    const extraFlags = options.nodeFlags ?? [];
     const args = options.compiledEntry
-      ? [...productionNodeFlags(), options.compiledEntry]
-      : ['--import', 'tsx', mainScript];
+      ? [...productionNodeFlags(), ...extraFlags, options.compiledEntry]
+      : [...extraFlags, '--import', 'tsx', mainScript];
     const child = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const stderr = { text: '' };
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
