@@ -176,6 +176,9 @@ export function layeringViolations(graph: ModuleGraph): string[] {
     if (from === 'proxy/bolt' && to !== undefined && to !== 'proxy/bolt') {
       violations.push(`${where}: the Bolt codec imports nothing outside src/proxy/bolt`);
     }
+    if (from === 'metrics' && to !== undefined && to !== 'metrics') {
+      violations.push(`${where}: the metrics import nothing else of src (sources depend on them, not the reverse)`);
+    }
     if (from === 'contracts.ts' && to !== undefined && edge.kind !== 'type') {
       violations.push(`${where}: src/contracts.ts imports only types from src (import type)`);
     }

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { Driver } from 'neo4j-driver';
 import type { SidecarConfig } from './config/schema.ts';
 import type { CredentialsGate } from './driver/credentials.ts';
+import type { InstrumentedDriver } from './instrument/driver.ts';
 import type { Logger } from './logger.ts';
 import type { Recorder } from './metrics/recorder.ts';
 import type { StatsdSink } from './metrics/statsd.ts';
@@ -37,6 +38,8 @@ export interface SidecarContext {
   config: SidecarConfig;
   recorder: Recorder;
   driver: Driver;
+  /** `driver`'s pool as instrumented: how many connections the sidecar itself has opened to Neo4j. */
+  ownPool: InstrumentedDriver;
   /** Every Neo4j operation goes through `credentials.run`; every driver built takes its auth from it. */
   credentials: CredentialsGate;
   logger: Logger;

@@ -10,6 +10,7 @@ export {
   OPENMETRICS_CONTENT_TYPE,
   PrometheusSink,
   type PrometheusSinkOptions,
+  type QuerySink,
   Recorder,
   type RecorderOptions,
   renderOpenMetrics,

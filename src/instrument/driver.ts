@@ -18,6 +18,7 @@ import {
   type ServerAddressLike,
 } from '../driver/internals.ts';
 import { pool as poolMetrics, query as queryMetrics } from '../metrics/catalogue.ts';
+import type { QuerySink } from '../metrics/query-sink.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 
 export interface InstrumentOptions {
@@ -28,12 +29,20 @@ export interface InstrumentOptions {
   source?: string;
   /** Told once when the driver's internals are not what instrumentation expects. */
   onWarning?: (message: string) => void;
+  /**
+   * Where this driver's finished queries go with their text, for per-fingerprint statistics. Default:
+   * the recorder's (`queryStats` of its options). null keeps them out: the sidecar's own driver, whose
+   * census, readiness and probe queries must not rank among the workers' queries.
+   */
+  queryStats?: QuerySink | null;
 }
 
 export interface InstrumentedDriver {
   readonly poolName: string;
   /** False when the pool internals were not found: query metrics still work, pool metrics do not. */
   readonly poolObserved: boolean;
+  /** Connections the pool has opened since it was instrumented (0 when the pool is not observed). */
+  connectionsOpened(): number;
   /** Stops sampling pool gauges and removes their series (also done when the driver closes). */
   detach(): void;
 }
@@ -85,7 +94,12 @@ function databaseLabel(requested: string | undefined, metadata?: CompletionMetad
  * Wraps a connection's run/beginTransaction so each query is timed. A connection runs one
  * transaction at a time, so the database and mode given to BEGIN apply to the RUNs that follow.
  */
-function instrumentConnection(connection: ConnectionLike, recorder: Recorder, source: string): void {
+function instrumentConnection(
+  connection: ConnectionLike,
+  recorder: Recorder,
+  source: string,
+  statistics: QuerySink | undefined,
+): void {
   const marked = connection as ConnectionLike & { [INSTRUMENTED]?: true };
   if (marked[INSTRUMENTED]) return;
   marked[INSTRUMENTED] = true;
@@ -94,7 +108,6 @@ function instrumentConnection(connection: ConnectionLike, recorder: Recorder, so
   const errors = recorder.counter(queryMetrics.errors);
   const inFlight = recorder.gauge(queryMetrics.inFlight);
   const inFlightLabels = { source };
-  const statistics = recorder.queryStats;
   const metadataKey = statistics?.metadataKey ?? null;
   let transaction: BeginConfig | undefined;
 
@@ -138,17 +151,20 @@ function instrumentConnection(connection: ConnectionLike, recorder: Recorder, so
       const code = outcome === 'error' ? errorCodeLabel(error) : null;
       if (code !== null) errors.inc({ source, database, code });
       if (statistics !== undefined) {
-        recorder.recordQuery({
-          text: typeof queryText === 'string' ? queryText : null,
-          database,
-          mode,
-          outcome,
-          errorCode: code,
-          durationSeconds: seconds,
-          records,
-          client: source,
-          attribution,
-        });
+        recorder.recordQuery(
+          {
+            text: typeof queryText === 'string' ? queryText : null,
+            database,
+            mode,
+            outcome,
+            errorCode: code,
+            durationSeconds: seconds,
+            records,
+            client: source,
+            attribution,
+          },
+          statistics,
+        );
       }
     };
     const afterComplete = config?.afterComplete;
@@ -203,7 +219,9 @@ function observePool(
   recorder: Recorder,
   poolName: string,
   source: string,
-): { sample(): void; addresses(): string[] } {
+  statistics: QuerySink | undefined,
+): { sample(): void; addresses(): string[]; opened(): number } {
+  let opened = 0;
   const acquiring = new Map<string, number>();
   const acquiredAt = new WeakMap<object, number>();
   const acquisitionSeconds = recorder.histogram(poolMetrics.acquisitionSeconds);
@@ -250,8 +268,9 @@ function observePool(
       const connection = await originalCreate.call(this, context, address, release);
       creationSeconds.observe(labelsFor(key), (performance.now() - started) / 1000);
       created.inc(labelsFor(key));
+      opened++;
       if (connection && typeof connection === 'object') addressOf.set(connection, key);
-      if (isConnectionLike(connection)) instrumentConnection(connection, recorder, source);
+      if (isConnectionLike(connection)) instrumentConnection(connection, recorder, source, statistics);
       return connection;
     } catch (error) {
       failed.inc(labelsFor(key));
@@ -303,7 +322,7 @@ function observePool(
       for (const gauge of Object.values(gauges)) gauge.remove(labelsFor(key));
     }
   };
-  return { sample, addresses: () => [...seenAddresses] };
+  return { sample, addresses: () => [...seenAddresses], opened: () => opened };
 }
 
 /**
@@ -324,9 +343,10 @@ export function instrumentDriver(driver: object, options: InstrumentOptions): In
       `neo4j-pool-sidecar: pool metrics unavailable for pool "${poolName}" (${found.reason}); ` +
         'this neo4j-driver version is not supported for pool metrics.',
     );
-    return { poolName, poolObserved: false, detach() {} };
+    return { poolName, poolObserved: false, connectionsOpened: () => 0, detach() {} };
   }
-  const observed = observePool(found.pool, recorder, poolName, source);
+  const statistics = options.queryStats === null ? undefined : (options.queryStats ?? recorder.queryStats);
+  const observed = observePool(found.pool, recorder, poolName, source, statistics);
   const unregister = recorder.addSampler(observed.sample);
   let detached = false;
   const detach = () => {
@@ -349,5 +369,5 @@ export function instrumentDriver(driver: object, options: InstrumentOptions): In
       }
     };
   }
-  return { poolName, poolObserved: true, detach };
+  return { poolName, poolObserved: true, connectionsOpened: observed.opened, detach };
 }

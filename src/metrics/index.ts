@@ -14,6 +14,7 @@ export {
 export { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics } from './openmetrics.ts';
 export { type ProcessMetricsOptions, registerProcessMetrics } from './process-metrics.ts';
 export { PrometheusSink, type PrometheusSinkOptions } from './prometheus.ts';
+export type { QuerySample, QuerySink, QueryStatsOutcome } from './query-sink.ts';
 export {
   Counter,
   Gauge,

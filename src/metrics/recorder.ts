@@ -5,9 +5,9 @@
  * It sits on every query, so the hot path is: one Map lookup per labelled call (or none with a
  * bound series), then one call per sink. Recording never throws into the caller.
  */
-import type { QuerySample, QueryStatistics } from '../querystats/statistics.ts';
 import { sidecar } from './catalogue.ts';
 import type { LabelValues, MetricDefinition } from './definitions.ts';
+import type { QuerySample, QuerySink } from './query-sink.ts';
 
 /** Exporter-side state of one series (one label-value combination of one metric). */
 export interface SeriesSink {
@@ -32,8 +32,8 @@ export interface RecorderOptions {
   maxSeriesPerMetric?: number;
   /** Told about sink failures; recording itself never throws. */
   onError?: (error: unknown) => void;
-  /** Per-fingerprint query statistics fed by recordQuery(); none when absent. */
-  queryStats?: QueryStatistics;
+  /** Where recordQuery() hands finished queries (a QueryStatistics); none when absent. */
+  queryStats?: QuerySink;
 }
 
 const OVERFLOW_VALUE = 'other';
@@ -258,8 +258,8 @@ export class Histogram<Label extends string> extends Metric<Label> {
 
 export class Recorder {
   readonly maxSeriesPerMetric: number;
-  /** Where recordQuery() goes; read by /queries, /status and the top-N exporter. */
-  readonly queryStats: QueryStatistics | undefined;
+  /** Where recordQuery() goes; sources read its metadataKey to know what to attribute queries to. */
+  readonly queryStats: QuerySink | undefined;
   private readonly sinks: MetricSink[] = [];
   private readonly metrics = new Map<MetricDefinition, Metric<string>>();
   private readonly samplers = new Set<() => void>();
@@ -314,9 +314,12 @@ export class Recorder {
     }
   }
 
-  /** One finished query with its text, for per-fingerprint statistics (a no-op without them). */
-  recordQuery(sample: QuerySample): void {
-    const statistics = this.queryStats;
+  /**
+   * One finished query with its text, for per-fingerprint statistics: to `sink` (a source's own, see
+   * instrumentDriver's queryStats), by default the recorder's; a no-op without one.
+   */
+  recordQuery(sample: QuerySample, sink: QuerySink | undefined = this.queryStats): void {
+    const statistics = sink;
     if (statistics === undefined) return;
     try {
       statistics.record(sample);

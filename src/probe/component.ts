@@ -7,8 +7,8 @@ import neo4j, { type Driver } from 'neo4j-driver';
 import { requireNeo4jUri, type SidecarConfig } from '../config/index.ts';
 import { type Component, type ComponentFactory, SIDECAR_VERSION } from '../contracts.ts';
 import { type CredentialsGate, createSidecarDriver } from '../driver/index.ts';
+import type { InstrumentedDriver } from '../instrument/driver.ts';
 import { createLogger, type Logger } from '../logger.ts';
-import { pool as poolMetrics } from '../metrics/catalogue.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 import { Census } from './census.ts';
 import { boltEndpoint, readConnectionCounter } from './connection-counter.ts';
@@ -31,8 +31,8 @@ export interface ProbesComponentOptions {
   credentials?: CredentialsGate;
   recorder: Recorder;
   logger?: Logger;
-  /** Pool label of the sidecar's own driver, whose new connections the census leaves out. */
-  ownPoolName?: string;
+  /** The instrumented pool of `driver`: the census leaves the connections it opened out of the server's count. */
+  ownPool: Pick<InstrumentedDriver, 'connectionsOpened'>;
   /** Driver for the fresh-connect probe; default: the sidecar's driver settings with a pool of one. */
   createFreshDriver?: () => Driver;
   /** Reads the server's connection-id counter for the census; default: an unauthenticated HELLO to neo4j.uri. */
@@ -51,20 +51,13 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
   const { config, driver, recorder } = options;
   const probesConfig = config.probes;
   const logger = options.logger?.child({ component: 'probes' });
-  const ownPoolName = options.ownPoolName ?? 'sidecar';
   /** Connections the probes open outside the pool: fresh-connect drivers and the census's counter reads. */
   let unpooledConnections = 0;
   const onConnectionOpened = () => {
     unpooledConnections++;
   };
 
-  const ownConnectionsOpened = () =>
-    unpooledConnections +
-    recorder
-      .counter(poolMetrics.created)
-      .snapshot()
-      .filter((series) => series.labels.pool === ownPoolName)
-      .reduce((sum, series) => sum + series.value, 0);
+  const ownConnectionsOpened = () => unpooledConnections + options.ownPool.connectionsOpened();
 
   const census = probesConfig.census.enabled
     ? new Census({
@@ -189,6 +182,7 @@ export const probesComponentFactory: ComponentFactory = (context) =>
     ? createProbesComponent({
         config: context.config,
         driver: context.driver,
+        ownPool: context.ownPool,
         credentials: context.credentials,
         recorder: context.recorder,
         logger: context.logger,

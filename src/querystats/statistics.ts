@@ -9,26 +9,11 @@
  * The fingerprint cache holds at most 2 × `cacheSize` texts of at most 16 KiB each.
  */
 import { QUERY_BUCKETS_SECONDS } from '../metrics/definitions.ts';
+import type { QuerySample, QuerySink, QueryStatsOutcome } from '../metrics/query-sink.ts';
 import { FingerprintCache } from './fingerprint.ts';
 import { SpaceSaving, TopCounts } from './top-counts.ts';
 
-export type QueryStatsOutcome = 'success' | 'error' | 'ignored' | 'abandoned';
-
-/** One finished query, as a source saw it. */
-export interface QuerySample {
-  /** The query text as sent; null when the source could not read it (a RUN over proxy.maxMessageBytes). */
-  readonly text: string | null;
-  readonly database: string;
-  readonly mode: 'read' | 'write';
-  readonly outcome: QueryStatsOutcome;
-  readonly errorCode: string | null;
-  readonly durationSeconds: number;
-  readonly records: number;
-  /** Who sent it: the user-agent family through the proxy, the source name in-process. Must be bounded. */
-  readonly client: string;
-  /** Value of the configured tx_metadata key, when present. */
-  readonly attribution?: string | null;
-}
+export type { QuerySample, QueryStatsOutcome };
 
 export interface QueryStatisticsOptions {
   /** Fingerprint × database entries kept (the space-saving capacity). Default 1000. */
@@ -239,7 +224,7 @@ export interface QueryStatsEntryView {
   quantile(q: number): number;
 }
 
-export class QueryStatistics {
+export class QueryStatistics implements QuerySink {
   readonly maxFingerprints: number;
   readonly metadataKey: string | null;
   readonly #cache: FingerprintCache;

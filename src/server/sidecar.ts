@@ -79,6 +79,8 @@ function createCredentialsGate(config: SidecarConfig, logger: Logger, recorder: 
   rejectedSince.set({}, 0);
   rejected.set({}, 0);
   for (const reason of Object.values(REJECTION_REASONS)) rejections.bind({ reason });
+  /** When the current refusal began (epoch seconds), 0 while the credentials are not refused. */
+  let refusedSinceSeconds = 0;
   const verifyConfig = { ...config, neo4j: { ...config.neo4j, maxConnectionPoolSize: 1 } };
   return new CredentialsGate({
     username: config.neo4j.username,
@@ -101,9 +103,9 @@ function createCredentialsGate(config: SidecarConfig, logger: Logger, recorder: 
       changed: (state) => {
         rejected.set({}, state === 'rejected' ? 1 : 0);
         // A new password being verified does not end the refusal; only an acceptance does.
-        const refusedSince = rejectedSince.snapshot()[0]?.value ?? 0;
-        if (state === 'rejected' && refusedSince === 0) rejectedSince.set({}, Date.now() / 1000);
-        if (state === 'accepted') rejectedSince.set({}, 0);
+        if (state === 'rejected' && refusedSinceSeconds === 0) refusedSinceSeconds = Date.now() / 1000;
+        if (state === 'accepted') refusedSinceSeconds = 0;
+        rejectedSince.set({}, refusedSinceSeconds);
       },
     },
   });
@@ -155,14 +157,17 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
 
   const credentials = createCredentialsGate(config, logger, recorder);
   const driver = createSidecarDriver(config, logger, credentials.authTokenManager);
-  instrumentDriver(driver, {
+  const ownPool = instrumentDriver(driver, {
     recorder,
     poolName: 'sidecar',
     source: 'sidecar',
+    // Its census, readiness and probe queries are the monitor's, not the workers': they keep their
+    // query metrics (source "sidecar") but stay out of the statistics /queries ranks.
+    queryStats: null,
     onWarning: (message) => logger.warn({ component: 'instrument' }, message),
   });
 
-  const context: SidecarContext = { config, recorder, driver, credentials, logger, statsd };
+  const context: SidecarContext = { config, recorder, driver, ownPool, credentials, logger, statsd };
   const components = (options.components ?? [])
     .map((factory) => factory(context))
     .filter((component): component is Component => component !== undefined);
@@ -295,7 +300,12 @@ function queryStatus(statistics: QueryStatistics): Record<string, unknown> {
   };
 }
 
-/** Current pool gauges grouped by pool and address, for /status. */
+/**
+ * Current pool gauges grouped by pool and address, for /status. Read back from the recorder on
+ * purpose: the table shows every pool that reports to it (the sidecar's own, any driver
+ * a library user instrumented on the same recorder, like npm start's demo worker), the same numbers a
+ * scrape of /metrics shows, and the samplers refresh them from the live pools just before.
+ */
 function poolStatus(recorder: Recorder): Array<Record<string, string | number>> {
   recorder.sample();
   const rows = new Map<string, Record<string, string | number>>();

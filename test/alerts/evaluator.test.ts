@@ -61,8 +61,8 @@ function sidecarParts(config: SidecarConfig, sinks: { statsd?: StatsdSink } = {}
     connectionAcquisitionTimeout: config.neo4j.connectionAcquisitionTimeoutMs,
     logging: { level: 'error', logger: () => {} },
   });
-  instrumentDriver(driver, { recorder, poolName: 'sidecar', source: 'sidecar' });
-  const probes = createProbesComponent({ config, driver, recorder });
+  const ownPool = instrumentDriver(driver, { recorder, poolName: 'sidecar', source: 'sidecar' });
+  const probes = createProbesComponent({ config, driver, ownPool, recorder });
   return { recorder, registry: prometheus.registry, driver, probes };
 }
 

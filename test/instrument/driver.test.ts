@@ -4,6 +4,7 @@ import neo4j6 from 'neo4j-driver';
 import neo4j5 from 'neo4j-driver-5';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { PrometheusSink, Recorder } from '../../src/metrics/index.ts';
+import { QueryStatistics } from '../../src/querystats/index.ts';
 import { metricValue } from '../support/metrics.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 
@@ -109,7 +110,7 @@ for (const [driverName, neo4j] of drivers) {
     });
 
     it('reports in-use connections while transactions are open, then idle ones', async () => {
-      const { driver, recorder, registry } = setUp();
+      const { driver, recorder, registry, handle } = setUp();
       const openTransactions = 4;
       const sessions = Array.from({ length: openTransactions }, () => driver.session());
       try {
@@ -130,6 +131,7 @@ for (const [driverName, neo4j] of drivers) {
           await metricValue(registry, 'neo4j_driver_connections_created_total', { pool: 'test' }),
           openTransactions,
         );
+        assert.equal(handle.connectionsOpened(), openTransactions, 'the handle keeps the same count as state');
         assert.ok((await metricValue(registry, 'neo4j_driver_connections_usage_seconds_count', { pool: 'test' })) >= 4);
         assert.ok(
           (await metricValue(registry, 'neo4j_driver_connections_acquisition_seconds_count', { pool: 'test' })) >= 4,
@@ -147,6 +149,33 @@ for (const [driverName, neo4j] of drivers) {
       );
       // A closed driver stops reporting pool gauges.
       assert.equal((await registry.getSingleMetric('neo4j_driver_connections_idle')?.get())?.values.length ?? 0, 0);
+    });
+
+    it("hands query texts to the recorder's statistics, a driver's own, or with queryStats: null to none", async () => {
+      const shared = new QueryStatistics();
+      const own = new QueryStatistics();
+      const sink = new PrometheusSink();
+      const recorder = new Recorder({ sinks: [sink], queryStats: shared });
+      const auth = neo4j.auth.basic(server.username, server.password);
+      const quiet = { logging: { level: 'error' as const, logger: () => {} } };
+      const worker = neo4j.driver(server.uri, auth, quiet);
+      const monitor = neo4j.driver(server.uri, auth, quiet);
+      const separate = neo4j.driver(server.uri, auth, quiet);
+      instrumentDriver(worker, { recorder, poolName: 'worker', source: 'worker' });
+      instrumentDriver(monitor, { recorder, poolName: 'monitor', source: 'monitor', queryStats: null });
+      instrumentDriver(separate, { recorder, poolName: 'separate', source: 'separate', queryStats: own });
+      try {
+        await worker.executeQuery('RETURN 1 AS worker');
+        await monitor.executeQuery('RETURN 1 AS monitor');
+        await separate.executeQuery('RETURN 1 AS separate');
+        const texts = (statistics: QueryStatistics) => statistics.snapshot().queries.map((row) => row.query);
+        assert.deepEqual(texts(shared), ['RETURN ? AS worker']);
+        assert.deepEqual(texts(own), ['RETURN ? AS separate']);
+        // Kept out of the statistics, still in the query metrics.
+        assert.equal(await metricValue(sink.registry, 'neo4j_query_duration_seconds_count', { source: 'monitor' }), 1);
+      } finally {
+        await Promise.all([worker.close(), monitor.close(), separate.close()]);
+      }
     });
 
     it('counts an acquisition timeout when the only connection is held', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PrometheusSink, query, Recorder, sidecar } from '../../src/metrics/index.ts';
+import { PrometheusSink, type QuerySample, type QuerySink, query, Recorder, sidecar } from '../../src/metrics/index.ts';
 import { metricValue } from '../support/metrics.ts';
 
 describe('Recorder', () => {
@@ -75,6 +75,39 @@ describe('Recorder', () => {
       .histogram(query.duration)
       .observe({ source: 'driver', database: 'x', mode: 'read', outcome: 'success' }, 1);
     assert.equal(reported.length, 1);
+  });
+
+  it('hands finished queries to any QuerySink, its own or one given per call, and never throws a failing one', () => {
+    const sample: QuerySample = {
+      text: 'RETURN 1',
+      database: 'neo4j',
+      mode: 'read',
+      outcome: 'success',
+      errorCode: null,
+      durationSeconds: 0.01,
+      records: 1,
+      client: 'driver',
+    };
+    const collecting = (): QuerySink & { samples: QuerySample[] } => {
+      const samples: QuerySample[] = [];
+      return { metadataKey: null, samples, record: (received) => samples.push(received) };
+    };
+    const own = collecting();
+    const other = collecting();
+    const reported: unknown[] = [];
+    const recorder = new Recorder({ queryStats: own, onError: (error) => reported.push(error) });
+    recorder.recordQuery(sample);
+    recorder.recordQuery(sample, other);
+    assert.deepEqual([own.samples.length, other.samples.length], [1, 1]);
+    const failing: QuerySink = {
+      metadataKey: null,
+      record: () => {
+        throw new Error('statistics broken');
+      },
+    };
+    recorder.recordQuery(sample, failing);
+    assert.equal(reported.length, 1);
+    new Recorder().recordQuery(sample); // no statistics: a no-op
   });
 
   it('rejects recording a definition as the wrong kind', () => {

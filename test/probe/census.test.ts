@@ -49,8 +49,8 @@ function setUp(input: SidecarConfigInput = {}) {
     ...QUIET,
     userAgent: 'neo4j-pool-sidecar/0.1.0',
   });
-  instrumentDriver(driver, { recorder, poolName: 'sidecar', source: 'sidecar' });
-  const component = createProbesComponent({ config, driver, recorder });
+  const ownPool = instrumentDriver(driver, { recorder, poolName: 'sidecar', source: 'sidecar' });
+  const component = createProbesComponent({ config, driver, ownPool, recorder });
   const census = async (): Promise<CensusReport> => {
     const results = await component.runOnce();
     const result = results.find((candidate) => candidate.probe === 'census');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import neo4j, { type Driver } from 'neo4j-driver';
 import { configSchema, type SidecarConfigInput } from '../../src/config/index.ts';
-import { instrumentDriver } from '../../src/instrument/index.ts';
+import { type InstrumentedDriver, instrumentDriver } from '../../src/instrument/index.ts';
 import { PrometheusSink, Recorder } from '../../src/metrics/index.ts';
 import { createProbesComponent, type ProbeResult, ProbeScheduler } from '../../src/probe/index.ts';
 import { eventually } from '../support/eventually.ts';
@@ -34,23 +34,26 @@ function configFor(probes: SidecarConfigInput['probes'] = {}, neo4jOverrides: Si
   });
 }
 
-function sidecarDriver(config: ReturnType<typeof configFor>, recorder: Recorder): Driver {
+function sidecarDriver(
+  config: ReturnType<typeof configFor>,
+  recorder: Recorder,
+): { driver: Driver; ownPool: InstrumentedDriver } {
   const driver = neo4j.driver(config.neo4j.uri!, neo4j.auth.basic(config.neo4j.username, config.neo4j.password ?? ''), {
     maxConnectionPoolSize: config.neo4j.maxConnectionPoolSize,
     connectionAcquisitionTimeout: config.neo4j.connectionAcquisitionTimeoutMs,
     userAgent: 'neo4j-pool-sidecar/0.1.0',
     logging: { level: 'error', logger: () => {} },
   });
-  instrumentDriver(driver, { recorder, poolName: 'sidecar', source: 'sidecar' });
-  return driver;
+  const ownPool = instrumentDriver(driver, { recorder, poolName: 'sidecar', source: 'sidecar' });
+  return { driver, ownPool };
 }
 
 function setUp(probes: SidecarConfigInput['probes'] = {}, neo4jOverrides: SidecarConfigInput['neo4j'] = {}) {
   const config = configFor(probes, neo4jOverrides);
   const sink = new PrometheusSink();
   const recorder = new Recorder({ sinks: [sink] });
-  const driver = sidecarDriver(config, recorder);
-  const component = createProbesComponent({ config, driver, recorder });
+  const { driver, ownPool } = sidecarDriver(config, recorder);
+  const component = createProbesComponent({ config, driver, ownPool, recorder });
   return { config, recorder, registry: sink.registry, driver, component };
 }
 
@@ -168,10 +171,11 @@ describe('probes against a real Neo4j', () => {
   it('fails fresh connect with reason auth when the credentials are wrong', async () => {
     const config = configFor({ freshConnect: { everyRuns: 1 }, census: { enabled: false } });
     const recorder = new Recorder({ sinks: [new PrometheusSink()] });
-    const driver = sidecarDriver(config, recorder);
+    const { driver, ownPool } = sidecarDriver(config, recorder);
     const component = createProbesComponent({
       config,
       driver,
+      ownPool,
       recorder,
       createFreshDriver: () =>
         neo4j.driver(server.uri, neo4j.auth.basic(server.username, 'not-the-password'), {
