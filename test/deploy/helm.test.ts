@@ -53,6 +53,7 @@ interface Container {
 }
 
 interface PodSpec {
+  terminationGracePeriodSeconds?: number;
   containers: Container[];
   initContainers?: Container[] | null;
   volumes?: Array<{
@@ -494,6 +495,21 @@ describe('Helm chart', { timeout: 30 * 60_000 }, () => {
     );
   });
 
+  it('gives pods terminationGracePeriodSeconds to cover proxy.shutdownGraceMs and the rest of the stop', async () => {
+    const graceOf = (objects: K8sObject[]) =>
+      podSpecs(objects.filter((o) => o.kind === 'Deployment')).map(
+        ({ owner, pod }) => [owner.metadata.name, pod.terminationGracePeriodSeconds] as const,
+      );
+    const example = ['--set', 'exampleWorker.enabled=true'];
+    // Default 10 s of drain plus 5 s to close the rest stays under Kubernetes' own 30 s, which is kept.
+    for (const [name, seconds] of graceOf(await render({ name: 'default grace' }, example)))
+      assert.equal(seconds, 30, name);
+    const long = await render({ name: 'long grace' }, [...example, '--set-json', 'config.proxy.shutdownGraceMs=60500']);
+    const graces = graceOf(long);
+    assert.ok(graces.length >= 2, 'the census and the example worker');
+    for (const [name, seconds] of graces) assert.equal(seconds, 66, name);
+  });
+
   it("validates config against the sidecar's own schema, so a typo fails the install, not the pod", async () => {
     await assert.rejects(
       render({ name: 'misspelt threshold' }, ['--set', 'config.alerts.thresholds.poolUtilisation.warning=1']),
@@ -538,6 +554,7 @@ spec:
       annotations:
         {{- include "neo4j-pool-sidecar.podAnnotations" $sidecar | nindent 8 }}
     spec:
+      terminationGracePeriodSeconds: {{ include "neo4j-pool-sidecar.terminationGracePeriodSeconds" $sidecar }}
       initContainers:
         {{- include "neo4j-pool-sidecar.initContainers" $sidecar | nindent 8 }}
       containers:
@@ -568,6 +585,7 @@ spec:
       ];
       const sidecar = sidecarOf(pod);
       assert.equal(sidecar.native, native, `Kubernetes ${kubeVersion}`);
+      assert.equal(pod.terminationGracePeriodSeconds, 30);
       assertSidecarContainer(sidecar.container, { ports: { metrics: 9464 } });
       const service = objects.find((o) => o.kind === 'Service' && o.metadata.labels?.[COMPONENT] === 'metrics')!;
       assert.ok(matches((service.spec as { selector: Record<string, string> }).selector, labels));

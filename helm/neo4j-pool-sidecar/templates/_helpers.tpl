@@ -54,6 +54,20 @@ neo4j-pool-sidecar/scrape: {{ include "neo4j-pool-sidecar.fullname" . }}
 /var/run/secrets/neo4j-pool-sidecar/password
 {{- end }}
 
+{{/*
+neo4j-pool-sidecar.terminationGracePeriodSeconds: seconds a pod with the sidecar needs to stop
+cleanly. On SIGTERM the proxy gives client connections proxy.shutdownGraceMs to finish in-flight
+queries and transactions, then the sidecar closes its driver and flushes StatsD (a few seconds more);
+Kubernetes kills whatever still runs after terminationGracePeriodSeconds, so it must cover both.
+Never below Kubernetes' own default of 30. Put it in your worker pod's spec beside the sidecar.
+*/}}
+{{- define "neo4j-pool-sidecar.terminationGracePeriodSeconds" -}}
+{{- $proxy := default dict (default dict .Values.config).proxy }}
+{{- $graceMs := $proxy.shutdownGraceMs | default 10000 | int }}
+{{- $seconds := add (div (add $graceMs 999) 1000) 5 }}
+{{- max 30 $seconds }}
+{{- end }}
+
 {{/* Where the admin token Secret's file is mounted, when adminToken.existingSecret is set. */}}
 {{- define "neo4j-pool-sidecar.adminTokenFile" -}}
 /var/run/secrets/neo4j-pool-sidecar-admin/token
