@@ -5,6 +5,7 @@ import neo4j5 from 'neo4j-driver-5';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { PrometheusSink, Recorder } from '../../src/metrics/index.ts';
 import { QueryStatistics } from '../../src/querystats/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { metricValue } from '../support/metrics.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 
@@ -179,16 +180,21 @@ for (const [driverName, neo4j] of drivers) {
     });
 
     it('counts an acquisition timeout when the only connection is held', async () => {
-      const { driver, recorder, registry } = setUp({ maxConnectionPoolSize: 1, connectionAcquisitionTimeout: 300 });
+      // Long enough that the wait is seen before it times out, however slow the machine.
+      const { driver, recorder, registry } = setUp({ maxConnectionPoolSize: 1, connectionAcquisitionTimeout: 3000 });
       const holder = driver.session();
       const waiter = driver.session();
       try {
         const tx = await holder.beginTransaction();
         await tx.run('RETURN 1');
         const waiting = waiter.run('RETURN 1');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        recorder.sample(true);
-        assert.equal(await metricValue(registry, 'neo4j_driver_connections_acquiring', { pool: 'test' }), 1);
+        await eventually(
+          async () => {
+            recorder.sample(true);
+            assert.equal(await metricValue(registry, 'neo4j_driver_connections_acquiring', { pool: 'test' }), 1);
+          },
+          { timeoutMs: 2500, intervalMs: 10 },
+        );
         await assert.rejects(waiting, /Connection acquisition timed out/);
         assert.equal(
           await metricValue(registry, 'neo4j_driver_connections_acquisition_timeout_total', { pool: 'test' }),

@@ -18,6 +18,7 @@ import { createLogger } from '../../src/logger.ts';
 import { isBoltProxyComponent } from '../../src/proxy/index.ts';
 import { fingerprint, type QueryStatsRow, type QueryStatsSnapshot } from '../../src/querystats/index.ts';
 import type { RunningSidecar } from '../../src/server/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { startTestSidecar } from '../support/sidecar.ts';
 
@@ -215,7 +216,8 @@ print("done")
       await inProcess.close();
     }
     await sidecar.recorder.flush();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The flushed datagrams may still be on their way to this process.
+    await eventually(() => assert.match(statsd.lines.join('\n'), /query\.fingerprint\.calls/), 30_000);
 
     const outputs: Record<string, string> = {
       queries: await (await fetch(`${base}/queries?limit=1000`)).text(),
