@@ -409,7 +409,8 @@ describe('stop()', () => {
       void stopped.then(() => {
         stopDone = true;
       });
-      await eventually(() => assert.equal(proxy.proxy.activeConnections, 1), 3000);
+      // At once: well inside the 20 s grace that would otherwise close it too.
+      await eventually(() => assert.equal(proxy.proxy.activeConnections, 1), 10_000);
       const { records } = await tx.run('RETURN 2 AS two');
       assert.equal(records[0]?.get('two').toNumber(), 2);
       assert.equal(stopDone, false, 'stop() waits for the open transaction');

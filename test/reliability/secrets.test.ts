@@ -16,6 +16,7 @@ import { instrumentDriver } from '../../src/instrument/index.ts';
 import { createLogger } from '../../src/logger.ts';
 import { isBoltProxyComponent } from '../../src/proxy/index.ts';
 import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
+import { eventually } from '../support/eventually.ts';
 
 const CANARY_PASSWORD = 'canary-pw-7f3a91c2e5';
 const CANARY_WRONG_PASSWORD = 'canary-wrong-4b8d02f6aa';
@@ -99,10 +100,15 @@ describe('canary secrets', () => {
   it('appear in no log line, endpoint or StatsD packet', async () => {
     await runCanaryWorkload(proxyUri(), false);
     await runCanaryWorkload(server.uri, true);
-    // At least one scheduled probe run, so the probes' logging and metrics are part of what is searched.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // At least one scheduled probe run after the workload, so the probes' logging and metrics are part of
+    // what is searched.
+    const probes = sidecar.components.find((component) => component.name === 'probes');
+    assert.ok(probes?.status, 'the sidecar runs its probes');
+    const completedRuns = () => (probes.status!() as { completedRuns: number }).completedRuns;
+    const runsBefore = completedRuns();
+    await eventually(() => assert.ok(completedRuns() > runsBefore, 'a probe run after the workload'), 60_000);
     await sidecar.recorder.flush();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await eventually(() => assert.match(statsd.lines.join('\n'), /neo4j\.query\.duration/), 30_000);
 
     const base = `http://127.0.0.1:${sidecar.httpAddress.port}`;
     const outputs: Record<string, string> = {

@@ -5,12 +5,25 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import neo4j from 'neo4j-driver';
 import { spawnSidecarCli } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
 import { releaseSharedNeo4j, sharedNeo4j } from '../support/neo4j.ts';
 
 const WORKERS = 4;
+
+/** Whether a TCP connection to the port is refused (the listener closed), rather than accepted. */
+function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+}
 
 describe('SIGTERM under load', () => {
   after(releaseSharedNeo4j);
@@ -48,7 +61,12 @@ describe('SIGTERM under load', () => {
       await Promise.all(transactions.map((tx, index) => tx.run('RETURN $i AS i', { i: index })));
 
       sidecar.child.kill('SIGTERM');
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The proxy has taken the signal once it refuses new connections; only then is the work below
+      // known to go through a stopping proxy.
+      await eventually(
+        async () => assert.equal(await connectionRefused(sidecar.proxyPort), true, 'the proxy still accepts'),
+        30_000,
+      );
       // In flight when the signal came: each transaction runs more work and commits through the stopping proxy.
       const results = await Promise.all(
         transactions.map(async (tx, index) => {
@@ -68,10 +86,12 @@ describe('SIGTERM under load', () => {
         new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000)),
       ]);
       assert.equal(code, 0, sidecar.logs());
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const sent = statsdLines.join('\n');
-      assert.match(sent, /^neo4j\.query\.errors:1\|c\|#source:proxy/m, `StatsD got:\n${sent}`);
-      assert.match(sent, /^neo4j\.query\.duration:[\d.:]+\|ms\|#source:proxy/m);
+      // Sent before the process went; the datagrams may still be on their way to this process.
+      await eventually(() => {
+        const sent = statsdLines.join('\n');
+        assert.match(sent, /^neo4j\.query\.errors:1\|c\|#source:proxy/m, `StatsD got:\n${sent}`);
+        assert.match(sent, /^neo4j\.query\.duration:[\d.:]+\|ms\|#source:proxy/m);
+      }, 30_000);
       assert.match(sidecar.logs(), /"msg":"stopped"/);
     } finally {
       await driver.close();
