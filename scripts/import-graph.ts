@@ -179,6 +179,11 @@ export function layeringViolations(graph: ModuleGraph): string[] {
     if (from === 'metrics' && to !== undefined && to !== 'metrics') {
       violations.push(`${where}: the metrics import nothing else of src (sources depend on them, not the reverse)`);
     }
+    if (from === 'probe' && (to === 'proxy' || to === 'proxy/bolt')) {
+      violations.push(
+        `${where}: the census and probes share with the proxy through metrics or contracts, not src/proxy`,
+      );
+    }
     if (from === 'contracts.ts' && to !== undefined && edge.kind !== 'type') {
       violations.push(`${where}: src/contracts.ts imports only types from src (import type)`);
     }

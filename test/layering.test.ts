@@ -1,7 +1,8 @@
 /**
  * The layering of src/ as a test, on the real import graph (scripts/import-graph.ts, also behind
  * `npm run graph`): no import cycles; proxy, probe, alerts and querystats reach the server and the CLI only through
- * src/contracts.ts; the Bolt codec and the metrics stand alone; the contracts load nothing else of the sidecar.
+ * src/contracts.ts; the Bolt codec and the metrics stand alone; probe does not reach into the proxy; the
+ * contracts load nothing else of the sidecar.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ describe('the layering of src/', () => {
     assert.equal(edge('src/server/sidecar.ts', 'src/server/http.ts'), 'value');
   });
 
-  it('keeps every rule: no cycles, components never import server/ or cli.ts, bolt/ and metrics/ alone, contracts type-only', () => {
+  it('keeps every rule: no cycles, components never import server/ or cli.ts, bolt/ and metrics/ alone, probe apart from proxy, contracts type-only', () => {
     assert.deepEqual(layeringViolations(graph), []);
   });
 
@@ -39,17 +40,18 @@ describe('the layering check itself', () => {
   after(() => tree.remove());
   const { root, write } = tree;
 
-  it('reports a forbidden import, a codec or metrics import from outside, a value import in the contracts and a cycle', () => {
+  it('reports a forbidden import, a codec or metrics import from outside, probe reaching into the proxy, a value import in the contracts and a cycle', () => {
     write('src/contracts.ts', "import { loadConfig } from './config/index.ts';\nexport const x = loadConfig;\n");
     write('src/config/index.ts', 'export const loadConfig = 1;\n');
     write('src/server/index.ts', "import type { Thing } from '../proxy/index.ts';\nexport type T = Thing;\n");
     write('src/proxy/index.ts', "import { startSidecar } from '../server/index.ts';\nexport type Thing = 1;\n");
     write('src/proxy/bolt/codec.ts', "import { x } from '../../contracts.ts';\nexport const y = x;\n");
     write('src/metrics/recorder.ts', "import type { Thing } from '../proxy/index.ts';\nexport type R = Thing;\n");
+    write('src/probe/census.ts', "import { y } from '../proxy/bolt/codec.ts';\nexport const z = y;\n");
     const fixture = moduleGraph(root);
     assert.deepEqual(importCycles(fixture), [['src/proxy/index.ts', 'src/server/index.ts']]);
     const violations = layeringViolations(fixture);
-    assert.equal(violations.length, 5, violations.join('\n'));
+    assert.equal(violations.length, 6, violations.join('\n'));
     assert.match(violations.join('\n'), /import cycle: src\/proxy\/index\.ts → src\/server\/index\.ts/);
     assert.match(
       violations.join('\n'),
@@ -59,6 +61,10 @@ describe('the layering check itself', () => {
     assert.match(
       violations.join('\n'),
       /src\/metrics\/recorder\.ts imports src\/proxy\/index\.ts: the metrics import nothing/,
+    );
+    assert.match(
+      violations.join('\n'),
+      /src\/probe\/census\.ts imports src\/proxy\/bolt\/codec\.ts: the census and probes/,
     );
     assert.match(
       violations.join('\n'),

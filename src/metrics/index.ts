@@ -26,3 +26,4 @@ export {
   type SeriesSnapshot,
 } from './recorder.ts';
 export { type StatsdEvent, StatsdSink, type StatsdSinkOptions, type StatsdTagFormat } from './statsd.ts';
+export { KNOWN_DRIVER_NAMES, type KnownDriverName, userAgentFamily } from './user-agent.ts';

@@ -11,7 +11,7 @@
  * fresh-connect probe, the counter's own connection) are subtracted.
  */
 import { CONNECTION_AGE_BUCKETS_SECONDS } from '../metrics/catalogue.ts';
-import { userAgentFamily } from '../proxy/bolt/user-agent.ts';
+import { userAgentFamily } from '../metrics/user-agent.ts';
 
 export type CensusVisibility = 'all' | 'own-user-only' | 'unknown';
 

@@ -14,6 +14,7 @@
  *             none → borrowing → lent → returned | closed            (pooled)
  */
 import type net from 'node:net';
+import { userAgentFamily } from '../metrics/user-agent.ts';
 import {
   BoltCodecError,
   BoltConversationError,
@@ -32,7 +33,6 @@ import {
   type PackStreamMap,
   rewriteRouteSuccess,
   rewriteRoutingProcedureRecord,
-  userAgentFamily,
 } from './bolt/index.ts';
 import { ServerStreamForwarder } from './forwarder.ts';
 import { type CloseReason, type ProblemReason, type ProxyMetrics, UNKNOWN_USER_AGENT } from './metrics.ts';
@@ -124,7 +124,8 @@ function problemReason(error: unknown): ConnectionProblemReason {
     return error.reason === 'http-response' ? 'upstream_not_bolt' : 'bad_handshake';
   if (error instanceof BoltFramingError) return error.reason === 'message-too-large' ? 'message_too_large' : 'framing';
   if (error instanceof PackStreamError) return 'undecodable_message';
-  if (error instanceof BoltConversationError) return 'too_many_pending';
+  if (error instanceof BoltConversationError)
+    return error.reason === 'unexpected-summary' ? 'out_of_step' : 'too_many_pending';
   return 'internal_error';
 }
 

@@ -3,6 +3,15 @@
  * replaced by rewritten routing tables. Offsets are positions in the message stream (the bytes fed to
  * the server-side BoltDechunker), so a frame's [wireStart, wireEnd) names exactly what to replace.
  */
+
+/**
+ * A replacement for a message part of which had already gone out: the connection failed to hold it
+ * back, and the client is being handed Neo4j's own addresses. A bug, so the connection is closed
+ * (internal_error) and the driver fetches a fresh, rewritten table through a new one.
+ */
+export class LateReplacementError extends Error {
+  override readonly name = 'LateReplacementError';
+}
 interface Replacement {
   readonly start: number;
   readonly end: number;
@@ -15,19 +24,20 @@ export class ServerStreamForwarder {
   /** Stream offset of #held's first byte. */
   #heldStart = 0;
   #replacements: Replacement[] = [];
-  /** Replacements that could not be applied because part of the message had already gone out. */
-  #skippedReplacements = 0;
+  /** Stream offset up to which bytes have been handed out: nothing before it can be replaced any more. */
+  #sent = 0;
 
   get heldBytes(): number {
     return this.#held?.length ?? 0;
   }
 
-  get skippedReplacements(): number {
-    return this.#skippedReplacements;
-  }
-
   /** Sends `bytes` instead of the stream's [start, end), once take() reaches end. */
   replace(start: number, end: number, bytes: Buffer): void {
+    if (start < this.#sent) {
+      throw new LateReplacementError(
+        `routing table at stream bytes [${start}, ${end}) must be replaced, but bytes up to ${this.#sent} have gone out`,
+      );
+    }
     this.#replacements.push({ start, end, bytes });
   }
 
@@ -43,6 +53,7 @@ export class ServerStreamForwarder {
         this.#held = data.subarray(cut);
         this.#heldStart = safeEnd;
       }
+      this.#sent = Math.max(this.#sent, safeEnd);
       if (cut <= 0) return [];
       return [cut >= data.length ? data : data.subarray(0, cut)];
     }
@@ -54,8 +65,6 @@ export class ServerStreamForwarder {
     for (const replacement of this.#replacements) {
       if (replacement.end > safeEnd) {
         pending.push(replacement);
-      } else if (replacement.start < cursor) {
-        this.#skippedReplacements++;
       } else {
         if (replacement.start > cursor) pieces.push(all.subarray(cursor - start, replacement.start - start));
         pieces.push(replacement.bytes);
@@ -67,6 +76,7 @@ export class ServerStreamForwarder {
     const heldFrom = Math.max(cursor, safeEnd);
     this.#held = heldFrom - start < all.length ? all.subarray(heldFrom - start) : null;
     this.#heldStart = heldFrom;
+    this.#sent = Math.max(this.#sent, cursor, safeEnd);
     return pieces;
   }
 

@@ -23,6 +23,7 @@ export type ProblemReason =
   | 'message_too_large'
   | 'undecodable_message'
   | 'too_many_pending'
+  | 'out_of_step'
   | 'upstream_unavailable'
   | 'upstream_not_bolt'
   | 'pool_timeout'

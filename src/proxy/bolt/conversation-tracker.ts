@@ -1,7 +1,7 @@
 import type { BoltMessageFrame } from './chunking.ts';
 import { BoltConversationError, PackStreamError } from './errors.ts';
 import { isSummary } from './messages.ts';
-import { decodeBoltMessage, readMessageMapEntries, readMessageShortString } from './packstream-decoder.ts';
+import { readMessageMapEntries, readMessageShortString } from './packstream-decoder.ts';
 import {
   asBoolean,
   asNumber,
@@ -11,19 +11,10 @@ import {
   type PackStreamMap,
   type PackStreamValue,
 } from './packstream-value.ts';
-import {
-  type RoutingTableSummary,
-  routeSuccessTable,
-  routingRecordServersIndex,
-  routingRecordTtlIndex,
-  summarizeRoutingTable,
-} from './routing-table.ts';
 import { type BoltMessageLabel, BoltSignature, messageName } from './signatures.ts';
-import { userAgentFamily } from './user-agent.ts';
 
 export type QueryOutcome = 'success' | 'error' | 'ignored' | 'abandoned';
 export type AccessMode = 'read' | 'write';
-export type SummaryOutcome = 'success' | 'error' | 'ignored';
 
 /**
  * A query (RUN) reached its end: its final PULL/DISCARD summary with has_more false, a FAILURE or
@@ -63,30 +54,7 @@ export interface AuthFailureEvent {
   readonly code: string | null;
 }
 
-export interface HelloSucceededEvent {
-  readonly type: 'helloSucceeded';
-  readonly serverAgent: string | null;
-  readonly connectionId: string | null;
-  readonly userAgent: string | null;
-  /** Bounded label from userAgentFamily(). */
-  readonly userAgentFamily: string;
-}
-
-/** A routing table was fetched: by ROUTE (4.3+) or by the routing procedures (Bolt 3 to 4.2). */
-export interface RouteReplyEvent extends Partial<RoutingTableSummary> {
-  readonly type: 'routeReply';
-  readonly via: 'ROUTE' | 'procedure';
-  readonly outcome: SummaryOutcome;
-  readonly durationSeconds: number;
-  readonly database: string | null;
-}
-
-export type ConversationEvent =
-  | QueryFinishedEvent
-  | FailureEvent
-  | AuthFailureEvent
-  | HelloSucceededEvent
-  | RouteReplyEvent;
+export type ConversationEvent = QueryFinishedEvent | FailureEvent | AuthFailureEvent;
 
 /** Messages seen per direction and name since the last takeMessageCounts(). */
 export interface MessageCounts {
@@ -127,8 +95,7 @@ const HELLO_KEYS: ReadonlySet<string> = new Set(['user_agent']);
 const TX_KEYS: ReadonlySet<string> = new Set(['db', 'mode']);
 const TX_METADATA_KEYS: ReadonlySet<string> = new Set(['db', 'mode', 'tx_metadata']);
 const STREAM_KEYS: ReadonlySet<string> = new Set(['qid']);
-const ROUTE_KEYS: ReadonlySet<string> = new Set(['db']);
-const SUCCESS_KEYS: ReadonlySet<string> = new Set(['has_more', 'db', 'qid', 'fields', 'server', 'connection_id']);
+const SUCCESS_KEYS: ReadonlySet<string> = new Set(['has_more', 'db', 'qid', 'fields']);
 const FAILURE_KEYS: ReadonlySet<string> = new Set(['gql_status', 'neo4j_code', 'code']);
 
 const CLIENT_PAYLOADS_NEEDED: ReadonlySet<number> = new Set([
@@ -137,7 +104,6 @@ const CLIENT_PAYLOADS_NEEDED: ReadonlySet<number> = new Set([
   BoltSignature.BEGIN,
   BoltSignature.PULL,
   BoltSignature.DISCARD,
-  BoltSignature.ROUTE,
 ]);
 
 interface QueryState {
@@ -152,7 +118,6 @@ interface QueryState {
   qid: number | null;
   recordCount: number;
   fields: string[] | null;
-  routingTable: RoutingTableSummary | null;
 }
 
 interface PendingRequest {
@@ -163,8 +128,6 @@ interface PendingRequest {
   readonly query: QueryState | null;
   /** COMMIT/ROLLBACK: the transaction they end. */
   readonly transactionId: number | null;
-  /** HELLO: the client's user agent; ROUTE: the database asked for. */
-  readonly detail: string | null;
 }
 
 interface Transaction {
@@ -197,7 +160,6 @@ export class BoltConversationTracker {
   #queriesByQid = new Map<number, QueryState>();
   #clientCounts = new Uint32Array(256);
   #serverCounts = new Uint32Array(256);
-  #unmatchedSummaries = 0;
   #payloadDecodeFailures = 0;
   #clientUserAgent: string | null = null;
 
@@ -239,11 +201,6 @@ export class BoltConversationTracker {
     return this.#transaction !== null;
   }
 
-  /** Summaries that arrived with no request waiting: a peer out of step with the protocol. */
-  get unmatchedSummaryCount(): number {
-    return this.#unmatchedSummaries;
-  }
-
   /**
    * Reads of kept payloads that met invalid PackStream (a payload read for two fields counts twice);
    * such a payload is treated as carrying no metadata.
@@ -261,35 +218,32 @@ export class BoltConversationTracker {
         break;
       case BoltSignature.HELLO:
         this.#clientUserAgent = this.#helloUserAgent(payload);
-        this.#enqueue('HELLO', nowMs, null, null, this.#clientUserAgent);
+        this.#enqueue('HELLO', nowMs, null, null);
         break;
       case BoltSignature.BEGIN:
         this.#beginTransaction(payload);
-        this.#enqueue('BEGIN', nowMs, null, null, null);
+        this.#enqueue('BEGIN', nowMs, null, null);
         break;
       case BoltSignature.RUN:
         this.#startQuery(payload, nowMs);
         break;
       case BoltSignature.PULL:
       case BoltSignature.DISCARD:
-        this.#enqueue(messageName(signature), nowMs, this.#streamTarget(payload), null, null);
+        this.#enqueue(messageName(signature), nowMs, this.#streamTarget(payload), null);
         break;
       case BoltSignature.COMMIT:
       case BoltSignature.ROLLBACK: {
         const transactionId = this.#transaction?.id ?? null;
         this.#transaction = null;
-        this.#enqueue(messageName(signature), nowMs, null, transactionId, null);
+        this.#enqueue(messageName(signature), nowMs, null, transactionId);
         break;
       }
       case BoltSignature.RESET:
         this.#transaction = null;
-        this.#enqueue('RESET', nowMs, null, null, null);
-        break;
-      case BoltSignature.ROUTE:
-        this.#enqueue('ROUTE', nowMs, null, null, this.#routeDatabase(payload));
+        this.#enqueue('RESET', nowMs, null, null);
         break;
       default:
-        this.#enqueue(messageName(signature), nowMs, null, null, null);
+        this.#enqueue(messageName(signature), nowMs, null, null);
     }
   }
 
@@ -304,8 +258,8 @@ export class BoltConversationTracker {
     if (!isSummary(signature)) return null;
     const request = this.#dequeue();
     if (request === null) {
-      this.#unmatchedSummaries++;
-      return null;
+      // Every request gets exactly one summary: this peer is out of step, and so is every count taken from here.
+      throw new BoltConversationError('unexpected-summary', `a ${messageName(signature)} came with no request waiting`);
     }
     if (signature === BoltSignature.SUCCESS) return this.#onSuccess(request, payload, nowMs);
     if (signature === BoltSignature.FAILURE) this.#onFailure(request, payload, nowMs);
@@ -353,12 +307,11 @@ export class BoltConversationTracker {
       qid: null,
       recordCount: 0,
       fields: null,
-      routingTable: null,
     };
     this.#boundOpenQueries();
     this.#openQueries.add(query);
     this.#lastQuery = query;
-    this.#enqueue('RUN', nowMs, query, null, null);
+    this.#enqueue('RUN', nowMs, query, null);
   }
 
   #streamTarget(payload: Buffer | null): QueryState | null {
@@ -372,24 +325,12 @@ export class BoltConversationTracker {
     const query = head?.query ?? null;
     if (query === null || (head?.name !== 'PULL' && head?.name !== 'DISCARD')) return null;
     query.recordCount++;
-    if (!query.isRoutingProcedure) return null;
-    if (payload !== null) query.routingTable = this.#summarizeRoutingRecord(payload, query.fields);
+    if (!query.isRoutingProcedure || payload === null) return null;
     return { kind: 'procedure-record', fields: query.fields };
   }
 
   #onSuccess(request: PendingRequest, payload: Buffer | null, nowMs: number): RoutingTableMessage | null {
     switch (request.name) {
-      case 'HELLO': {
-        const metadata = this.#readMap(payload, 0, SUCCESS_KEYS);
-        this.#onEvent({
-          type: 'helloSucceeded',
-          serverAgent: boundedString(metadata?.get('server')),
-          connectionId: boundedString(metadata?.get('connection_id')),
-          userAgent: request.detail,
-          userAgentFamily: userAgentFamily(request.detail),
-        });
-        return null;
-      }
       case 'RUN':
         this.#onRunSuccess(request.query, this.#readMap(payload, 0, SUCCESS_KEYS));
         return null;
@@ -405,7 +346,6 @@ export class BoltConversationTracker {
         this.#afterReset(request, nowMs);
         return null;
       case 'ROUTE':
-        this.#onRouteSuccess(request, payload, nowMs);
         return { kind: 'route-success' };
       default:
         return null;
@@ -431,36 +371,6 @@ export class BoltConversationTracker {
     const database = databaseName(metadata?.get('db'));
     if (database !== null) query.database = database;
     this.#finishQuery(query, 'success', null, nowMs);
-    if (query.isRoutingProcedure) {
-      this.#onEvent({
-        type: 'routeReply',
-        via: 'procedure',
-        outcome: 'success',
-        durationSeconds: secondsBetween(query.startedAtMs, nowMs),
-        ...query.routingTable,
-        database: query.routingTable?.database ?? query.database,
-      });
-    }
-  }
-
-  #onRouteSuccess(request: PendingRequest, payload: Buffer | null, nowMs: number): void {
-    let summary: RoutingTableSummary | null = null;
-    if (payload !== null) {
-      try {
-        const table = routeSuccessTable(decodeBoltMessage(payload));
-        if (table !== null) summary = summarizeRoutingTable(table.get('ttl'), table.get('servers'), table.get('db'));
-      } catch (error) {
-        this.#countUndecodable(error);
-      }
-    }
-    this.#onEvent({
-      type: 'routeReply',
-      via: 'ROUTE',
-      outcome: 'success',
-      durationSeconds: secondsBetween(request.sentAtMs, nowMs),
-      ...summary,
-      database: summary?.database ?? request.detail,
-    });
   }
 
   #onFailure(request: PendingRequest, payload: Buffer | null, nowMs: number): void {
@@ -481,27 +391,8 @@ export class BoltConversationTracker {
 
   #onUnsuccessful(request: PendingRequest, outcome: 'error' | 'ignored', code: string | null, nowMs: number): void {
     const query = request.query;
-    if (query !== null && this.#openQueries.has(query)) {
-      this.#finishQuery(query, outcome, code, nowMs);
-      if (query.isRoutingProcedure) {
-        this.#onEvent({
-          type: 'routeReply',
-          via: 'procedure',
-          outcome,
-          durationSeconds: secondsBetween(query.startedAtMs, nowMs),
-          database: query.database,
-        });
-      }
-    }
-    if (request.name === 'ROUTE') {
-      this.#onEvent({
-        type: 'routeReply',
-        via: 'ROUTE',
-        outcome,
-        durationSeconds: secondsBetween(request.sentAtMs, nowMs),
-        database: request.detail,
-      });
-    } else if (request.name === 'COMMIT' || request.name === 'ROLLBACK') {
+    if (query !== null && this.#openQueries.has(query)) this.#finishQuery(query, outcome, code, nowMs);
+    if (request.name === 'COMMIT' || request.name === 'ROLLBACK') {
       this.#endTransaction(request.transactionId, nowMs);
     } else if (request.name === 'RESET') {
       this.#afterReset(request, nowMs);
@@ -551,20 +442,14 @@ export class BoltConversationTracker {
     return query?.isRoutingProcedure === true && head?.name === 'PULL' ? query : null;
   }
 
-  #enqueue(
-    name: BoltMessageLabel,
-    nowMs: number,
-    query: QueryState | null,
-    transactionId: number | null,
-    detail: string | null,
-  ): void {
+  #enqueue(name: BoltMessageLabel, nowMs: number, query: QueryState | null, transactionId: number | null): void {
     if (this.pendingRequestCount >= this.#maxPending) {
       throw new BoltConversationError(
         'too-many-pending-requests',
         `more than ${this.#maxPending} requests awaiting a reply`,
       );
     }
-    this.#pending.push({ name, sequence: ++this.#sequence, sentAtMs: nowMs, query, transactionId, detail });
+    this.#pending.push({ name, sequence: ++this.#sequence, sentAtMs: nowMs, query, transactionId });
   }
 
   #boundOpenQueries(): void {
@@ -599,14 +484,6 @@ export class BoltConversationTracker {
     return agent ?? boundedString(this.#readMap(payload, 0, HELLO_KEYS)?.get('user_agent'));
   }
 
-  #routeDatabase(payload: Buffer | null): string | null {
-    if (payload === null) return null;
-    // 4.4+: extra {db, imp_user}; 4.3: db as a plain string.
-    const extra = this.#readMap(payload, 2, ROUTE_KEYS);
-    if (extra !== null) return databaseName(extra.get('db'));
-    return databaseName(this.#guard(() => readMessageShortString(payload, 2, MAX_EVENT_STRING_LENGTH)));
-  }
-
   #readQueryText(payload: Buffer | null): string | null {
     if (payload === null) return null;
     return this.#guard(() => readMessageShortString(payload, 0, Number.MAX_SAFE_INTEGER));
@@ -629,16 +506,6 @@ export class BoltConversationTracker {
       readMessageShortString(payload, 0, MAX_ROUTING_QUERY_BYTES, MIN_ROUTING_QUERY_BYTES),
     );
     return text !== null && ROUTING_PROCEDURE.test(text);
-  }
-
-  #summarizeRoutingRecord(payload: Buffer, fields: readonly string[] | null): RoutingTableSummary | null {
-    return this.#guard(() => {
-      const values = decodeBoltMessage(payload).fields[0];
-      if (!isPackStreamList(values)) return null;
-      const serversIndex = routingRecordServersIndex(values, fields ?? undefined);
-      const ttlIndex = routingRecordTtlIndex(fields ?? undefined);
-      return summarizeRoutingTable(values[ttlIndex], values[serversIndex], undefined);
-    });
   }
 
   #readMap(payload: Buffer | null, fieldIndex: number, keys: ReadonlySet<string>): PackStreamMap | null {

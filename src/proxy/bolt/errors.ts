@@ -79,7 +79,9 @@ export class PackStreamError extends BoltCodecError {
 
 export type BoltConversationErrorReason =
   /** More requests in flight than the configured bound: memory would grow without limit. */
-  'too-many-pending-requests';
+  | 'too-many-pending-requests'
+  /** A summary with no request waiting: the peer is out of step, and with it every reply-to-request match. */
+  | 'unexpected-summary';
 
 export class BoltConversationError extends BoltCodecError {
   override readonly name = 'BoltConversationError';

@@ -19,14 +19,11 @@ export {
   type ConversationEvent,
   type ConversationTrackerOptions,
   type FailureEvent,
-  type HelloSucceededEvent,
   type MessageCounts,
   type ObservedMessage,
   type QueryFinishedEvent,
   type QueryOutcome,
-  type RouteReplyEvent,
   type RoutingTableMessage,
-  type SummaryOutcome,
 } from './conversation-tracker.ts';
 export {
   BoltCodecError,
@@ -75,10 +72,5 @@ export {
   PackStreamStruct,
   type PackStreamValue,
 } from './packstream-value.ts';
-export {
-  type RoutingTableSummary,
-  rewriteRouteSuccess,
-  rewriteRoutingProcedureRecord,
-} from './routing-table.ts';
+export { rewriteRouteSuccess, rewriteRoutingProcedureRecord } from './routing-table.ts';
 export { type BoltMessageLabel, type BoltMessageName, BoltSignature, messageName } from './signatures.ts';
-export { KNOWN_DRIVER_NAMES, type KnownDriverName, userAgentFamily } from './user-agent.ts';

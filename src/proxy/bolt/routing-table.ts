@@ -1,8 +1,11 @@
+/**
+ * The routing tables the proxy rewrites so that drivers route back through it: the SUCCESS to ROUTE
+ * (Bolt 4.3+) and the RECORD of the routing procedures (Bolt 3 to 4.2).
+ */
 import { chunkMessage } from './chunking.ts';
 import { decodeBoltMessage } from './packstream-decoder.ts';
 import { encodePackStream } from './packstream-encoder.ts';
 import {
-  asNumber,
   asString,
   isPackStreamList,
   isPackStreamMap,
@@ -12,63 +15,24 @@ import {
 } from './packstream-value.ts';
 import { BoltSignature } from './signatures.ts';
 
-/** How many addresses the server listed per role; addresses themselves are not needed downstream. */
-export interface RoutingTableSummary {
-  readonly ttlSeconds: number | null;
-  readonly database: string | null;
-  readonly routerCount: number;
-  readonly readerCount: number;
-  readonly writerCount: number;
-}
-
 const SERVERS_FIELD = 'servers';
-const TTL_FIELD = 'ttl';
 
 /** The `rt` map of a SUCCESS reply to ROUTE, or null if this SUCCESS carries none. */
-export function routeSuccessTable(message: PackStreamStruct): PackStreamMap | null {
+function routeSuccessTable(message: PackStreamStruct): PackStreamMap | null {
   const metadata = message.fields[0];
   if (message.signature !== BoltSignature.SUCCESS || !isPackStreamMap(metadata)) return null;
   const table = metadata.get('rt');
   return isPackStreamMap(table) ? table : null;
 }
 
-export function summarizeRoutingTable(
-  ttl: PackStreamValue | undefined,
-  servers: PackStreamValue | undefined,
-  database: PackStreamValue | undefined,
-): RoutingTableSummary {
-  const counts = { ROUTE: 0, READ: 0, WRITE: 0 };
-  if (isPackStreamList(servers)) {
-    for (const entry of servers) {
-      if (!isPackStreamMap(entry)) continue;
-      const role = asString(entry.get('role'));
-      const addresses = entry.get('addresses');
-      if ((role === 'ROUTE' || role === 'READ' || role === 'WRITE') && isPackStreamList(addresses)) {
-        counts[role] += addresses.length;
-      }
-    }
-  }
-  return {
-    ttlSeconds: asNumber(ttl),
-    database: asString(database),
-    routerCount: counts.ROUTE,
-    readerCount: counts.READ,
-    writerCount: counts.WRITE,
-  };
-}
-
 /** Index of the servers column in a routing procedure's record, from the RUN SUCCESS `fields`. */
-export function routingRecordServersIndex(record: readonly PackStreamValue[], fields?: readonly string[]): number {
+function routingRecordServersIndex(record: readonly PackStreamValue[], fields?: readonly string[]): number {
   const named = fields?.indexOf(SERVERS_FIELD) ?? -1;
   if (named >= 0) return named;
   // Without field names, the servers column is the list of {addresses, role} maps.
   return record.findIndex(
     (value) => isPackStreamList(value) && value.length > 0 && value.every((entry) => isPackStreamMap(entry)),
   );
-}
-
-export function routingRecordTtlIndex(fields?: readonly string[]): number {
-  return fields?.indexOf(TTL_FIELD) ?? -1;
 }
 
 /**

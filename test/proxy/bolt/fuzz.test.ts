@@ -25,7 +25,6 @@ import {
   readMessageMapEntries,
   rewriteRouteSuccess,
   rewriteRoutingProcedureRecord,
-  userAgentFamily,
 } from '../../../src/proxy/bolt/index.ts';
 import { dechunkAll, fuzzBudget, map, splitAt } from './bolt-test-helpers.ts';
 
@@ -303,7 +302,6 @@ describe('fuzz: PackStream', () => {
           const handshake = new BoltHandshake();
           for (const read of splitAt(bytes, cuts)) handshake.feedServer(read);
         });
-        userAgentFamily(bytes.toString('latin1'));
       },
     );
   });

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import neo4j6 from 'neo4j-driver';
 import neo4j5 from 'neo4j-driver-5';
+import { userAgentFamily } from '../../../src/metrics/user-agent.ts';
 import {
   BoltConversationTracker,
   BoltDechunker,
@@ -22,6 +23,7 @@ type DriverModule = typeof neo4j6;
 
 interface TappedConnection {
   readonly handshake: BoltHandshake;
+  readonly tracker: BoltConversationTracker;
   readonly events: ConversationEvent[];
   routingTablesRewritten: number;
 }
@@ -88,9 +90,10 @@ class BoltTap {
 
   #onClient(client: net.Socket): void {
     const upstream = net.connect(this.upstream);
-    const connection: TappedConnection = { handshake: new BoltHandshake(), events: [], routingTablesRewritten: 0 };
+    const events: ConversationEvent[] = [];
+    const tracker = new BoltConversationTracker({ onEvent: (event) => events.push(event) });
+    const connection: TappedConnection = { handshake: new BoltHandshake(), tracker, events, routingTablesRewritten: 0 };
     this.connections.push(connection);
-    const tracker = new BoltConversationTracker({ onEvent: (event) => connection.events.push(event) });
     const splicer = new ServerStreamSplicer();
     const clientMessages = new BoltDechunker({
       keepPayload: tracker.keepClientPayload,
@@ -192,9 +195,7 @@ for (const [driverName, neo4j, family] of drivers) {
           'drivers 5.28+ offer the manifest handshake (Neo4j 5.26 takes it and agrees on Bolt 5.8)',
         );
         const events = tap.events();
-        const hello = events.find((event) => event.type === 'helloSucceeded');
-        assert.match(hello?.serverAgent ?? '', /^Neo4j\//);
-        assert.equal(hello?.userAgentFamily, family);
+        assert.equal(userAgentFamily(connection.tracker.clientUserAgent), family);
         const queries = events.filter((event) => event.type === 'queryFinished');
         assert.deepEqual(
           queries.map(({ outcome, mode, inExplicitTransaction, recordCount }) => ({
@@ -250,7 +251,6 @@ for (const [driverName, neo4j, family] of drivers) {
           await driver.close();
         }
         const events = tap.events();
-        assert.ok(events.some((event) => event.type === 'routeReply' && event.outcome === 'success'));
         assert.ok(tap.connections.some((connection) => connection.routingTablesRewritten > 0));
         const userQueries = events.filter((event) => event.type === 'queryFinished' && event.outcome === 'success');
         assert.ok(userQueries.length >= runs, `all ${runs} queries went through the tap, not straight to Neo4j`);

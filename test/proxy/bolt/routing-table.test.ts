@@ -7,7 +7,6 @@ import {
   rewriteRouteSuccess,
   rewriteRoutingProcedureRecord,
   BoltSignature as S,
-  userAgentFamily,
 } from '../../../src/proxy/bolt/index.ts';
 import { dechunkAll, map, payloadOf, routingTable } from './bolt-test-helpers.ts';
 
@@ -115,26 +114,4 @@ describe('rewriteRoutingProcedureRecord', () => {
     assert.equal(rewriteRoutingProcedureRecord(payloadOf(S.RECORD, [1, 'x']), ADVERTISED), null);
     assert.equal(rewriteRoutingProcedureRecord(payloadOf(S.SUCCESS, map({})), ADVERTISED), null);
   });
-});
-
-describe('userAgentFamily', () => {
-  const cases: [string | null, string][] = [
-    ['neo4j-python/5.28.1 Python/3.11.4-final-0 (linux)', 'neo4j-python/5'],
-    ['neo4j-javascript/6.3.0', 'neo4j-javascript/6'],
-    ['neo4j-java/5.27.0-8c7d7a5d', 'neo4j-java/5'],
-    ['neo4j-go/5.26.0', 'neo4j-go/5'],
-    ['neo4j-dotnet/5.28', 'neo4j-dotnet/5'],
-    ['neo4j-cypher-shell/v5.26.0', 'neo4j-cypher-shell/5'],
-    ['Neo4j-Python/4.4.12', 'neo4j-python/4'],
-    ['neo4j-java/dev', 'neo4j-java'],
-    ['neo4j-java', 'neo4j-java'],
-    ['neo4j-java/12345678', 'neo4j-java'],
-    ['neo4j-javascripts/5.0.0', 'other'],
-    ['my-app/1.0 neo4j-python/5.0', 'other'],
-    ['', 'other'],
-    [null, 'other'],
-  ];
-  for (const [agent, family] of cases) {
-    it(`${JSON.stringify(agent)} → ${family}`, () => assert.equal(userAgentFamily(agent), family));
-  }
 });

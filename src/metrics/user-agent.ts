@@ -1,6 +1,8 @@
 /**
  * Bolt user agents folded into bounded label values, shared by the proxy (HELLO's user_agent) and
- * the server census (dbms.listConnections), so both label the same clients the same way.
+ * the server census (dbms.listConnections), so both label the same clients the same way. It sits with
+ * the metrics, not the Bolt codec, since bounding label values is what it is for and the census must
+ * not reach into the proxy for it.
  *
  * Driver names as they appear before the "/" of a Bolt user_agent. A fixed list, so that a metric label
  * built from it has a bounded set of values whatever clients send.
