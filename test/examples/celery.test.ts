@@ -22,8 +22,10 @@ import { freePort, type LocalNeo4j } from '../../scripts/neo4j/local-neo4j.ts';
 import { defaultComponents } from '../../src/components.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/logger.ts';
+import { isBoltProxyComponent } from '../../src/proxy/index.ts';
 import { fingerprint, type QueryStatsSnapshot } from '../../src/querystats/index.ts';
 import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { privateNeo4j } from '../support/neo4j.ts';
 import { type ParsedSample, parseExposition } from '../support/prometheus-text.ts';
 
@@ -52,6 +54,22 @@ interface PatternRun {
   churnAlertValues: number[];
   /** GET /queries once the batch is done. */
   queries: QueryStatsSnapshot;
+}
+
+/**
+ * Waits until a census that started after everything so far has completed (the probe run in flight
+ * may have taken its census before the last task: two more runs), and then an alert evaluation.
+ */
+async function censusAndAlertsSawAll(sidecar: RunningSidecar): Promise<void> {
+  const status = (name: string) => sidecar.components.find((component) => component.name === name)?.status?.();
+  const completedRuns = () => (status('probes') as { completedRuns: number }).completedRuns;
+  const runsBefore = completedRuns();
+  await eventually(() => assert.ok(completedRuns() >= runsBefore + 2, 'two probe runs since the batch'), 60_000);
+  const censusDone = Date.now();
+  await eventually(() => {
+    const { evaluatedAt } = status('alerts') as { evaluatedAt: string | null };
+    assert.ok(evaluatedAt !== null && Date.parse(evaluatedAt) > censusDone, `alerts last evaluated ${evaluatedAt}`);
+  }, 60_000);
 }
 
 function silentLogger() {
@@ -216,8 +234,7 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
           throw new Error(`enqueue.py failed: ${error.message}\n${error.stderr}\nworker:\n${worker.output()}`);
         });
         batch = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as PatternRun['batch'];
-        // Let a census (every 2 s) and then an alert evaluation (every 1 s) see the whole batch.
-        await new Promise((resolve) => setTimeout(resolve, 5000));
+        await censusAndAlertsSawAll(sidecar);
         afterBatch = await scrape(sidecar);
         queries = (await (
           await fetch(`http://127.0.0.1:${sidecar.httpAddress.port}/queries?limit=1000`)
@@ -228,8 +245,9 @@ describe('the Celery example end to end: the sidecar tells the per-task driver f
       } finally {
         await worker.stop();
       }
-      // The proxy records a connection's lifetime and query count when it closes.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // The proxy records a connection's lifetime and query count when it closes: wait for the last close.
+      const proxy = sidecar.components.find(isBoltProxyComponent)?.proxy;
+      await eventually(() => assert.equal(proxy?.activeConnections, 0, 'client connections still open'), 60_000);
       assert.deepEqual(scrapeErrors.slice(0, 3), [], 'every /metrics scrape parsed');
       return { batch, afterBatch, afterStop: await scrape(sidecar), churnAlertValues, queries };
     } finally {
