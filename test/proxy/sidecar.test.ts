@@ -15,6 +15,7 @@ import { ensurePythonClient } from '../../scripts/clients/python.ts';
 import { createLogger } from '../../src/logger.ts';
 import { isBoltProxyComponent, proxyComponent } from '../../src/proxy/index.ts';
 import type { RunningSidecar } from '../../src/server/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { type ParsedSample, parseExposition } from '../support/prometheus-text.ts';
 import { startTestSidecar } from '../support/sidecar.ts';
@@ -101,6 +102,10 @@ describe('a Python worker pointed at the sidecar proxy', () => {
     assert.match(stdout, /^error Neo\.ClientError\.Statement\.SyntaxError$/m);
 
     const base = `http://127.0.0.1:${sidecar.httpAddress.port}`;
+    // The proxy records a connection's close (reason, lifetime) when it sees it, which can be just after
+    // the script has exited.
+    const proxy = sidecar.components.find(isBoltProxyComponent)?.proxy;
+    await eventually(() => assert.equal(proxy?.activeConnections, 0, 'the script has closed its connections'));
     const { samples } = parseExposition(await (await fetch(`${base}/metrics`)).text());
     const python5 = { user_agent: 'neo4j-python/5' };
     assert.ok(sample(samples, 'neo4j_proxy_client_connections_opened_total', python5) >= 1);
@@ -128,19 +133,21 @@ describe('a Python worker pointed at the sidecar proxy', () => {
     assert.ok(sample(samples, 'neo4j_proxy_bytes_total', { direction: 'server_to_client' }) > 0);
 
     await sidecar.recorder.flush();
-    const deadline = Date.now() + 5000;
     const expected = [
       /^neo4j\.proxy\.client_connections\.opened:\d+\|c\|#user_agent:neo4j-python\/5$/,
       /^neo4j\.query\.duration:[\d.:]+\|ms\|#source:proxy,database:neo4j,mode:read,outcome:success$/,
       /^neo4j\.query\.errors:1\|c\|#source:proxy,database:[a-z]+,code:Neo\.ClientError\.Statement\.SyntaxError$/,
       /^neo4j\.proxy\.client_connection\.lifetime:[\d.:]+\|ms\|#user_agent:neo4j-python\/5$/,
     ];
-    for (const pattern of expected) {
-      while (!statsd.lines.some((line) => pattern.test(line))) {
-        assert.ok(Date.now() < deadline, `no StatsD line matched ${pattern}:\n${statsd.lines.join('\n')}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+    // The flushed datagrams may still be on their way to this process.
+    await eventually(() => {
+      for (const pattern of expected) {
+        assert.ok(
+          statsd.lines.some((line) => pattern.test(line)),
+          `no StatsD line matched ${pattern}:\n${statsd.lines.join('\n')}`,
+        );
       }
-    }
+    }, 30_000);
   });
 
   it('shows the proxy in /status and /readyz', async () => {

@@ -31,9 +31,9 @@ async function start(uri: string, password: string, extraEnv: Record<string, str
   return { sidecar, base, logs };
 }
 
-/** /readyz until it answers `status` (it follows background checks), or its last answer after 20 s. */
+/** /readyz until it answers `status` (it follows background checks), or its last answer after 60 s. */
 async function readyzUntil(base: string, status: number): Promise<Response> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const response = await fetch(`${base}/readyz`);
     if (response.status === status || Date.now() > deadline) return response;
