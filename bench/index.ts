@@ -20,6 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type LocalNeo4j, repoRoot, startLocalNeo4j } from '../scripts/neo4j/local-neo4j.ts';
 import { benchInstrumentedDriver } from './suites/instrumented.ts';
+import { benchNeo4jRestart } from './suites/neo4j-restart.ts';
 import { benchPerTaskDriver } from './suites/per-task-driver.ts';
 import { benchPoolUpstreams } from './suites/pool-upstreams.ts';
 import { benchPooledThroughput } from './suites/pooled-throughput.ts';
@@ -52,6 +53,7 @@ const SUITES: ReadonlyArray<{ id: string; run: (context: BenchContext) => Promis
   { id: 'remote-connect', run: benchRemoteConnect },
   { id: 'pooled-throughput', run: benchPooledThroughput },
   { id: 'pool-upstreams', run: benchPoolUpstreams },
+  { id: 'neo4j-restart', run: benchNeo4jRestart },
   { id: 'proxy-latency', run: benchProxyLatency },
 ];
 const RESOURCES_ID = 'sidecar-resources';
@@ -194,7 +196,7 @@ try {
   log(`sidecar up: components ${sidecar.components.join(', ') || 'none'}; proxy ${sidecar.proxyUri ?? 'not built in'}`);
 
   let pythonMissing: string | undefined;
-  if (['per-task-driver', 'proxy-python', 'remote-connect', 'pooled-throughput'].some(selected)) {
+  if (['per-task-driver', 'proxy-python', 'remote-connect', 'pooled-throughput', 'neo4j-restart'].some(selected)) {
     try {
       python = await LoadWorker.python(log);
     } catch (error) {
