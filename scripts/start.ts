@@ -116,9 +116,9 @@ function usageBanner(facts: BannerFacts): string {
 const DEMO_STOP_WAIT_MS = 2000;
 const shutdown = async (signal: string) => {
   logger.info({ signal }, 'shutting down');
-  // Ctrl-C reaches the local Neo4j too (same process group), and it may stop first: the demo's
-  // queries would then retry for the driver's 30 s before their loops notice. The demo load has
-  // nothing worth draining, so it gets a moment, not a drain.
+  // The demo load has nothing worth draining, so it gets a moment, not a drain. The demo Neo4j runs
+  // in a process group of its own (scripts/tools/leash.ts), so Ctrl-C does not reach it: it is stopped
+  // last, after the sidecar, which would otherwise log the outage of a server it was about to leave.
   await Promise.race([
     Promise.allSettled([stopLoad?.(), stopProxyLoad?.()]),
     new Promise((resolve) => setTimeout(resolve, DEMO_STOP_WAIT_MS).unref()),

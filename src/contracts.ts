@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { Driver } from 'neo4j-driver';
 import type { SidecarConfig } from './config/schema.ts';
 import type { CredentialsGate } from './driver/credentials.ts';
+import type { DriverLog } from './driver/driver-log.ts';
 import type { InstrumentedDriver } from './instrument/driver.ts';
 import type { Logger } from './logger.ts';
 import type { Recorder } from './metrics/recorder.ts';
@@ -42,6 +43,8 @@ export interface SidecarContext {
   ownPool: InstrumentedDriver;
   /** Every Neo4j operation goes through `credentials.run`; every driver built takes its auth from it. */
   credentials: CredentialsGate;
+  /** The log of every driver the sidecar builds (createSidecarDriver): an outage is one line, not one per driver. */
+  driverLog: DriverLog;
   logger: Logger;
   statsd: StatsdSink | undefined;
 }

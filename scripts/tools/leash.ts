@@ -3,6 +3,10 @@
  * on a leash: when the process that started it dies without stopping it (a test runner killed by a
  * signal), bash's stdin pipe closes and bash takes the server down too. SIGTERM to the returned child
  * stops the server and waits for it.
+ *
+ * The leash runs in a process group of its own, so a Ctrl-C at the terminal (SIGINT to the foreground
+ * group) reaches only its owner, which stops it when it is done with it: `npm start` stops the sidecar
+ * first and its demo Neo4j after, rather than the sidecar meeting a server that is already gone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 
@@ -26,5 +30,9 @@ export interface LeashOptions {
 /** The child is bash; its stdout is ignored and its stderr (the server's) is piped. */
 export function spawnOnLeash(command: string, args: readonly string[], options: LeashOptions = {}): ChildProcess {
   const env = { ...(options.env ?? process.env), ...(options.pidFile ? { LEASH_PID_FILE: options.pidFile } : {}) };
-  return spawn('bash', ['-c', LEASH_SCRIPT, command, ...args], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  return spawn('bash', ['-c', LEASH_SCRIPT, command, ...args], {
+    env,
+    stdio: ['pipe', 'ignore', 'pipe'],
+    detached: true,
+  });
 }

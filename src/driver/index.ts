@@ -16,6 +16,7 @@ export {
   REJECTION_REASONS,
   type RejectionReason,
 } from './credentials.ts';
+export { DriverLog, type DriverLogOptions, type Neo4jReachability, withoutStack } from './driver-log.ts';
 export {
   type AcquireRequest,
   type ConnectionProviderLike,

@@ -6,23 +6,21 @@ import { readFileSync } from 'node:fs';
 import neo4j, { type AuthToken, type AuthTokenManager, type Driver, type Config as DriverConfig } from 'neo4j-driver';
 import { requireNeo4jUri, type SidecarConfig } from '../config/index.ts';
 import { SIDECAR_VERSION } from '../contracts.ts';
-import type { Logger } from '../logger.ts';
+import type { DriverLog } from './driver-log.ts';
 
 /**
  * TLS CA files need the explicit encryption settings. `auth` is the credentials gate's token manager
- * (credentials.ts), or one token for the gate's own verification login.
+ * (credentials.ts), or one token for the gate's own verification login. `log` is shared by all the
+ * sidecar's drivers, so an outage is one line however many of them see it (driver-log.ts).
  */
-export function createSidecarDriver(config: SidecarConfig, logger: Logger, auth: AuthToken | AuthTokenManager): Driver {
+export function createSidecarDriver(config: SidecarConfig, log: DriverLog, auth: AuthToken | AuthTokenManager): Driver {
   const uri = requireNeo4jUri(config);
   const driverConfig: DriverConfig = {
     maxConnectionPoolSize: config.neo4j.maxConnectionPoolSize,
     connectionAcquisitionTimeout: config.neo4j.connectionAcquisitionTimeoutMs,
     connectionTimeout: config.neo4j.connectionTimeoutMs,
     userAgent: `neo4j-pool-sidecar/${SIDECAR_VERSION}`,
-    logging: {
-      level: 'warn',
-      logger: (_level, message) => logger.warn({ component: 'driver' }, message),
-    },
+    logging: { level: 'warn', logger: log.log },
   };
   let effectiveUri = uri;
   if (config.neo4j.tlsCaFile && /^(bolt|neo4j)\+s:/.test(uri)) {

@@ -6,7 +6,7 @@
 import neo4j, { type Driver } from 'neo4j-driver';
 import { requireNeo4jUri, type SidecarConfig } from '../config/index.ts';
 import { type Component, type ComponentFactory, SIDECAR_VERSION } from '../contracts.ts';
-import { type CredentialsGate, createSidecarDriver } from '../driver/index.ts';
+import { type CredentialsGate, createSidecarDriver, DriverLog } from '../driver/index.ts';
 import type { InstrumentedDriver } from '../instrument/driver.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import type { Recorder } from '../metrics/recorder.ts';
@@ -33,6 +33,8 @@ export interface ProbesComponentOptions {
   logger?: Logger;
   /** The instrumented pool of `driver`: the census leaves the connections it opened out of the server's count. */
   ownPool: Pick<InstrumentedDriver, 'connectionsOpened'>;
+  /** Where the fresh-connect probe's drivers log; default: `logger` (the sidecar passes the one all its drivers share). */
+  driverLog?: DriverLog;
   /** Driver for the fresh-connect probe; default: the sidecar's driver settings with a pool of one. */
   createFreshDriver?: () => Driver;
   /** Reads the server's connection-id counter for the census; default: an unauthenticated HELLO to neo4j.uri. */
@@ -69,6 +71,8 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
       })
     : undefined;
 
+  const driverLog =
+    options.driverLog ?? new DriverLog(options.logger ?? createLogger({ level: 'silent', pretty: 'never' }));
   const createFreshDriver =
     options.createFreshDriver ??
     (() =>
@@ -81,7 +85,7 @@ export function createProbesComponent(options: ProbesComponentOptions): ProbesCo
             connectionTimeoutMs: Math.min(config.neo4j.connectionTimeoutMs, probesConfig.timeoutMs),
           },
         },
-        options.logger ?? createLogger({ level: 'silent', pretty: 'never' }),
+        driverLog,
         options.credentials?.authTokenManager ?? neo4j.auth.basic(config.neo4j.username, config.neo4j.password ?? ''),
       ));
 
@@ -184,6 +188,7 @@ export const probesComponentFactory: ComponentFactory = (context) =>
         driver: context.driver,
         ownPool: context.ownPool,
         credentials: context.credentials,
+        driverLog: context.driverLog,
         recorder: context.recorder,
         logger: context.logger,
       })

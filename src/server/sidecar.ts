@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Driver } from 'neo4j-driver';
 import { AdminTokenFile, maskConfig, type SidecarConfig } from '../config/index.ts';
 import { type Component, type ComponentFactory, SIDECAR_VERSION, type SidecarContext } from '../contracts.ts';
-import { CredentialsGate, createSidecarDriver, REJECTION_REASONS } from '../driver/index.ts';
+import { CredentialsGate, createSidecarDriver, DriverLog, REJECTION_REASONS } from '../driver/index.ts';
 import { instrumentDriver, poolStateGauges } from '../instrument/index.ts';
 import { type Logger, rateLimited } from '../logger.ts';
 import {
@@ -72,7 +72,12 @@ function answerWithin(
  * credentials with one login on a pool-of-one driver of its own, so the verdict is about a login and
  * not about a pooled connection that authenticated long ago.
  */
-function createCredentialsGate(config: SidecarConfig, logger: Logger, recorder: Recorder): CredentialsGate {
+function createCredentialsGate(
+  config: SidecarConfig,
+  logger: Logger,
+  driverLog: DriverLog,
+  recorder: Recorder,
+): CredentialsGate {
   const rejected = recorder.gauge(sidecarMetrics.credentialsRejected);
   const rejections = recorder.counter(sidecarMetrics.credentialsRejections);
   const rejectedSince = recorder.gauge(sidecarMetrics.credentialsRejectedSince);
@@ -91,7 +96,7 @@ function createCredentialsGate(config: SidecarConfig, logger: Logger, recorder: 
     verifyTimeoutMs: config.neo4j.connectionTimeoutMs,
     logger,
     verify: async (auth) => {
-      const verifier = createSidecarDriver(verifyConfig, logger, auth);
+      const verifier = createSidecarDriver(verifyConfig, driverLog, auth);
       try {
         await verifier.getServerInfo();
       } finally {
@@ -155,8 +160,9 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
         })
       : () => {};
 
-  const credentials = createCredentialsGate(config, logger, recorder);
-  const driver = createSidecarDriver(config, logger, credentials.authTokenManager);
+  const driverLog = new DriverLog(logger);
+  const credentials = createCredentialsGate(config, logger, driverLog, recorder);
+  const driver = createSidecarDriver(config, driverLog, credentials.authTokenManager);
   const ownPool = instrumentDriver(driver, {
     recorder,
     poolName: 'sidecar',
@@ -167,7 +173,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     onWarning: (message) => logger.warn({ component: 'instrument' }, message),
   });
 
-  const context: SidecarContext = { config, recorder, driver, ownPool, credentials, logger, statsd };
+  const context: SidecarContext = { config, recorder, driver, ownPool, credentials, driverLog, logger, statsd };
   const components = (options.components ?? [])
     .map((factory) => factory(context))
     .filter((component): component is Component => component !== undefined);
@@ -184,6 +190,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
         const session = driver.session({ defaultAccessMode: 'READ' });
         try {
           const { summary } = await session.run('RETURN 1 AS readiness');
+          driverLog.answered();
           return `${summary.server.agent ?? 'Neo4j'} at ${summary.server.address ?? maskConfig(config).neo4j.uri}`;
         } finally {
           await session.close();

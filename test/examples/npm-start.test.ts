@@ -5,7 +5,9 @@
  *
  * DEMO_LOAD_SECONDS=0 turns the demo's synthetic load off, so every query the proxy counts is the
  * printed command's; the HTTP and proxy ports are set to 0 so the run cannot collide with anything
- * else on the machine. Everything else is the default.
+ * else on the machine. Everything else is the default. Ctrl-C (SIGINT to the whole process group, as a
+ * terminal sends it) must stop the sidecar before the demo Neo4j, without a warning or a stack trace,
+ * and remove the demo server's folder; once with the load off, once with it on.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DEFAULT_NEO4J_VERSION, repoRoot } from '../../scripts/neo4j/local-neo4j.ts';
 import { collectOutput } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
 import { releaseSharedNeo4j, sharedNeo4j } from '../support/neo4j.ts';
 import { parseExposition } from '../support/prometheus-text.ts';
 
@@ -95,6 +98,41 @@ function runInShell(command: string, env: Record<string, string> = {}) {
   });
 }
 
+/** What the demo printed from its "shutting down" line on: the sidecar's and the demo's own shutdown. */
+function afterInterrupt(output: string): string {
+  const start = output.indexOf('"msg":"shutting down"');
+  assert.ok(start >= 0, `no shutdown logged:\n${output.slice(-4000)}`);
+  return output.slice(output.lastIndexOf('\n', start) + 1);
+}
+
+/**
+ * Ctrl-C must end in a clean stop with no sign of a vanished Neo4j: no warning from the driver or about
+ * Neo4j being unavailable, no stack trace. (A probe timing out on a busy machine is not that.)
+ */
+function assertQuietShutdown(output: string): void {
+  const shutdown = afterInterrupt(output);
+  assert.match(shutdown, /"msg":"stopped"/, `the sidecar did not stop cleanly on Ctrl-C:\n${shutdown}`);
+  const outageWarnings = shutdown
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => ({ line, parsed: JSON.parse(line) as { level: number; component?: string } }))
+    .filter(({ parsed }) => parsed.level >= 40)
+    .filter(({ line, parsed }) => parsed.component === 'driver' || /unavailable|unreachable/i.test(line));
+  assert.deepEqual(outageWarnings, [], `no warning of an outage after Ctrl-C:\n${shutdown}`);
+  assert.doesNotMatch(shutdown, /ServiceUnavailable|ECONNREFUSED/);
+  assert.doesNotMatch(shutdown, /Stacktrace|^\s+at |\\n\s+at /m, 'no stack trace after Ctrl-C');
+}
+
+function assertDemoNeo4jRemoved(output: string): void {
+  const demoBoltPort = /local demo Neo4j at bolt:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1];
+  assert.ok(demoBoltPort, 'the banner names the demo server');
+  assert.equal(
+    existsSync(join(repoRoot, '.cache', 'neo4j', 'instances', `demo-${DEFAULT_NEO4J_VERSION}-${demoBoltPort}`)),
+    false,
+    'Ctrl-C removed the demo Neo4j',
+  );
+}
+
 describe('npm start', () => {
   it('with no NEO4J_URI prints the proxy, the demo login and a command that queries through the proxy', async () => {
     const demo = npmStart({});
@@ -117,14 +155,25 @@ describe('npm start', () => {
       assert.equal(await proxyQueries(metricsUrl), before + 1, 'the proxy counted the command its one query');
 
       await demo.interrupt();
-      assert.match(demo.output(), /"msg":"stopped"/, `the sidecar did not stop cleanly on Ctrl-C:\n${demo.output()}`);
-      const demoBoltPort = /local demo Neo4j at bolt:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1];
-      assert.ok(demoBoltPort, 'the banner names the demo server');
-      assert.equal(
-        existsSync(join(repoRoot, '.cache', 'neo4j', 'instances', `demo-${DEFAULT_NEO4J_VERSION}-${demoBoltPort}`)),
-        false,
-        'Ctrl-C removed the demo Neo4j',
-      );
+      assertQuietShutdown(demo.output());
+      assertDemoNeo4jRemoved(output);
+    } finally {
+      await demo.interrupt();
+    }
+  });
+
+  it('on Ctrl-C under the demo load stops the sidecar before the demo Neo4j: no warning, no stack trace', async () => {
+    // The demo load on (through the proxy and an instrumented driver), as a new user runs it.
+    const demo = npmStart({ DEMO_LOAD_SECONDS: '3600' });
+    try {
+      const output = await waitForBanner(demo);
+      const metricsUrl = /metrics\s+(http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(output)?.[1];
+      assert.ok(metricsUrl, 'the banner names the metrics URL');
+      // Ctrl-C while queries are under way, through the proxy and direct.
+      await eventually(async () => assert.ok((await proxyQueries(metricsUrl)) > 0, 'the demo load runs'), 30_000);
+      await demo.interrupt();
+      assertQuietShutdown(demo.output());
+      assertDemoNeo4jRemoved(output);
     } finally {
       await demo.interrupt();
     }

@@ -149,5 +149,27 @@ describe('probes through a Neo4j outage', () => {
     assert.equal((await readyz(200)).status, 200);
     assert.ok(logLines.some((line) => line.includes('probe round_trip recovered')));
     assert.ok(logLines.some((line) => line.includes('Neo4jPoolProbeDown (warning) resolved')));
+
+    // The driver's warnings became one line per change of state, not one (with a stack) per connection
+    // attempt: the outage and the recovery, and should a connection the dead server left behind fail
+    // after the recovery, one more pair.
+    const driverLines = logLines
+      .map((line) => JSON.parse(line) as { component?: string; level: number; msg: string; suppressed?: number })
+      .filter((line) => line.component === 'driver');
+    const states = driverLines.map((line) => (line.msg.startsWith('Neo4j unreachable') ? 'down' : line.msg));
+    assert.ok(states.length >= 2 && states.length <= 4, JSON.stringify(driverLines));
+    assert.deepEqual(
+      states,
+      states.map((_, i) => (i % 2 === 0 ? 'down' : 'Neo4j reachable again')),
+      JSON.stringify(driverLines),
+    );
+    const folded = driverLines.reduce((sum, line) => sum + (line.suppressed ?? 0), 0);
+    const attempts = (await metric('neo4j_probe_failures_total', { reason: 'unavailable' })) ?? 0;
+    assert.ok(attempts >= 3, `sanity: the probes tried Neo4j while it was down (${attempts})`);
+    assert.ok(folded >= 2, `the warnings of the connection attempts were folded into the state lines (${folded})`);
+    assert.ok(
+      logLines.every((line) => !/Stacktrace|\\n\s+at /.test(line)),
+      'no stack trace in the log',
+    );
   });
 });
