@@ -522,7 +522,7 @@ export const proxyPool = {
   }),
   upstreamsClosed: defineCounter({
     name: 'neo4j_proxy_pool_upstreams_closed_total',
-    help: 'Pooled upstreams closed, by reason: idle_timeout, max_lifetime, reset_failed, client_left_mid_message, client_changed_login, single_use_login (login in HELLO, cache off), login_refused, abandoned, evicted, server_closed, server_changed, unauthenticated_timeout (pre-warmed by minIdle and not used within 25 s, closed before Neo4j closes a connection left without login), shutdown.',
+    help: 'Pooled upstreams closed, by reason: idle_timeout, max_lifetime, reset_failed, client_left_mid_message, client_changed_login, single_use_login (login in HELLO, cache off), login_refused, abandoned, evicted, server_closed, server_changed, unauthenticated_timeout (pre-warmed by minIdle and not used within 25 s, closed before Neo4j closes a connection left without login), no_answer (a step of opening it or an exchange the pool makes itself went unanswered for neo4j.connectionTimeoutMs), shutdown.',
     unit: 'connections',
     labelNames: ['reason'] as const,
     boundedLabels: ['reason'] as const,

@@ -808,7 +808,7 @@ export class ProxiedConnection {
       return;
     }
     this.#setUpstream('borrowing');
-    const { upstream, reply } = await pool.greet(spec);
+    const { upstream, reply } = await pool.openWithHello(spec);
     if (reply.signature !== BoltSignature.SUCCESS) {
       this.#refuse({ refused: reply });
       return;
@@ -1021,7 +1021,7 @@ export class ProxiedConnection {
       if (!written && !this.#clientPaused) own.once('drain', onDrained);
     } else {
       const lent = this.#lent;
-      if (lent === null || lent.state === 'closed') return;
+      if (lent === null || lent.state === 'gone') return;
       written = lent.write(data);
       if (!written && !this.#clientPaused) lent.onceDrained(onDrained);
     }

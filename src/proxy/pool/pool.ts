@@ -5,16 +5,25 @@
  * before 5.1 the login is in HELLO, so a client gets a fresh upstream unless the cache is on. A failed
  * login is never cached, and the client always gets Neo4j's own answer. With minIdle, Bolt 5.1+ keys in
  * use keep spare upstreams that have done HELLO and no login (#topUp): still no credentials held here.
+ *
+ * Every step on Neo4j's side runs under the connect timeout (connectTimeoutMs): each of TCP, TLS, the
+ * handshake and HELLO of a new upstream, and every exchange of the pool's own (LOGOFF+LOGON, RESET). An
+ * upstream that misses it is destroyed (reason no_answer) and its slot freed: a Neo4j frozen, or a load
+ * balancer that accepts and never answers, would otherwise hold every slot for as long as it lasts.
+ *
+ * What it opens, its clock and its random source are passed in (PoolDependencies), so the unit tests
+ * drive it with fakes; the defaults are the real ones.
  */
 import type { Logger } from '../../logger.ts';
-import { BoltSignature } from '../bolt/index.ts';
+import { BoltSignature, requestMessage } from '../bolt/index.ts';
 import type { UpstreamTarget } from '../upstream.ts';
 import { hasLogon, type Login, sameLogin, samePrincipal } from './connection-key.ts';
 import {
   type ControlReply,
+  type PoolableUpstream,
   PooledUpstream,
-  request,
   UpstreamClosedError,
+  type UpstreamOpenOptions,
   type UpstreamState,
 } from './pooled-upstream.ts';
 import { learnServerVersions, type ServerVersions } from './server-versions.ts';
@@ -50,6 +59,7 @@ export type UpstreamCloseReason =
   | 'server_closed'
   | 'server_changed'
   | 'unauthenticated_timeout'
+  | 'no_answer'
   | 'shutdown';
 /** Upstreams by what they are doing, as the pool's gauge labels them. */
 export type UpstreamStateLabel = 'idle' | 'in_use' | 'opening' | 'resetting';
@@ -73,8 +83,8 @@ export interface UpstreamSpec {
 }
 
 /** An upstream lent to a client, and Neo4j's reply to relay for its login (HELLO before 5.1, LOGON after). */
-export interface Lent {
-  readonly upstream: PooledUpstream;
+export interface Lent<U extends PoolableUpstream = PooledUpstream> {
+  readonly upstream: U;
   readonly reply: ControlReply;
   readonly result: Exclude<CheckoutResult, 'timed_out'>;
 }
@@ -91,17 +101,18 @@ export interface CheckoutOptions {
   readonly verifiedLogin?: boolean;
 }
 
-const STATE_LABELS: Readonly<Record<UpstreamState, UpstreamStateLabel | null>> = {
+/** The gauge label of each upstream state; gone ones are not counted. */
+export const STATE_LABELS: Readonly<Record<UpstreamState, UpstreamStateLabel | null>> = {
   connecting: 'opening',
-  greeting: 'opening',
-  ready: 'idle',
-  busy: 'resetting',
-  lent: 'in_use',
-  closed: null,
+  saying_hello: 'opening',
+  idle: 'idle',
+  exchanging: 'resetting',
+  borrowed: 'in_use',
+  gone: null,
 };
-const SWEEP_INTERVAL_MS = 1000;
+export const SWEEP_INTERVAL_MS = 1000;
 /** Lifetimes are spread over their last 20% so a pool opened at once does not reconnect at once. */
-const LIFETIME_SPREAD = 0.2;
+export const LIFETIME_SPREAD = 0.2;
 /**
  * Neo4j closes a connection that has not logged in 30 s after it opened (measured on 5.26; the default
  * of internal.server.bolt.unauth_connection_timeout in 2026.08 too): a pre-warmed upstream still
@@ -109,9 +120,52 @@ const LIFETIME_SPREAD = 0.2;
  */
 export const UNAUTHENTICATED_MAX_AGE_MS = 25_000;
 
+/** The pool's time: now() in ms, and the timers it schedules (the sweep, acquire timeouts, deadlines). */
+export interface PoolClock {
+  now(): number;
+  /** Runs `callback` once after `ms`; the returned function cancels it. Never keeps the process alive. */
+  after(ms: number, callback: () => void): () => void;
+  /** Runs `callback` every `ms` until the returned function is called. Never keeps the process alive. */
+  every(ms: number, callback: () => void): () => void;
+}
+
+export const realClock: PoolClock = {
+  now: () => performance.now(),
+  // Plain timers rather than an aborted timers/promises delay: aborting builds an AbortError (a
+  // DOMException with its stack) on every checkout, on the path of every client login.
+  after(ms, callback) {
+    const timer = setTimeout(callback, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+  every(ms, callback) {
+    const timer = setInterval(callback, ms);
+    timer.unref();
+    return () => clearInterval(timer);
+  },
+};
+
+/** What the pool opens, its time and its randomness: the real ones by default, fakes in unit tests. */
+export interface PoolDependencies<U extends PoolableUpstream> {
+  readonly openUpstream: (options: UpstreamOpenOptions) => U;
+  /** One handshake of the pool's own to learn the server's versions; null: no manifest. */
+  readonly learnServerVersions: () => Promise<ServerVersions | null>;
+  readonly clock: PoolClock;
+  /** In [0, 1), as Math.random: spreads lifetimes. */
+  readonly random: () => number;
+}
+
 interface Waiter {
   readonly key: string;
+  /** When its checkout first asked: waiters are served in this order. */
+  readonly order: number;
   readonly wake: () => void;
+}
+
+/** One checkout's asking: when it started (for acquireTimeoutMs) and its place among waiters. */
+interface Wait {
+  readonly startedMs: number;
+  readonly order: number;
 }
 
 /** A Bolt 5.1+ key seen from a client: what to open pre-warmed upstreams with, and when it was last used. */
@@ -120,30 +174,41 @@ interface WarmKey {
   usedAtMs: number;
 }
 
-export class UpstreamPool {
-  readonly #target: UpstreamTarget;
+/**
+ * Generic in what it pools only so the unit tests can pool fakes: the proxy pools PooledUpstream.
+ */
+export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   readonly #mode: Exclude<PoolingMode, 'off'>;
   readonly #settings: PoolSettings;
   readonly #observer: PoolObserver;
-  readonly #all = new Set<PooledUpstream>();
+  readonly #openUpstream: PoolDependencies<U>['openUpstream'];
+  readonly #learnServerVersions: PoolDependencies<U>['learnServerVersions'];
+  readonly #clock: PoolClock;
+  readonly #random: () => number;
+  readonly #all = new Set<U>();
   /** Ready upstreams, most recently returned last (taken from the end: warm connections first). */
-  readonly #idle: PooledUpstream[] = [];
+  readonly #idle: U[] = [];
+  /** Upstreams handed to a client and not yet released: never handed to another meanwhile. */
+  readonly #lentOut = new Set<U>();
+  /** Per upstream in a step on Neo4j's side: starts that step's deadline again (the next step began). */
+  readonly #deadlines = new Map<U, () => void>();
   readonly #perKey = new Map<string, number>();
   readonly #waiters: Waiter[] = [];
   /** HELLO SUCCESS of a real upstream per key, answered to Bolt 5.1+ clients while their LOGON is verified. */
   readonly #helloReplies = new Map<string, Buffer>();
-  readonly #closeReasons = new Map<PooledUpstream, UpstreamCloseReason>();
+  readonly #closeReasons = new Map<U, UpstreamCloseReason>();
   readonly #warmKeys = new Map<string, WarmKey>();
   /** Pre-warmed upstreams still opening: counted as idle-to-be, and given up when a client needs the slot. */
-  readonly #warming = new Set<PooledUpstream>();
+  readonly #warming = new Set<U>();
   /** Pre-warming failed (Neo4j down, say): one attempt per sweep until one succeeds, logged once per change. */
   #prewarmFailing = false;
   readonly #logger: Logger | null;
   #versions: Promise<ServerVersions | null> | null = null;
   #serverAgent: string | null = null;
   #nextId = 1;
+  #nextWaitOrder = 1;
   #closing = false;
-  readonly #sweeper: NodeJS.Timeout;
+  readonly #stopSweeping: () => void;
 
   constructor(
     target: UpstreamTarget,
@@ -151,14 +216,20 @@ export class UpstreamPool {
     observer: PoolObserver,
     mode: Exclude<PoolingMode, 'off'> = 'session',
     logger: Logger | null = null,
+    dependencies: Partial<PoolDependencies<U>> = {},
   ) {
     this.#mode = mode;
     this.#logger = logger;
-    this.#target = target;
     this.#settings = settings;
     this.#observer = observer;
-    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
-    this.#sweeper.unref();
+    // Without a factory U is PooledUpstream (the default type argument); TypeScript cannot tie the two.
+    this.#openUpstream =
+      dependencies.openUpstream ?? ((options) => new PooledUpstream(target, options) as PoolableUpstream as U);
+    this.#learnServerVersions =
+      dependencies.learnServerVersions ?? (() => learnServerVersions(target, settings.connectTimeoutMs));
+    this.#clock = dependencies.clock ?? realClock;
+    this.#random = dependencies.random ?? Math.random;
+    this.#stopSweeping = this.#clock.every(SWEEP_INTERVAL_MS, () => this.#sweep());
   }
 
   get settings(): PoolSettings {
@@ -171,7 +242,7 @@ export class UpstreamPool {
 
   /** The server's version ranges, learnt once (again after the server changed); null: no manifest, pass through. */
   serverVersions(): Promise<ServerVersions | null> {
-    this.#versions ??= learnServerVersions(this.#target, this.#settings.connectTimeoutMs).catch((error: unknown) => {
+    this.#versions ??= this.#learnServerVersions().catch((error: unknown) => {
       this.#versions = null;
       throw error;
     });
@@ -194,20 +265,22 @@ export class UpstreamPool {
 
   /**
    * A Bolt 5.1+ client's HELLO when no reply is recorded for its settings yet: opens an upstream with that
-   * HELLO and holds it for the client's LOGON.
+   * HELLO and holds it for the client's LOGON. No upstream when another client's recorded the reply meanwhile.
    */
-  async greet(spec: UpstreamSpec): Promise<{ upstream: PooledUpstream | null; reply: ControlReply }> {
-    const startedMs = performance.now();
-    while (!(await this.#acquireSlot(spec.key, startedMs))) {
+  async openWithHello(spec: UpstreamSpec): Promise<{ upstream: U | null; reply: ControlReply }> {
+    const wait = this.#startWait();
+    let upstream = await this.#openSlot(spec, wait);
+    while (upstream === null) {
       // Something was returned or closed: another client's upstream may have recorded the reply meanwhile.
       const recorded = this.#helloReplies.get(spec.key);
       if (recorded !== undefined) {
         return { upstream: null, reply: { signature: BoltSignature.SUCCESS, payload: recorded, metadata: null } };
       }
+      upstream = await this.#openSlot(spec, wait);
     }
-    const upstream = this.#create(spec);
-    const reply = await this.#greet(upstream, spec);
-    if (reply.signature !== BoltSignature.SUCCESS) upstream.destroy();
+    const reply = await this.#sayHello(upstream, spec);
+    if (reply === null) throw this.#noHelloAnswer();
+    if (reply.signature !== BoltSignature.SUCCESS) this.#destroy(upstream, 'server_closed');
     return { upstream, reply };
   }
 
@@ -216,10 +289,11 @@ export class UpstreamPool {
     spec: UpstreamSpec,
     login: Login,
     logon: Buffer,
-    held: PooledUpstream | null,
+    held: U | null,
     options: CheckoutOptions = {},
-  ): Promise<Lent | Refused> {
-    const startedMs = performance.now();
+  ): Promise<Lent<U> | Refused> {
+    const wait = this.#startWait();
+    const { startedMs } = wait;
     this.#used(spec.key, spec);
     for (;;) {
       let upstream = held;
@@ -246,21 +320,21 @@ export class UpstreamPool {
         upstream =
           this.#takeIdle(spec.key, (candidate) => candidate.login === null) ?? this.#takeIdle(spec.key, () => true);
         if (upstream === null) {
-          if (!(await this.#acquireSlot(spec.key, startedMs))) continue;
-          upstream = this.#create(spec);
-          const hello = await this.#greet(upstream, spec).catch(() => null);
-          if (hello === null || hello.signature !== BoltSignature.SUCCESS) {
-            upstream.destroy();
-            if (hello !== null) return { refused: hello };
-            throw new UpstreamClosedError('Neo4j closed a new connection before its HELLO was answered');
+          upstream = await this.#openSlot(spec, wait);
+          if (upstream === null) continue;
+          const hello = await this.#sayHello(upstream, spec);
+          if (hello === null) throw this.#noHelloAnswer();
+          if (hello.signature !== BoltSignature.SUCCESS) {
+            this.#destroy(upstream, 'server_closed');
+            return { refused: hello };
           }
           opened = true;
         }
       }
       const loggedIn = upstream.login !== null;
-      const messages = loggedIn ? Buffer.concat([request(BoltSignature.LOGOFF), logon]) : logon;
+      const messages = loggedIn ? Buffer.concat([requestMessage(BoltSignature.LOGOFF), logon]) : logon;
       // Timed: an upstream a firewall silently dropped while idle would otherwise hold the client forever.
-      const replies = await this.#timed(upstream.control(messages, loggedIn ? 2 : 1));
+      const replies = await this.#exchange(upstream, messages, loggedIn ? 2 : 1);
       const summaries = replies?.filter((reply) => reply.signature !== BoltSignature.RECORD) ?? [];
       const logoffOk = !loggedIn || summaries[0]?.signature === BoltSignature.SUCCESS;
       const answer = summaries[loggedIn ? 1 : 0];
@@ -275,14 +349,15 @@ export class UpstreamPool {
         return { refused: answer };
       }
       this.#observer.login('verified');
-      upstream.login = { login, verifiedAtMs: performance.now(), reply: answer.payload };
+      upstream.login = { login, verifiedAtMs: this.#clock.now(), reply: answer.payload };
       return this.#lend(upstream, answer, opened ? 'opened' : 'reauthenticated', startedMs);
     }
   }
 
   /** Before Bolt 5.1: the login is in HELLO, so a fresh upstream, or with the cache on one that took this login. */
-  async checkoutForHello(spec: UpstreamSpec, login: Login, options: CheckoutOptions = {}): Promise<Lent | Refused> {
-    const startedMs = performance.now();
+  async checkoutForHello(spec: UpstreamSpec, login: Login, options: CheckoutOptions = {}): Promise<Lent<U> | Refused> {
+    const wait = this.#startWait();
+    const { startedMs } = wait;
     for (;;) {
       const cached = this.#takeIdle(spec.key, (candidate) => this.#loginCached(candidate, login, options));
       if (cached !== null) {
@@ -295,19 +370,16 @@ export class UpstreamPool {
           startedMs,
         );
       }
-      if (!(await this.#acquireSlot(spec.key, startedMs))) continue;
-      const upstream = this.#create(spec);
-      const reply = await this.#greet(upstream, spec).catch(() => null);
-      if (reply === null) {
-        upstream.destroy();
-        throw new UpstreamClosedError('Neo4j closed a new connection before its HELLO was answered');
-      }
+      const upstream = await this.#openSlot(spec, wait);
+      if (upstream === null) continue;
+      const reply = await this.#sayHello(upstream, spec);
+      if (reply === null) throw this.#noHelloAnswer();
       if (reply.signature !== BoltSignature.SUCCESS) {
         this.#refused(upstream, login);
         return { refused: reply };
       }
       this.#observer.login('verified');
-      upstream.login = { login, verifiedAtMs: performance.now(), reply: reply.payload };
+      upstream.login = { login, verifiedAtMs: this.#clock.now(), reply: reply.payload };
       return this.#lend(upstream, reply, 'opened', startedMs);
     }
   }
@@ -317,17 +389,18 @@ export class UpstreamPool {
    * still had coming is read and dropped first); destroyed when that cannot be made safe.
    */
   release(
-    upstream: PooledUpstream,
+    upstream: U,
     outcome:
       | { readonly pendingSummaries: number; readonly ready?: boolean }
       | { readonly destroy: UpstreamCloseReason },
   ): void {
     upstream.takeBack();
+    this.#lentOut.delete(upstream);
     this.#used(upstream.key);
-    if (upstream.state === 'closed') return;
+    if (upstream.state === 'gone') return;
     let reason: UpstreamCloseReason | null = 'destroy' in outcome ? outcome.destroy : null;
     if (reason === null && this.#closing) reason = 'shutdown';
-    if (reason === null && performance.now() >= upstream.expiresAtMs) reason = 'max_lifetime';
+    if (reason === null && this.#clock.now() >= upstream.expiresAtMs) reason = 'max_lifetime';
     if (
       reason === null &&
       this.#mode === 'session' &&
@@ -351,13 +424,13 @@ export class UpstreamPool {
   /** Closes every upstream: idle ones now, lent ones as their clients finish (release destroys them). */
   close(): void {
     this.#closing = true;
-    clearInterval(this.#sweeper);
+    this.#stopSweeping();
     for (const upstream of [...this.#idle, ...this.#warming]) this.#destroy(upstream, 'shutdown');
     for (const waiter of this.#waiters.splice(0)) waiter.wake();
   }
 
-  async #resetAndKeep(upstream: PooledUpstream, pendingSummaries: number): Promise<void> {
-    const replies = await this.#timed(upstream.control(request(BoltSignature.RESET), pendingSummaries + 1));
+  async #resetAndKeep(upstream: U, pendingSummaries: number): Promise<void> {
+    const replies = await this.#exchange(upstream, requestMessage(BoltSignature.RESET), pendingSummaries + 1);
     const last = replies?.at(-1);
     if (last?.signature !== BoltSignature.SUCCESS) {
       this.#destroy(upstream, 'reset_failed');
@@ -370,41 +443,58 @@ export class UpstreamPool {
     this.#keep(upstream);
   }
 
-  #keep(upstream: PooledUpstream): void {
+  #keep(upstream: U): void {
     upstream.markReady();
     this.#idle.push(upstream);
     this.#wakeWaiters(upstream.key);
   }
 
   /** A liveness RESET for an upstream idle longer than livenessCheckAfterIdleMs; false: it was dead and is gone. */
-  async #alive(upstream: PooledUpstream): Promise<boolean> {
-    if (performance.now() - upstream.readyAtMs < this.#settings.livenessCheckAfterIdleMs) return true;
-    const replies = await this.#timed(upstream.control(request(BoltSignature.RESET), 1));
+  async #alive(upstream: U): Promise<boolean> {
+    if (this.#clock.now() - upstream.readyAtMs < this.#settings.livenessCheckAfterIdleMs) return true;
+    const replies = await this.#exchange(upstream, requestMessage(BoltSignature.RESET), 1);
     if (replies?.at(-1)?.signature === BoltSignature.SUCCESS) return true;
     this.#destroy(upstream, 'reset_failed');
     return false;
   }
 
+  /** One of the pool's own exchanges (LOGOFF+LOGON, RESET), under the deadline; null when it failed or missed it. */
+  #exchange(upstream: U, messages: Buffer, summaries: number): Promise<ControlReply[] | null> {
+    return this.#underDeadline(upstream, upstream.control(messages, summaries));
+  }
+
   /**
-   * `work`'s result, or null when it failed or took longer than connectTimeoutMs. A plain timer rather
-   * than an aborted timers/promises delay: aborting builds an AbortError (a DOMException with its stack)
-   * on every checkout, on the path of every client login.
+   * `work`'s result, or null when it failed or Neo4j did not answer within connectTimeoutMs; then the
+   * upstream is destroyed at once (reason no_answer), which frees its slot. Opening restarts the
+   * deadline at each step that completes (TCP or TLS up, handshake answered), so each step has the whole
+   * timeout, as on a direct connection.
    */
-  #timed<T>(work: Promise<T>): Promise<T | null> {
+  #underDeadline<T>(upstream: U, work: Promise<T>): Promise<T | null> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(null), this.#settings.connectTimeoutMs);
-      timer.unref();
-      work.then(
-        (result) => {
-          clearTimeout(timer);
-          resolve(result);
-        },
-        () => {
-          clearTimeout(timer);
-          resolve(null);
-        },
-      );
+      const timeoutMs = this.#settings.connectTimeoutMs;
+      const expire = () => {
+        this.#deadlines.delete(upstream);
+        this.#destroy(upstream, 'no_answer');
+        resolve(null);
+      };
+      let cancel = this.#clock.after(timeoutMs, expire);
+      this.#deadlines.set(upstream, () => {
+        cancel();
+        cancel = this.#clock.after(timeoutMs, expire);
+      });
+      const settle = (result: T | null) => {
+        cancel();
+        this.#deadlines.delete(upstream);
+        resolve(result);
+      };
+      work.then(settle, () => settle(null));
     });
+  }
+
+  #noHelloAnswer(): UpstreamClosedError {
+    return new UpstreamClosedError(
+      `Neo4j closed a new connection, or left a step of it (TCP, TLS, handshake, HELLO) unanswered for ${this.#settings.connectTimeoutMs} ms (neo4j.connectionTimeoutMs)`,
+    );
   }
 
   /**
@@ -412,7 +502,7 @@ export class UpstreamPool {
    * next correct login reaches Neo4j and resets the user's count of failed logins, so through the pool
    * it must too, or a user alternating right and wrong passwords would be locked out here and not direct.
    */
-  #refused(upstream: PooledUpstream, login: Login): void {
+  #refused(upstream: U, login: Login): void {
     this.#observer.login('refused');
     this.#destroy(upstream, 'login_refused');
     for (const other of this.#all) {
@@ -427,17 +517,17 @@ export class UpstreamPool {
    * accepted by Neo4j within authCacheSeconds, or at any time when this client's own login was already
    * verified (a later transaction of a client in transaction mode, as a direct connection stays logged in).
    */
-  #loginCached(upstream: PooledUpstream, login: Login, options: CheckoutOptions): boolean {
+  #loginCached(upstream: U, login: Login, options: CheckoutOptions): boolean {
     const known = upstream.login;
     if (known === null || !sameLogin(known.login, login)) return false;
     if (options.verifiedLogin === true) return true;
     const windowMs = this.#settings.authCacheSeconds * 1000;
-    return windowMs > 0 && performance.now() - known.verifiedAtMs <= windowMs;
+    return windowMs > 0 && this.#clock.now() - known.verifiedAtMs <= windowMs;
   }
 
-  #takeIdle(key: string, accept: (upstream: PooledUpstream) => boolean): PooledUpstream | null {
+  #takeIdle(key: string, accept: (upstream: U) => boolean): U | null {
     for (let index = this.#idle.length - 1; index >= 0; index--) {
-      const upstream = this.#idle[index] as PooledUpstream;
+      const upstream = this.#idle[index] as U;
       if (upstream.key !== key || !accept(upstream)) continue;
       this.#idle.splice(index, 1);
       return upstream;
@@ -445,14 +535,24 @@ export class UpstreamPool {
     return null;
   }
 
-  #lend(upstream: PooledUpstream, reply: ControlReply, result: Lent['result'], startedMs: number): Lent {
+  #lend(upstream: U, reply: ControlReply, result: Lent['result'], startedMs: number): Lent<U> {
+    if (this.#lentOut.has(upstream)) throw new Error(`upstream ${upstream.id} is already lent`);
+    this.#lentOut.add(upstream);
     upstream.lends++;
-    this.#observer.checkout(result, (performance.now() - startedMs) / 1000);
+    this.#observer.checkout(result, (this.#clock.now() - startedMs) / 1000);
     return { upstream, reply, result };
   }
 
-  async #greet(upstream: PooledUpstream, spec: UpstreamSpec): Promise<ControlReply> {
-    const reply = await upstream.greet(spec.capabilities, spec.hello);
+  /**
+   * Opens a new upstream through to Neo4j's answer to `spec`'s HELLO, each step under the deadline, and
+   * records what that answer says of the server; null when it failed or missed a deadline (then gone).
+   */
+  async #sayHello(upstream: U, spec: UpstreamSpec): Promise<ControlReply | null> {
+    const reply = await this.#underDeadline(upstream, upstream.handshakeAndHello(spec.capabilities, spec.hello));
+    if (reply === null) {
+      this.#destroy(upstream, 'server_closed');
+      return null;
+    }
     if (reply.signature === BoltSignature.SUCCESS) {
       const agent = upstream.serverAgent;
       if (this.#serverAgent !== null && agent !== this.#serverAgent) this.#serverChanged();
@@ -469,92 +569,110 @@ export class UpstreamPool {
     for (const upstream of [...this.#idle]) this.#destroy(upstream, 'server_changed');
   }
 
+  /** A client starts asking: its place among waiters is kept for as long as it asks. */
+  #startWait(): Wait {
+    return { startedMs: this.#clock.now(), order: this.#nextWaitOrder++ };
+  }
+
   /**
-   * True when an upstream for `key` may be opened now (closing an idle one of another key if that makes
-   * room); false after waiting for an upstream to come back or close, so the caller looks for an idle one
-   * again. Throws PoolTimeoutError once acquireTimeoutMs has passed.
+   * A new upstream for `spec`, opened in a free slot (closing an idle one of another key if that makes
+   * room); null after waiting for an upstream to come back or close, so the caller looks for an idle one
+   * again. Throws PoolTimeoutError once acquireTimeoutMs has passed. The slot is taken before the first
+   * await: checkouts in one tick cannot all see the same free slot.
    */
-  async #acquireSlot(key: string, startedMs: number): Promise<boolean> {
+  async #openSlot(spec: UpstreamSpec, wait: Wait): Promise<U | null> {
     if (this.#closing) throw new UpstreamClosedError('the proxy is shutting down');
-    {
-      const perKey = this.#perKey.get(key) ?? 0;
-      if (perKey < this.#settings.maxUpstreamsPerKey) {
-        if (this.#all.size < this.#settings.maxUpstreams) return true;
-        const spare =
-          this.#idle.find((upstream) => upstream.key !== key) ??
-          this.#idle[0] ??
-          // A client goes before a pre-warm; one of its own key is left to finish, it will serve it.
-          [...this.#warming].find((upstream) => upstream.key !== key && upstream.state !== 'closed');
-        if (spare !== undefined) {
-          this.#warming.delete(spare);
-          this.#destroy(spare, 'evicted');
-          return true;
-        }
-      } else {
-        const spare = this.#idle.find((upstream) => upstream.key === key);
-        if (spare !== undefined) {
-          // At the per-key limit with an idle one of this key that could not serve (another login before 5.1).
-          this.#destroy(spare, 'evicted');
-          return true;
-        }
-      }
-      const remaining = this.#settings.acquireTimeoutMs - (performance.now() - startedMs);
-      if (remaining <= 0 || !(await this.#waitForChange(key, remaining))) {
-        this.#observer.checkout('timed_out', (performance.now() - startedMs) / 1000);
-        throw new PoolTimeoutError(
-          `no Neo4j connection free within proxy.pooling.acquireTimeoutMs (${this.#settings.acquireTimeoutMs} ms): ${this.#all.size} of proxy.pooling.maxUpstreams (${this.#settings.maxUpstreams}) in use`,
-        );
-      }
-      return false;
+    if (this.#makeRoom(spec.key)) return this.#create(spec);
+    const remaining = this.#settings.acquireTimeoutMs - (this.#clock.now() - wait.startedMs);
+    if (remaining <= 0 || !(await this.#waitForChange(spec.key, remaining, wait.order))) {
+      this.#observer.checkout('timed_out', (this.#clock.now() - wait.startedMs) / 1000);
+      throw new PoolTimeoutError(
+        `no Neo4j connection free within proxy.pooling.acquireTimeoutMs (${this.#settings.acquireTimeoutMs} ms): ${this.#all.size} of proxy.pooling.maxUpstreams (${this.#settings.maxUpstreams}) in use`,
+      );
     }
+    return null;
+  }
+
+  /** True when an upstream of `key` may be opened now, after closing what must go to make room. */
+  #makeRoom(key: string): boolean {
+    const spare = this.#roomFor(key);
+    if (spare === null) return false;
+    if (spare !== 'free') {
+      this.#warming.delete(spare);
+      this.#destroy(spare, 'evicted');
+    }
+    return true;
+  }
+
+  /** What would make room for an upstream of `key`: a free slot, an upstream to evict, or nothing (null). */
+  #roomFor(key: string): 'free' | U | null {
+    if ((this.#perKey.get(key) ?? 0) < this.#settings.maxUpstreamsPerKey) {
+      if (this.#all.size < this.#settings.maxUpstreams) return 'free';
+      return (
+        this.#idle.find((upstream) => upstream.key !== key) ??
+        this.#idle[0] ??
+        // A client goes before a pre-warm; one of its own key is left to finish, it will serve it.
+        [...this.#warming].find((upstream) => upstream.key !== key && upstream.state !== 'gone') ??
+        null
+      );
+    }
+    // At the per-key limit with an idle one of this key that could not serve (another login before 5.1).
+    return this.#idle.find((upstream) => upstream.key === key) ?? null;
   }
 
   /** Resolves true when an upstream was returned or closed, false when `timeoutMs` passed first. */
-  #waitForChange(key: string, timeoutMs: number): Promise<boolean> {
+  #waitForChange(key: string, timeoutMs: number, order: number): Promise<boolean> {
     return new Promise((resolve) => {
       const waiter: Waiter = {
         key,
+        order,
         wake: () => {
-          clearTimeout(timer);
+          cancel();
           resolve(true);
         },
       };
-      const timer = setTimeout(() => {
+      const cancel = this.#clock.after(timeoutMs, () => {
         const index = this.#waiters.indexOf(waiter);
         if (index >= 0) this.#waiters.splice(index, 1);
         resolve(false);
-      }, timeoutMs);
-      this.#waiters.push(waiter);
+      });
+      // In order of first asking: one woken by a change it could not use goes back to its place.
+      let index = this.#waiters.length;
+      while (index > 0 && (this.#waiters[index - 1] as Waiter).order > order) index--;
+      this.#waiters.splice(index, 0, waiter);
     });
   }
 
-  /** Wakes the longest waiter, preferring one for `key` when an upstream of that key came back. */
+  /**
+   * Wakes the longest waiter that can use the change: one of `key` when an upstream of that key came
+   * back idle, else the first that may open an upstream now (its key under maxUpstreamsPerKey and room
+   * in the pool). Waking one that cannot would lose the change for the others.
+   */
   #wakeWaiters(key: string | null): void {
-    const index =
-      key === null
-        ? 0
-        : Math.max(
-            0,
-            this.#waiters.findIndex((waiter) => waiter.key === key),
-          );
+    let index = key === null ? -1 : this.#waiters.findIndex((waiter) => waiter.key === key);
+    if (index < 0) index = this.#waiters.findIndex((waiter) => this.#roomFor(waiter.key) !== null);
+    if (index < 0) return;
     const [waiter] = this.#waiters.splice(index, 1);
     waiter?.wake();
   }
 
-  #create(spec: UpstreamSpec): PooledUpstream {
-    const spread = 1 - LIFETIME_SPREAD * Math.random();
-    const upstream = new PooledUpstream({
+  #create(spec: UpstreamSpec): U {
+    const spread = 1 - LIFETIME_SPREAD * this.#random();
+    const upstream = this.#openUpstream({
       id: this.#nextId++,
-      target: this.#target,
       key: spec.key,
       version: spec.version,
       capabilities: spec.capabilities,
-      connectTimeoutMs: this.#settings.connectTimeoutMs,
       maxMessageBytes: this.#settings.maxMessageBytes,
       lifetimeMs: this.#settings.maxLifetimeMs * spread,
-      onConnected: (seconds) => this.#observer.upstreamConnected(seconds),
-      onState: (changed, _from, to) => {
-        if (to === 'closed') this.#forget(changed);
+      now: this.#clock.now,
+      onConnected: (seconds) => {
+        this.#deadlines.get(upstream)?.();
+        this.#observer.upstreamConnected(seconds);
+      },
+      onState: (_changed, from, to) => {
+        if (from === 'connecting' && to === 'saying_hello') this.#deadlines.get(upstream)?.();
+        if (to === 'gone') this.#forget(upstream);
       },
     });
     this.#all.add(upstream);
@@ -562,16 +680,18 @@ export class UpstreamPool {
     return upstream;
   }
 
-  #destroy(upstream: PooledUpstream, reason: UpstreamCloseReason): void {
-    if (upstream.state === 'closed') return;
-    if (!this.#closeReasons.has(upstream)) this.#closeReasons.set(upstream, reason);
+  #destroy(upstream: U, reason: UpstreamCloseReason): void {
+    // Counted out already: the first reason stands.
+    if (!this.#all.has(upstream) || this.#closeReasons.has(upstream)) return;
+    this.#closeReasons.set(upstream, reason);
     upstream.destroy();
     // Counted out now, not at the socket's close event, so a slot freed here can be taken at once.
     this.#forget(upstream);
   }
 
-  #forget(upstream: PooledUpstream): void {
+  #forget(upstream: U): void {
     if (!this.#all.delete(upstream)) return;
+    this.#lentOut.delete(upstream);
     const index = this.#idle.indexOf(upstream);
     if (index >= 0) this.#idle.splice(index, 1);
     const left = (this.#perKey.get(upstream.key) ?? 1) - 1;
@@ -584,7 +704,7 @@ export class UpstreamPool {
   }
 
   #sweep(): void {
-    const now = performance.now();
+    const now = this.#clock.now();
     const idlePerKey = new Map<string, number>();
     for (const upstream of this.#idle) idlePerKey.set(upstream.key, (idlePerKey.get(upstream.key) ?? 0) + 1);
     // Oldest first (the front of the list), so the warmest ones are the ones kept.
@@ -608,10 +728,10 @@ export class UpstreamPool {
   #used(key: string, spec?: UpstreamSpec): void {
     if (this.#settings.minIdle === 0) return;
     const known = this.#warmKeys.get(key);
-    if (known !== undefined) known.usedAtMs = performance.now();
+    if (known !== undefined) known.usedAtMs = this.#clock.now();
     // Before 5.1 the login is in HELLO: an upstream opened without a client's login would suit nobody.
     else if (spec !== undefined && hasLogon(spec.version))
-      this.#warmKeys.set(key, { spec, usedAtMs: performance.now() });
+      this.#warmKeys.set(key, { spec, usedAtMs: this.#clock.now() });
     else return;
     // After the client has its upstream, not before: opening sockets must not delay its answer.
     setImmediate(() => this.#topUp(key, false));
@@ -627,7 +747,7 @@ export class UpstreamPool {
   #topUp(key: string, fromSweep: boolean): void {
     const warm = this.#warmKeys.get(key);
     if (warm === undefined || this.#closing || this.#waiters.length > 0) return;
-    if (performance.now() - warm.usedAtMs > this.#settings.idleTimeoutMs) {
+    if (this.#clock.now() - warm.usedAtMs > this.#settings.idleTimeoutMs) {
       this.#warmKeys.delete(key);
       return;
     }
@@ -647,21 +767,21 @@ export class UpstreamPool {
   async #prewarm(spec: UpstreamSpec): Promise<void> {
     const upstream = this.#create(spec);
     this.#warming.add(upstream);
-    const reply = await this.#greet(upstream, spec).catch((error: unknown) =>
-      error instanceof Error ? error : new Error('no answer to HELLO'),
-    );
+    const reply = await this.#sayHello(upstream, spec);
     // Gone from the set: a client took its slot, which says nothing about Neo4j.
     if (!this.#warming.delete(upstream) || this.#closing) {
       this.#destroy(upstream, 'shutdown');
       return;
     }
-    if (!(reply instanceof Error) && reply.signature === BoltSignature.SUCCESS && upstream.state === 'greeting') {
+    if (reply !== null && reply.signature === BoltSignature.SUCCESS && upstream.state === 'saying_hello') {
       this.#prewarmFailed(null);
       this.#keep(upstream);
       return;
     }
     this.#destroy(upstream, 'server_closed');
-    this.#prewarmFailed(reply instanceof Error ? reply : new Error('Neo4j refused a HELLO it had accepted before'));
+    this.#prewarmFailed(
+      reply === null ? this.#noHelloAnswer() : new Error('Neo4j refused a HELLO it had accepted before'),
+    );
   }
 
   /** Logged when pre-warming starts failing and when it works again, not at every attempt. */

@@ -2,38 +2,46 @@
  * One pooled connection to Neo4j and its life as an explicit state with one transition function, as
  * pgbouncer keeps its server sockets:
  *
- *   connecting → greeting → ready ⇄ lent
- *                     ↓       ↑ ↓    ↓
- *                     └─ busy (HELLO, LOGOFF+LOGON, RESET owned by the pool) ─→ ready | lent
- *   any → closed
+ *   connecting → saying_hello → idle ⇄ borrowed
+ *                     ↓          ↑ ↓      ↓
+ *                     └──── exchanging ───┘   (LOGOFF+LOGON, RESET: the pool's own round trips)
+ *   any → gone
  *
- * While `lent`, every byte goes to the one borrower; otherwise the pool reads the replies itself.
+ *   connecting    TCP, TLS and the manifest handshake
+ *   saying_hello  the client's HELLO sent; until the pool first keeps, lends or logs it in
+ *   idle          in the pool, nobody reading from it
+ *   exchanging    the pool reads the replies to its own requests
+ *   borrowed      one client connection gets every byte (the connection calls its own side of this "lent")
+ *   gone          socket closed; never leaves this state
+ *
+ * Nothing here waits on a clock: the pool puts every step under its deadline and destroys an upstream
+ * that misses it (pool.ts), so one mechanism, with the pool's injected clock, times them all.
  */
 import type net from 'node:net';
 import {
   BoltDechunker,
+  BoltHandshake,
   type BoltMessageFrame,
   BoltSignature,
   type BoltVersion,
-  chunkMessage,
   decodeBoltMessage,
-  encodePackStream,
+  encodeVarint,
+  isSummary,
   type PackStreamMap,
-  PackStreamStruct,
 } from '../bolt/index.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream.ts';
 import type { Login } from './connection-key.ts';
-import { MANIFEST_ONLY_OFFER, varint } from './server-versions.ts';
+import { MANIFEST_ONLY_OFFER } from './server-versions.ts';
 
-export type UpstreamState = 'connecting' | 'greeting' | 'ready' | 'busy' | 'lent' | 'closed';
+export type UpstreamState = 'connecting' | 'saying_hello' | 'idle' | 'exchanging' | 'borrowed' | 'gone';
 
 const TRANSITIONS: Readonly<Record<UpstreamState, readonly UpstreamState[]>> = {
-  connecting: ['greeting', 'closed'],
-  greeting: ['ready', 'busy', 'lent', 'closed'],
-  ready: ['busy', 'lent', 'closed'],
-  busy: ['ready', 'lent', 'closed'],
-  lent: ['busy', 'ready', 'closed'],
-  closed: [],
+  connecting: ['saying_hello', 'gone'],
+  saying_hello: ['idle', 'exchanging', 'borrowed', 'gone'],
+  idle: ['exchanging', 'borrowed', 'gone'],
+  exchanging: ['idle', 'borrowed', 'gone'],
+  borrowed: ['exchanging', 'idle', 'gone'],
+  gone: [],
 };
 
 /** A summary or record the pool read for itself. */
@@ -53,39 +61,69 @@ export interface UpstreamBorrower {
 
 export class UpstreamClosedError extends Error {}
 
-const SUMMARIES: ReadonlySet<number> = new Set([BoltSignature.SUCCESS, BoltSignature.FAILURE, BoltSignature.IGNORED]);
+/** The login an upstream carries and when Neo4j last accepted it. */
+export interface UpstreamLogin {
+  readonly login: Login;
+  readonly verifiedAtMs: number;
+  readonly reply: Buffer;
+}
 
+/**
+ * What the pool needs of an upstream: PooledUpstream, or a fake in the pool's unit tests. The pool
+ * sets `lends`, `login` and moves the state through handshakeAndHello, control, markReady and destroy.
+ */
+export interface PoolableUpstream {
+  readonly id: number;
+  readonly key: string;
+  readonly version: BoltVersion;
+  readonly createdAtMs: number;
+  readonly expiresAtMs: number;
+  /** Last time it went back to idle: idle time and liveness checks count from here. */
+  readonly readyAtMs: number;
+  /** Times it was lent to a client. */
+  lends: number;
+  /** The login it carries; null before LOGON or once unknown. */
+  login: UpstreamLogin | null;
+  /** Neo4j's HELLO SUCCESS payload on this connection. */
+  readonly helloReply: Buffer | null;
+  readonly serverAgent: string | null;
+  readonly state: UpstreamState;
+  handshakeAndHello(capabilities: bigint, hello: Buffer): Promise<ControlReply>;
+  control(messages: Buffer, summaries: number): Promise<ControlReply[]>;
+  takeBack(): void;
+  markReady(): void;
+  destroy(error?: Error): void;
+}
+
+/** What the pool gives an upstream it opens (the target and the socket are the factory's business). */
 export interface UpstreamOpenOptions {
   readonly id: number;
-  readonly target: UpstreamTarget;
   readonly key: string;
   readonly version: BoltVersion;
   readonly capabilities: bigint;
-  readonly connectTimeoutMs: number;
   readonly maxMessageBytes: number;
   readonly lifetimeMs: number;
+  /** The pool's clock, in ms. */
+  readonly now: () => number;
   /** TCP (and TLS) is up, after this many seconds. */
   readonly onConnected: (seconds: number) => void;
-  /** Every state change, for the pool's gauges and invariants. */
-  readonly onState: (upstream: PooledUpstream, from: UpstreamState, to: UpstreamState) => void;
+  /** Every state change, for the pool's gauges and deadlines. */
+  readonly onState: (upstream: PoolableUpstream, from: UpstreamState, to: UpstreamState) => void;
 }
 
-export class PooledUpstream {
+export class PooledUpstream implements PoolableUpstream {
   readonly id: number;
   readonly key: string;
   readonly version: BoltVersion;
-  readonly createdAtMs = performance.now();
+  readonly createdAtMs: number;
   readonly expiresAtMs: number;
-  /** Last time it went back to ready: idle time and liveness checks count from here. */
-  readyAtMs = performance.now();
-  /** Times it was lent to a client. */
+  readyAtMs: number;
   lends = 0;
-  /** The login it carries and when Neo4j last accepted it; null before LOGON or once unknown. */
-  login: { readonly login: Login; readonly verifiedAtMs: number; readonly reply: Buffer } | null = null;
-  /** Neo4j's HELLO SUCCESS payload on this connection. */
+  login: UpstreamLogin | null = null;
   helloReply: Buffer | null = null;
   serverAgent: string | null = null;
   readonly #socket: net.Socket;
+  readonly #now: () => number;
   readonly #onState: UpstreamOpenOptions['onState'];
   #state: UpstreamState = 'connecting';
   #borrower: UpstreamBorrower | null = null;
@@ -98,10 +136,13 @@ export class PooledUpstream {
   } | null = null;
   #closeError: Error | null = null;
 
-  constructor(options: UpstreamOpenOptions) {
+  constructor(target: UpstreamTarget, options: UpstreamOpenOptions) {
     this.id = options.id;
     this.key = options.key;
     this.version = options.version;
+    this.#now = options.now;
+    this.createdAtMs = this.#now();
+    this.readyAtMs = this.createdAtMs;
     this.expiresAtMs = this.createdAtMs + options.lifetimeMs;
     this.#onState = options.onState;
     this.#replies = new BoltDechunker({
@@ -109,16 +150,10 @@ export class PooledUpstream {
       maxPayloadBytes: options.maxMessageBytes,
       onMessage: (frame) => this.#onReply(frame),
     });
-    const connectStartedMs = performance.now();
-    const socket = connectUpstream(options.target, () => {
-      options.onConnected((performance.now() - connectStartedMs) / 1000);
-      socket.setTimeout(0);
+    const socket = connectUpstream(target, () => {
+      options.onConnected((this.#now() - this.createdAtMs) / 1000);
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 60_000);
-    });
-    socket.setTimeout(options.connectTimeoutMs, () => {
-      if (this.#state === 'connecting')
-        socket.destroy(new Error(`no connection within ${options.connectTimeoutMs} ms`));
     });
     socket.on('data', (data: Buffer) => this.#onData(data));
     socket.on('end', () => socket.end());
@@ -156,11 +191,14 @@ export class PooledUpstream {
    * Handshake at exactly the client's version through the manifest, then the client's HELLO (sent as it
    * came, so Neo4j sees the client's agent); resolves with Neo4j's reply to it.
    */
-  async greet(capabilities: bigint, hello: Buffer): Promise<ControlReply> {
+  async handshakeAndHello(capabilities: bigint, hello: Buffer): Promise<ControlReply> {
     const handshake = await this.#manifestHandshake();
     if (handshake !== null) throw handshake;
-    this.#transition('greeting');
-    const choice = Buffer.from([0, 0, this.version.minor, this.version.major, ...varint(capabilities)]);
+    this.#transition('saying_hello');
+    const choice = Buffer.concat([
+      Buffer.from([0, 0, this.version.minor, this.version.major]),
+      encodeVarint(capabilities),
+    ]);
     const [reply] = await this.#request(Buffer.concat([choice, hello]), 1);
     if (reply === undefined) throw new UpstreamClosedError('no reply to HELLO');
     if (reply.signature === BoltSignature.SUCCESS) {
@@ -173,18 +211,18 @@ export class PooledUpstream {
 
   /** The pool's own requests (LOGOFF + LOGON, RESET): resolves with every reply up to the `summaries`th summary. */
   async control(messages: Buffer, summaries: number): Promise<ControlReply[]> {
-    this.#transition('busy');
+    this.#transition('exchanging');
     return this.#request(messages, summaries);
   }
 
   /** Hands every byte Neo4j sends to `borrower` until returned. Never to two at once. */
   lend(borrower: UpstreamBorrower): void {
     if (this.#borrower !== null) throw new Error(`upstream ${this.id} is already lent`);
-    this.#transition('lent');
+    this.#transition('borrowed');
     this.#borrower = borrower;
   }
 
-  /** The borrower is done; the pool reads from here on. The state stays lent until the pool moves it. */
+  /** The borrower is done; the pool reads from here on. The state stays borrowed until the pool moves it. */
   takeBack(): void {
     this.#borrower = null;
   }
@@ -194,8 +232,8 @@ export class PooledUpstream {
   }
 
   markReady(): void {
-    this.readyAtMs = performance.now();
-    this.#transition('ready');
+    this.readyAtMs = this.#now();
+    this.#transition('idle');
   }
 
   destroy(error?: Error): void {
@@ -213,34 +251,45 @@ export class PooledUpstream {
 
   /** Resolves once the manifest answer is read (null), or with why there is none. */
   #manifestHandshake(): Promise<Error | null> {
-    if (this.#state === 'closed') return Promise.resolve(this.#closedError());
+    if (this.#state === 'gone') return Promise.resolve(this.#closedError());
     return new Promise((resolve) => {
-      this.#handshake = { answer: Buffer.alloc(0), done: resolve };
+      const codec = new BoltHandshake();
+      codec.feedClient(MANIFEST_ONLY_OFFER);
+      this.#handshake = { codec, done: resolve };
       this.#socket.write(MANIFEST_ONLY_OFFER);
     });
   }
 
   /** Set while the manifest answer is awaited: bytes until then are handshake, not messages. */
-  #handshake: { answer: Buffer; done: (error: Error | null) => void } | null = null;
+  #handshake: { codec: BoltHandshake; done: (error: Error | null) => void } | null = null;
 
   #onHandshakeData(data: Buffer): void {
     const handshake = this.#handshake;
     if (handshake === null) return;
-    handshake.answer = Buffer.concat([handshake.answer, data]);
-    const parsed = parseManifestAnswer(handshake.answer);
-    if (parsed === 'incomplete') return;
+    let progress: ReturnType<BoltHandshake['feedServer']>;
+    try {
+      progress = handshake.codec.feedServer(data);
+    } catch (error) {
+      // An answer the codec refuses (an over-long varint, HTTP): this is no Neo4j to pool.
+      this.#handshake = null;
+      const cause = error instanceof Error ? error : new Error('undecodable handshake answer');
+      handshake.done(new UpstreamClosedError(`Neo4j's handshake answer is invalid: ${cause.message}`, { cause }));
+      this.destroy(cause);
+      return;
+    }
+    if (progress.state === 'incomplete') return;
     this.#handshake = null;
-    if (parsed === 'refused') {
+    if (progress.state === 'no-match' || !handshake.codec.usedManifest) {
       handshake.done(new UpstreamClosedError('Neo4j did not answer the manifest handshake'));
       this.destroy();
       return;
     }
     handshake.done(null);
-    if (parsed.leftover.length > 0) this.#replies.feed(parsed.leftover);
+    if (progress.leftover.length > 0) this.#replies.feed(progress.leftover);
   }
 
   #request(messages: Buffer, summaries: number): Promise<ControlReply[]> {
-    if (this.#state === 'closed') return Promise.reject(this.#closedError());
+    if (this.#state === 'gone') return Promise.reject(this.#closedError());
     return new Promise((resolve, reject) => {
       this.#waiting = { summaries, received: [], resolve, reject };
       this.#socket.write(messages);
@@ -277,7 +326,7 @@ export class PooledUpstream {
       payload: Buffer.from(frame.payload),
       metadata: first instanceof Map ? (first as PackStreamMap) : null,
     });
-    if (SUMMARIES.has(frame.signature) && --waiting.summaries === 0) {
+    if (isSummary(frame.signature) && --waiting.summaries === 0) {
       this.#waiting = null;
       waiting.resolve(waiting.received);
     }
@@ -303,38 +352,7 @@ export class PooledUpstream {
     }
     const borrower = this.#borrower;
     this.#borrower = null;
-    if (this.#state !== 'closed') this.#transition('closed');
+    if (this.#state !== 'gone') this.#transition('gone');
     borrower?.onClosed(this.#closeError);
   }
-}
-
-/** The manifest answer: marker, ranges, capabilities; what follows it (nothing, normally). */
-function parseManifestAnswer(bytes: Buffer): 'incomplete' | 'refused' | { leftover: Buffer } {
-  if (bytes.length < 4) return 'incomplete';
-  if (bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== 1 || bytes[3] !== 0xff) return 'refused';
-  let position = 4;
-  const count = readVarint(bytes, position);
-  if (count === null) return 'incomplete';
-  position = count.end + 4 * Number(count.value);
-  if (bytes.length < position) return 'incomplete';
-  const capabilities = readVarint(bytes, position);
-  if (capabilities === null) return 'incomplete';
-  return { leftover: bytes.subarray(capabilities.end) };
-}
-
-function readVarint(bytes: Buffer, start: number): { value: bigint; end: number } | null {
-  let value = 0n;
-  let shift = 0n;
-  for (let position = start; position < bytes.length && position < start + 10; position++) {
-    const byte = bytes[position] ?? 0;
-    value |= BigInt(byte & 0x7f) << shift;
-    shift += 7n;
-    if ((byte & 0x80) === 0) return { value, end: position + 1 };
-  }
-  return null;
-}
-
-/** A request with no fields beyond an optional metadata map, chunked. */
-export function request(signature: number, metadata?: PackStreamMap): Buffer {
-  return chunkMessage(encodePackStream(new PackStreamStruct(signature, metadata === undefined ? [] : [metadata])));
 }

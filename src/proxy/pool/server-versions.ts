@@ -10,6 +10,7 @@ import {
   type BoltVersion,
   type BoltVersionOffer,
   type BoltVersionRange,
+  encodeManifestAnswer,
 } from '../bolt/index.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream.ts';
 
@@ -76,7 +77,7 @@ export type HandshakeAnswer =
 export function answerOffers(offers: readonly BoltVersionOffer[], server: ServerVersions): HandshakeAnswer {
   for (const offer of offers) {
     if (offer.kind === 'manifest' && offer.manifestVersion === 1) {
-      return { kind: 'manifest', bytes: manifestAnswer(server) };
+      return { kind: 'manifest', bytes: encodeManifestAnswer(server.ranges, server.capabilities) };
     }
     if (offer.kind !== 'versions') continue;
     const { major, minMinor, maxMinor } = offer.range;
@@ -98,22 +99,4 @@ export function serverSpeaks(server: ServerVersions, version: BoltVersion): bool
   return server.ranges.some(
     (range) => range.major === version.major && version.minor >= range.minMinor && version.minor <= range.maxMinor,
   );
-}
-
-function manifestAnswer(server: ServerVersions): Buffer {
-  const parts: number[] = [0, 0, 1, 0xff, ...varint(BigInt(server.ranges.length))];
-  for (const range of server.ranges) parts.push(0, range.maxMinor - range.minMinor, range.maxMinor, range.major);
-  parts.push(...varint(server.capabilities));
-  return Buffer.from(parts);
-}
-
-export function varint(value: bigint): number[] {
-  const bytes: number[] = [];
-  let rest = value;
-  do {
-    const low = Number(rest & 0x7fn);
-    rest >>= 7n;
-    bytes.push(rest > 0n ? low | 0x80 : low);
-  } while (rest > 0n);
-  return bytes;
 }
