@@ -19,7 +19,11 @@ import { handshakeOffers, map, message, splitAddress } from '../support/raw-bolt
 const CONNECTIONS = 10_000;
 const WARM_UP = 500;
 const CONCURRENCY = 32;
-const BUDGET_MS = 120_000;
+/**
+ * A guard against a proxy that leaves connections open (each would wait out the client's 10 s timeout:
+ * ~50 min for the run), not a speed check: 10,000 took 21 s with the machine's load average at 14.
+ */
+const BUDGET_MS = 300_000;
 const ALLOWED_GROWTH = 0.1;
 
 setFlagsFromString('--expose-gc');
