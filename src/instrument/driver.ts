@@ -18,6 +18,7 @@ import {
   type ServerAddressLike,
 } from '../driver/internals.ts';
 import { pool as poolMetrics, query as queryMetrics } from '../metrics/catalogue.ts';
+import { HOME_DATABASE_LABEL, HomeDatabases } from '../metrics/home-databases.ts';
 import type { QuerySink } from '../metrics/query-sink.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 
@@ -85,9 +86,30 @@ function modeLabel(mode: string | undefined): 'read' | 'write' {
   return mode === 'READ' ? 'read' : 'write';
 }
 
-function databaseLabel(requested: string | undefined, metadata?: CompletionMetadata): string {
-  if (metadata && typeof metadata.db === 'string' && metadata.db) return metadata.db;
-  return requested || 'default';
+/**
+ * The database a query ran on: its completion's db, else the one it named; a query that named none
+ * teaches its user's home database when it completes, and a failing one (no completion) is listed
+ * under the home database learnt before.
+ */
+function databaseLabel(
+  requested: string | undefined,
+  metadata: CompletionMetadata | undefined,
+  homes: HomeDatabases,
+  user: string,
+): string {
+  const ran = typeof metadata?.db === 'string' && metadata.db !== '' ? metadata.db : undefined;
+  if (requested) return ran ?? requested;
+  if (ran !== undefined) {
+    homes.set(user, ran);
+    return ran;
+  }
+  return homes.get(user) ?? HOME_DATABASE_LABEL;
+}
+
+/** Whose home database a query uses: the impersonated user's, else ('') the driver's own user's. */
+function homeUserOf(config: Readonly<Record<string, unknown>> | undefined): string {
+  const user = config?.impersonatedUser;
+  return typeof user === 'string' ? user : '';
 }
 
 /**
@@ -99,6 +121,7 @@ function instrumentConnection(
   recorder: Recorder,
   source: string,
   statistics: QuerySink | undefined,
+  homes: HomeDatabases,
 ): void {
   const marked = connection as ConnectionLike & { [INSTRUMENTED]?: true };
   if (marked[INSTRUMENTED]) return;
@@ -132,6 +155,7 @@ function instrumentConnection(
     const started = performance.now();
     const mode = modeLabel(config?.mode ?? transaction?.mode);
     const requestedDatabase = config?.database ?? transaction?.database;
+    const homeUser = homeUserOf(transaction ?? config);
     let finished = false;
     let records = 0;
     // Inside a transaction the metadata went with BEGIN (a RUN there carries an empty config); read it
@@ -145,7 +169,7 @@ function instrumentConnection(
       if (finished) return;
       finished = true;
       inFlight.dec(inFlightLabels);
-      const database = databaseLabel(requestedDatabase, metadata);
+      const database = databaseLabel(requestedDatabase, metadata, homes, homeUser);
       const seconds = (performance.now() - started) / 1000;
       duration.observe({ source, database, mode, outcome }, seconds);
       const code = outcome === 'error' ? errorCodeLabel(error) : null;
@@ -234,6 +258,7 @@ function observePool(
   const addressOf = new WeakMap<object, string>();
   const seenAddresses = new Set<string>();
   const labelsFor = (address: string) => ({ pool: poolName, address });
+  const homes = new HomeDatabases();
 
   const originalAcquire = pool.acquire;
   pool.acquire = async function (context: unknown, address: ServerAddressLike, config?: unknown) {
@@ -270,7 +295,7 @@ function observePool(
       created.inc(labelsFor(key));
       opened++;
       if (connection && typeof connection === 'object') addressOf.set(connection, key);
-      if (isConnectionLike(connection)) instrumentConnection(connection, recorder, source, statistics);
+      if (isConnectionLike(connection)) instrumentConnection(connection, recorder, source, statistics, homes);
       return connection;
     } catch (error) {
       failed.inc(labelsFor(key));

@@ -11,6 +11,7 @@ export {
   type MetricUnit,
   QUERY_BUCKETS_SECONDS,
 } from './definitions.ts';
+export { HOME_DATABASE_LABEL, HomeDatabases } from './home-databases.ts';
 export { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics } from './openmetrics.ts';
 export { type ProcessMetricsOptions, registerProcessMetrics } from './process-metrics.ts';
 export { PrometheusSink, type PrometheusSinkOptions } from './prometheus.ts';

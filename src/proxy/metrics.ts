@@ -4,6 +4,7 @@
  */
 
 import { proxy as proxyMetrics, proxyPool, query as queryMetrics } from '../metrics/catalogue.ts';
+import { HOME_DATABASE_LABEL, HomeDatabases } from '../metrics/home-databases.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 import type { MessageCounts, QueryFinishedEvent } from './bolt/index.ts';
 import type {
@@ -41,7 +42,6 @@ export type CloseReason =
 /** user_agent label of a connection whose client has not sent HELLO (yet, or ever). */
 export const UNKNOWN_USER_AGENT = 'unknown';
 export const PROXY_SOURCE = 'proxy';
-const DEFAULT_DATABASE_LABEL = 'default';
 const UNKNOWN_ERROR_CODE = 'unknown';
 
 interface ClientFamilySeries {
@@ -72,9 +72,14 @@ function durationSlot(mode: QueryFinishedEvent['mode'], outcome: QueryFinishedEv
 export class ProxyMetrics implements PoolObserver {
   /**
    * What each connection's conversation tracker must read for this proxy: query texts and the
-   * attribution key only when query statistics are on (decoding texts costs time per query).
+   * attribution key only when query statistics are on (decoding texts costs time per query); and the
+   * home databases all connections learn, so a query naming none is labelled with the one it ran on.
    */
-  readonly conversation: { readonly queryText: boolean; readonly metadataKey: string | null };
+  readonly conversation: {
+    readonly queryText: boolean;
+    readonly metadataKey: string | null;
+    readonly homeDatabases: HomeDatabases;
+  };
   readonly #recorder: Recorder;
   readonly #families = new Map<string, ClientFamilySeries>();
   /** Bound duration series by database, then by mode and outcome (see durationSlot): no key string per query. */
@@ -87,7 +92,11 @@ export class ProxyMetrics implements PoolObserver {
   constructor(recorder: Recorder) {
     this.#recorder = recorder;
     const statistics = recorder.queryStats;
-    this.conversation = { queryText: statistics !== undefined, metadataKey: statistics?.metadataKey ?? null };
+    this.conversation = {
+      queryText: statistics !== undefined,
+      metadataKey: statistics?.metadataKey ?? null,
+      homeDatabases: new HomeDatabases(),
+    };
     const bytes = recorder.counter(proxyMetrics.bytes);
     this.#bytesFromClient = bytes.bind({ direction: 'client_to_server' });
     this.#bytesFromServer = bytes.bind({ direction: 'server_to_client' });
@@ -137,7 +146,7 @@ export class ProxyMetrics implements PoolObserver {
 
   /** `client` is the connection's user-agent family (bounded), for the statistics' client column. */
   queryFinished(event: QueryFinishedEvent, client: string): void {
-    const database = event.database ?? DEFAULT_DATABASE_LABEL;
+    const database = event.database ?? HOME_DATABASE_LABEL;
     let slots = this.#durations.get(database);
     if (slots === undefined) {
       slots = [];

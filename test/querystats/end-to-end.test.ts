@@ -88,6 +88,19 @@ function rowOf(snapshot: QueryStatsSnapshot, text: string): QueryStatsRow {
   return row;
 }
 
+/** Sum of the /metrics samples of `name` carrying every label given (Prometheus text format). */
+async function metricSum(name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const match = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (match?.[1] !== name) continue;
+    const pairs = match[2] ?? '';
+    if (Object.entries(labels).every(([key, value]) => pairs.includes(`${key}="${value}"`))) total += Number(match[3]);
+  }
+  return total;
+}
+
 /** `calls` successful three-row queries and `failures` failing ones, each with its own literal values. */
 async function jsWorkload(driver: Driver, tag: string, calls: number, failures: number): Promise<void> {
   for (let i = 0; i < calls; i++) {
@@ -141,9 +154,14 @@ describe('query statistics against the real Neo4j', { timeout: 5 * 60_000 }, () 
     assert.equal(row.mode, 'write');
     assert.ok(row.totalSeconds > 0 && row.maxSeconds >= row.p50Seconds);
 
-    // A failed RUN carries no database in its reply: in-process it counts under the requested one
-    // ("default" here), through the proxy under the one the driver named, so the rows are summed.
+    // A failed RUN carries no database in its reply: both sources list it under the home database the
+    // same user's successful queries ran on, so it is one row beside its successful twin's database.
     const failing = rowsOf(snapshot, 'RETURN 1 / 0 AS jsFailing');
+    assert.deepEqual(
+      failing.map((failed) => failed.database),
+      [row.database],
+    );
+    assert.equal(row.database, 'neo4j');
     const sum = (field: 'calls' | 'errors' | 'records') => failing.reduce((total, row) => total + row[field], 0);
     assert.equal(sum('calls'), 3, JSON.stringify(failing));
     assert.equal(sum('errors'), 3);
@@ -157,6 +175,74 @@ describe('query statistics against the real Neo4j', { timeout: 5 * 60_000 }, () 
       codes.every(([code]) => code === 'Neo.ClientError.Statement.ArithmeticError'),
       JSON.stringify(codes),
     );
+  });
+
+  it('list a failing query that names no database under the database its succeeding twin ran on, per-task connections included', async () => {
+    const auth = neo4j.auth.basic('neo4j', neo4jServer.password);
+    const arithmetic = { database: 'neo4j', code: 'Neo.ClientError.Statement.ArithmeticError' };
+    const errorsBefore = {
+      proxy: await metricSum('neo4j_query_errors_total', { source: 'proxy', ...arithmetic }),
+      worker: await metricSum('neo4j_query_errors_total', { source: 'home-worker', ...arithmetic }),
+    };
+    // Per-task drivers through the proxy, one connection each: one task's only query succeeds, then
+    // three tasks' only query fails, which Neo4j answers with a FAILURE naming no database.
+    const perTask = async (work: (driver: Driver) => Promise<void>) => {
+      const driver = neo4j.driver(proxyUri(), auth);
+      try {
+        await work(driver);
+      } finally {
+        await driver.close();
+      }
+    };
+    const failOnce = async (driver: Driver) => {
+      const session = driver.session();
+      try {
+        await assert.rejects(session.run('RETURN 7 / 0 AS homeTwin'));
+      } finally {
+        await session.close();
+      }
+    };
+    await perTask(async (driver) => {
+      await driver.executeQuery('RETURN 7 AS homeTwin');
+    });
+    for (let task = 0; task < 3; task++) await perTask(failOnce);
+    // In-process, one driver: its query succeeds, then its twin fails.
+    const inProcess = neo4j.driver(neo4jServer.uri, auth);
+    const instrumented = instrumentDriver(inProcess, {
+      recorder: sidecar.recorder,
+      poolName: 'home',
+      source: 'home-worker',
+    });
+    try {
+      await inProcess.executeQuery('RETURN 7 AS homeTwin');
+      await failOnce(inProcess);
+    } finally {
+      instrumented.detach();
+      await inProcess.close();
+    }
+
+    const snapshot = await queries();
+    const succeeded = rowsOf(snapshot, 'RETURN 7 AS homeTwin');
+    const failed = rowsOf(snapshot, 'RETURN 7 / 0 AS homeTwin');
+    assert.deepEqual(
+      succeeded.map((row) => [row.database, row.calls]),
+      [['neo4j', 2]],
+    );
+    assert.deepEqual(
+      failed.map((row) => [row.database, row.calls, row.errors]),
+      [['neo4j', 4, 4]],
+      'the failures sit beside their successful twin, under the same database',
+    );
+    assert.equal(
+      await metricSum('neo4j_query_errors_total', { source: 'proxy', ...arithmetic }),
+      errorsBefore.proxy + 3,
+    );
+    assert.equal(
+      await metricSum('neo4j_query_errors_total', { source: 'home-worker', ...arithmetic }),
+      errorsBefore.worker + 1,
+    );
+    const metricsText = await (await fetch(`${base}/metrics`)).text();
+    assert.doesNotMatch(metricsText, /^neo4j_query_\w+\{[^}]*database="default"/m);
   });
 
   it('count what the Python driver ran through the proxy', async () => {

@@ -25,7 +25,12 @@ export interface QueryFinishedEvent {
   /** From the RUN leaving the client to the summary that ended it. */
   readonly durationSeconds: number;
   readonly outcome: QueryOutcome;
-  /** From RUN/BEGIN extra db, else the final SUCCESS db; null: the server's default, not reported. */
+  /**
+   * From RUN/BEGIN extra db, else the final SUCCESS db; for a query that named none and got no such
+   * SUCCESS (a FAILURE carries no db), the home database this user's queries ran on before, on this
+   * connection or (through homeDatabases) another. Null: it ran on the user's home database, whose
+   * name is not known yet.
+   */
   readonly database: string | null;
   readonly mode: AccessMode;
   readonly errorCode: string | null;
@@ -78,6 +83,17 @@ export interface ConversationTrackerOptions {
   readonly queryText?: boolean;
   /** A tx_metadata key whose (string or number) value goes into queryFinished events as attribution. */
   readonly metadataKey?: string | null;
+  /** Home databases learnt per user, shared by the proxy's connections; without it each learns alone. */
+  readonly homeDatabases?: HomeDatabaseMemory;
+}
+
+/**
+ * Where a user's queries that name no database run (Neo4j resolves it per user: their home database,
+ * else the server's default), by user name. Only names are held, never credentials.
+ */
+export interface HomeDatabaseMemory {
+  get(user: string): string | undefined;
+  set(user: string, database: string): void;
 }
 
 const DEFAULT_MAX_PENDING_REQUESTS = 10_000;
@@ -91,15 +107,21 @@ const ROUTING_PROCEDURE = /\bdbms\.(?:cluster\.)?routing\.getRoutingTable\b/i;
 /** The shortest text ROUTING_PROCEDURE matches ("dbms.routing.getRoutingTable"): shorter queries are not decoded. */
 const MIN_ROUTING_QUERY_BYTES = 28;
 
-const HELLO_KEYS: ReadonlySet<string> = new Set(['user_agent']);
-const TX_KEYS: ReadonlySet<string> = new Set(['db', 'mode']);
-const TX_METADATA_KEYS: ReadonlySet<string> = new Set(['db', 'mode', 'tx_metadata']);
+/** principal only: the credentials beside it are skipped undecoded. */
+const HELLO_KEYS: ReadonlySet<string> = new Set(['user_agent', 'principal']);
+const LOGON_KEYS: ReadonlySet<string> = new Set(['principal']);
+const TX_KEYS: ReadonlySet<string> = new Set(['db', 'mode', 'imp_user']);
+const TX_METADATA_KEYS: ReadonlySet<string> = new Set(['db', 'mode', 'imp_user', 'tx_metadata']);
+const ROUTE_KEYS: ReadonlySet<string> = new Set(['db', 'imp_user']);
+const ROUTE_SUCCESS_KEYS: ReadonlySet<string> = new Set(['rt']);
 const STREAM_KEYS: ReadonlySet<string> = new Set(['qid']);
 const SUCCESS_KEYS: ReadonlySet<string> = new Set(['has_more', 'db', 'qid', 'fields']);
 const FAILURE_KEYS: ReadonlySet<string> = new Set(['gql_status', 'neo4j_code', 'code']);
 
 const CLIENT_PAYLOADS_NEEDED: ReadonlySet<number> = new Set([
   BoltSignature.HELLO,
+  BoltSignature.LOGON,
+  BoltSignature.ROUTE,
   BoltSignature.RUN,
   BoltSignature.BEGIN,
   BoltSignature.PULL,
@@ -114,6 +136,10 @@ interface QueryState {
   readonly isRoutingProcedure: boolean;
   readonly text: string | null;
   readonly attribution: string | null;
+  /** Whom it runs as (imp_user, else the logged-in principal): whose home database a nameless query uses. */
+  readonly user: string | null;
+  /** The client named no database: it runs on the user's home database. */
+  readonly onHomeDatabase: boolean;
   database: string | null;
   qid: number | null;
   recordCount: number;
@@ -128,11 +154,14 @@ interface PendingRequest {
   readonly query: QueryState | null;
   /** COMMIT/ROLLBACK: the transaction they end. */
   readonly transactionId: number | null;
+  /** ROUTE naming no database: whose home database the routing table's db is. */
+  readonly homeOf?: { readonly user: string | null };
 }
 
 interface Transaction {
   readonly id: number;
   readonly database: string | null;
+  readonly user: string | null;
   readonly mode: AccessMode;
   readonly attribution: string | null;
 }
@@ -162,6 +191,11 @@ export class BoltConversationTracker {
   #serverCounts = new Uint32Array(256);
   #payloadDecodeFailures = 0;
   #clientUserAgent: string | null = null;
+  /** The principal of the last HELLO (before 5.1) or LOGON; null before, after LOGOFF, or without one. */
+  #user: string | null = null;
+  readonly #homeDatabases: HomeDatabaseMemory | null;
+  /** The home database learnt on this connection, for whom: kept even when the user has no name. */
+  #home: { readonly user: string | null; readonly database: string } | null = null;
 
   constructor(options: ConversationTrackerOptions) {
     this.#onEvent = options.onEvent;
@@ -169,6 +203,7 @@ export class BoltConversationTracker {
     this.#queryText = options.queryText === true;
     this.#metadataKey = options.metadataKey ?? null;
     this.#txKeys = this.#metadataKey === null ? TX_KEYS : TX_METADATA_KEYS;
+    this.#homeDatabases = options.homeDatabases ?? null;
   }
 
   /** For the client direction's BoltDechunker: the payloads clientMessage() reads. */
@@ -218,7 +253,19 @@ export class BoltConversationTracker {
         break;
       case BoltSignature.HELLO:
         this.#clientUserAgent = this.#helloUserAgent(payload);
+        this.#user = this.#principal(payload, HELLO_KEYS);
         this.#enqueue('HELLO', nowMs, null, null);
+        break;
+      case BoltSignature.LOGON:
+        this.#user = this.#principal(payload, LOGON_KEYS);
+        this.#enqueue('LOGON', nowMs, null, null);
+        break;
+      case BoltSignature.LOGOFF:
+        this.#user = null;
+        this.#enqueue('LOGOFF', nowMs, null, null);
+        break;
+      case BoltSignature.ROUTE:
+        this.#enqueue('ROUTE', nowMs, null, null, this.#routeForHome(payload));
         break;
       case BoltSignature.BEGIN:
         this.#beginTransaction(payload);
@@ -283,6 +330,7 @@ export class BoltConversationTracker {
     this.#transaction = {
       id: ++this.#transactionCounter,
       database: databaseName(extra?.get('db')),
+      user: boundedString(extra?.get('imp_user')) ?? this.#user,
       mode: accessMode(extra?.get('mode')),
       attribution: this.#attribution(extra),
     };
@@ -291,6 +339,8 @@ export class BoltConversationTracker {
   #startQuery(payload: Buffer | null, nowMs: number): void {
     const extra = this.#readMap(payload, 2, this.#txKeys);
     const transaction = this.#transaction;
+    const database = transaction !== null ? transaction.database : databaseName(extra?.get('db'));
+    const user = transaction !== null ? transaction.user : (boundedString(extra?.get('imp_user')) ?? this.#user);
     const text = this.#queryText ? this.#readQueryText(payload) : null;
     const query: QueryState = {
       sequence: this.#sequence + 1,
@@ -303,7 +353,9 @@ export class BoltConversationTracker {
           : this.#isRoutingProcedureCall(payload),
       text,
       attribution: transaction !== null ? transaction.attribution : this.#attribution(extra),
-      database: transaction?.database ?? databaseName(extra?.get('db')),
+      user,
+      onHomeDatabase: database === null,
+      database,
       qid: null,
       recordCount: 0,
       fields: null,
@@ -346,6 +398,7 @@ export class BoltConversationTracker {
         this.#afterReset(request, nowMs);
         return null;
       case 'ROUTE':
+        if (request.homeOf !== undefined) this.#learnHomeFromRoute(request.homeOf.user, payload);
         return { kind: 'route-success' };
       default:
         return null;
@@ -359,8 +412,7 @@ export class BoltConversationTracker {
       query.qid = qid;
       this.#queriesByQid.set(qid, query);
     }
-    const database = databaseName(metadata.get('db'));
-    if (database !== null) query.database = database;
+    this.#learnDatabase(query, databaseName(metadata.get('db')));
     if (query.isRoutingProcedure) query.fields = stringList(metadata.get('fields'));
   }
 
@@ -368,8 +420,7 @@ export class BoltConversationTracker {
     if (query === null || !this.#openQueries.has(query)) return;
     // has_more absent means false (Bolt 3's PULL_ALL has no such key).
     if (asBoolean(metadata?.get('has_more')) === true) return;
-    const database = databaseName(metadata?.get('db'));
-    if (database !== null) query.database = database;
+    this.#learnDatabase(query, databaseName(metadata?.get('db')));
     this.#finishQuery(query, 'success', null, nowMs);
   }
 
@@ -426,7 +477,7 @@ export class BoltConversationTracker {
       type: 'queryFinished',
       durationSeconds: secondsBetween(query.startedAtMs, nowMs),
       outcome,
-      database: query.database,
+      database: query.database ?? (query.onHomeDatabase ? this.#homeDatabaseOf(query.user) : null),
       mode: query.mode,
       errorCode,
       inExplicitTransaction: query.transactionId !== null,
@@ -442,14 +493,27 @@ export class BoltConversationTracker {
     return query?.isRoutingProcedure === true && head?.name === 'PULL' ? query : null;
   }
 
-  #enqueue(name: BoltMessageLabel, nowMs: number, query: QueryState | null, transactionId: number | null): void {
+  #enqueue(
+    name: BoltMessageLabel,
+    nowMs: number,
+    query: QueryState | null,
+    transactionId: number | null,
+    homeOf?: PendingRequest['homeOf'],
+  ): void {
     if (this.pendingRequestCount >= this.#maxPending) {
       throw new BoltConversationError(
         'too-many-pending-requests',
         `more than ${this.#maxPending} requests awaiting a reply`,
       );
     }
-    this.#pending.push({ name, sequence: ++this.#sequence, sentAtMs: nowMs, query, transactionId });
+    this.#pending.push({
+      name,
+      sequence: ++this.#sequence,
+      sentAtMs: nowMs,
+      query,
+      transactionId,
+      ...(homeOf === undefined ? {} : { homeOf }),
+    });
   }
 
   #boundOpenQueries(): void {
@@ -482,6 +546,45 @@ export class BoltConversationTracker {
     // before 5.1, which readMap skips without decoding).
     const agent = this.#guard(() => readMessageShortString(payload, 0, MAX_EVENT_STRING_LENGTH));
     return agent ?? boundedString(this.#readMap(payload, 0, HELLO_KEYS)?.get('user_agent'));
+  }
+
+  #principal(payload: Buffer | null, keys: ReadonlySet<string>): string | null {
+    return boundedString(this.#readMap(payload, 0, keys)?.get('principal'));
+  }
+
+  /** A ROUTE naming no database asks for the user's home one: its reply names it (4.4+ extra, 4.3 a plain string). */
+  #routeForHome(payload: Buffer | null): PendingRequest['homeOf'] {
+    if (payload === null) return undefined;
+    const extra = this.#readMap(payload, 2, ROUTE_KEYS);
+    const named =
+      extra !== null
+        ? databaseName(extra.get('db'))
+        : databaseName(this.#guard(() => readMessageShortString(payload, 2, MAX_EVENT_STRING_LENGTH)));
+    if (named !== null) return undefined;
+    return { user: boundedString(extra?.get('imp_user')) ?? this.#user };
+  }
+
+  #learnHomeFromRoute(user: string | null, payload: Buffer | null): void {
+    const table = this.#readMap(payload, 0, ROUTE_SUCCESS_KEYS)?.get('rt');
+    const database = isPackStreamMap(table) ? databaseName(table.get('db')) : null;
+    if (database !== null) this.#learnHome(user, database);
+  }
+
+  /** A SUCCESS named the database a query ran on; for a query that named none, that is its user's home. */
+  #learnDatabase(query: QueryState, database: string | null): void {
+    if (database === null) return;
+    query.database = database;
+    if (query.onHomeDatabase) this.#learnHome(query.user, database);
+  }
+
+  #learnHome(user: string | null, database: string): void {
+    this.#home = { user, database };
+    if (user !== null) this.#homeDatabases?.set(user, database);
+  }
+
+  #homeDatabaseOf(user: string | null): string | null {
+    if (this.#home !== null && this.#home.user === user) return this.#home.database;
+    return user === null ? null : (this.#homeDatabases?.get(user) ?? null);
   }
 
   #readQueryText(payload: Buffer | null): string | null {

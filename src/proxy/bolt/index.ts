@@ -19,6 +19,7 @@ export {
   type ConversationEvent,
   type ConversationTrackerOptions,
   type FailureEvent,
+  type HomeDatabaseMemory,
   type MessageCounts,
   type ObservedMessage,
   type QueryFinishedEvent,

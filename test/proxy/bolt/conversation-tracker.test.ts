@@ -5,6 +5,7 @@ import {
   BoltConversationTracker,
   BoltDechunker,
   type ConversationEvent,
+  type ConversationTrackerOptions,
   type PackStreamValue,
   type QueryFinishedEvent,
   type RoutingTableMessage,
@@ -15,17 +16,23 @@ import { map, routingTable, wireOf } from './bolt-test-helpers.ts';
 /** Drives a tracker through two dechunkers fed with wire bytes, as the proxy will. */
 class Conversation {
   readonly events: ConversationEvent[] = [];
-  readonly tracker = new BoltConversationTracker({ onEvent: (event) => this.events.push(event) });
+  readonly tracker: BoltConversationTracker;
   readonly routingMessages: (RoutingTableMessage | null)[] = [];
   #now = 0;
-  readonly #client = new BoltDechunker({
-    keepPayload: this.tracker.keepClientPayload,
-    onMessage: (frame) => this.tracker.clientMessage(frame, this.#now),
-  });
-  readonly #server = new BoltDechunker({
-    keepPayload: this.tracker.keepServerPayload,
-    onMessage: (frame) => this.routingMessages.push(this.tracker.serverMessage(frame, this.#now)),
-  });
+  readonly #client: BoltDechunker;
+  readonly #server: BoltDechunker;
+
+  constructor(options: Omit<ConversationTrackerOptions, 'onEvent'> = {}) {
+    this.tracker = new BoltConversationTracker({ ...options, onEvent: (event) => this.events.push(event) });
+    this.#client = new BoltDechunker({
+      keepPayload: this.tracker.keepClientPayload,
+      onMessage: (frame) => this.tracker.clientMessage(frame, this.#now),
+    });
+    this.#server = new BoltDechunker({
+      keepPayload: this.tracker.keepServerPayload,
+      onMessage: (frame) => this.routingMessages.push(this.tracker.serverMessage(frame, this.#now)),
+    });
+  }
 
   at(nowMs: number): this {
     this.#now = nowMs;
@@ -342,6 +349,99 @@ describe('BoltConversationTracker: connection setup', () => {
       server: { SUCCESS: 2, RECORD: 2 },
     });
     assert.deepEqual(conversation.tracker.takeMessageCounts(), { client: {}, server: {} });
+  });
+});
+
+describe('BoltConversationTracker: the database of a query that names none', () => {
+  const logon = (user: string) => map({ scheme: 'basic', principal: user, credentials: 'secret-password' });
+  const divideByZero = (conversation: Conversation, extra = map({})) =>
+    conversation
+      .client(S.RUN, 'RETURN 1 / 0', map({}), extra)
+      .client(S.PULL, map({ n: -1 }))
+      .server(S.FAILURE, map({ code: 'Neo.ClientError.Statement.ArithmeticError' }))
+      .server(S.IGNORED);
+  const succeed = (conversation: Conversation, database: string, extra = map({})) =>
+    conversation
+      .client(S.RUN, 'RETURN 1', map({}), extra)
+      .client(S.PULL, map({ n: -1 }))
+      .success({ fields: ['1'] })
+      .success({ has_more: false, db: database });
+  const databases = (conversation: Conversation) =>
+    conversation.ofType('queryFinished').map((event) => [event.outcome, event.database]);
+
+  it('is the home database a successful query of the same user ran on, on this connection', () => {
+    const conversation = new Conversation().client(S.HELLO, map({ user_agent: 'a' })).client(S.LOGON, logon('alice'));
+    conversation.success().success({});
+    divideByZero(conversation);
+    succeed(conversation, 'neo4j');
+    divideByZero(conversation);
+    assert.deepEqual(databases(conversation), [
+      ['error', null],
+      ['success', 'neo4j'],
+      ['error', 'neo4j'],
+    ]);
+  });
+
+  it('is learnt across connections through the shared memory, per user, and never holds credentials', () => {
+    const homes = new Map<string, string>();
+    const first = new Conversation({ homeDatabases: homes }).client(S.LOGON, logon('alice')).success();
+    succeed(first, 'movies');
+    const second = new Conversation({ homeDatabases: homes }).client(S.LOGON, logon('alice')).success();
+    divideByZero(second);
+    const other = new Conversation({ homeDatabases: homes }).client(S.LOGON, logon('bob')).success();
+    divideByZero(other);
+    assert.deepEqual(databases(second), [['error', 'movies']]);
+    assert.deepEqual(databases(other), [['error', null]], "bob's home is not alice's");
+    assert.deepEqual([...homes], [['alice', 'movies']]);
+  });
+
+  it('takes the principal of a pre-5.1 HELLO, and forgets the user at LOGOFF', () => {
+    const homes = new Map<string, string>([['carol', 'sales']]);
+    const conversation = new Conversation({ homeDatabases: homes })
+      .client(S.HELLO, map({ user_agent: 'a', scheme: 'basic', principal: 'carol', credentials: 'x' }))
+      .success();
+    divideByZero(conversation);
+    conversation.client(S.LOGOFF).success();
+    divideByZero(conversation);
+    assert.deepEqual(databases(conversation), [
+      ['error', 'sales'],
+      ['error', null],
+    ]);
+  });
+
+  it("is the impersonated user's home under imp_user, and the named database when one is named", () => {
+    const homes = new Map<string, string>([
+      ['alice', 'neo4j'],
+      ['dave', 'hr'],
+    ]);
+    const conversation = new Conversation({ homeDatabases: homes }).client(S.LOGON, logon('alice')).success();
+    divideByZero(conversation, map({ imp_user: 'dave' }));
+    divideByZero(conversation, map({ db: 'movies' }));
+    conversation.client(S.BEGIN, map({ imp_user: 'dave' })).success();
+    divideByZero(conversation);
+    assert.deepEqual(databases(conversation), [
+      ['error', 'hr'],
+      ['error', 'movies'],
+      ['error', 'hr'],
+    ]);
+  });
+
+  it('is learnt from the routing table of a ROUTE that named no database, not one that named one', () => {
+    const homes = new Map<string, string>();
+    const conversation = new Conversation({ homeDatabases: homes })
+      .client(S.LOGON, logon('alice'))
+      .success()
+      .client(S.ROUTE, map({}), [], map({ db: 'other' }))
+      .success({ rt: map({ ttl: 300, db: 'other', servers: [] }) });
+    assert.deepEqual([...homes], []);
+    conversation.client(S.ROUTE, map({}), [], map({})).success({ rt: map({ ttl: 300, db: 'neo4j', servers: [] }) });
+    divideByZero(conversation);
+    assert.deepEqual([...homes], [['alice', 'neo4j']]);
+    assert.deepEqual(databases(conversation), [['error', 'neo4j']]);
+    assert.deepEqual(conversation.routingMessages.filter(Boolean), [
+      { kind: 'route-success' },
+      { kind: 'route-success' },
+    ]);
   });
 });
 
