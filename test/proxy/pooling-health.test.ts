@@ -162,15 +162,8 @@ describe('livenessCheckAfterIdleMs', () => {
       assert.equal(sessions(relay).length, before + 1, 'one upstream');
       const upstream = sessions(relay)[before];
       assert.ok(upstream);
-      // Not idle long enough: lent as it is.
-      const sentFirst = upstream.requests.length;
-      await driver.executeQuery('RETURN 2');
-      assert.deepEqual(upstream.requests.slice(sentFirst), [
-        BoltSignature.BEGIN,
-        BoltSignature.RUN,
-        BoltSignature.PULL,
-        BoltSignature.COMMIT,
-      ]);
+      // Idle past the check (at least 600 ms, however slow the machine). That one idle for less is lent
+      // with no RESET depends on how fast the next query comes: pool/pool.test.ts checks it with a fake clock.
       const sentBefore = upstream.requests.length;
       await delay(600);
       await driver.executeQuery('RETURN 3');
