@@ -1,7 +1,8 @@
 /**
  * The codec against real traffic: a test-only TCP tap between neo4j-driver (6.x and 5.x) and a real
  * Neo4j observes both directions and, for neo4j:// drivers, replaces routing tables the way the proxy
- * will (hold back from pendingMessageStart, splice rewritten bytes over [wireStart, wireEnd)).
+ * does, through its ServerStreamForwarder (hold back from pendingMessageStart, splice rewritten bytes
+ * over [wireStart, wireEnd)).
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -17,6 +18,7 @@ import {
   rewriteRouteSuccess,
   rewriteRoutingProcedureRecord,
 } from '../../../src/proxy/bolt/index.ts';
+import { ServerStreamForwarder } from '../../../src/proxy/forwarder.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../../support/neo4j.ts';
 
 type DriverModule = typeof neo4j6;
@@ -26,37 +28,6 @@ interface TappedConnection {
   readonly tracker: BoltConversationTracker;
   readonly events: ConversationEvent[];
   routingTablesRewritten: number;
-}
-
-/** Forwards the server's bytes, replacing whole messages where asked; everything else passes unchanged. */
-class ServerStreamSplicer {
-  #held = Buffer.alloc(0);
-  #heldStart = 0;
-  readonly #replacements: { start: number; end: number; bytes: Buffer }[] = [];
-
-  replace(start: number, end: number, bytes: Buffer): void {
-    this.#replacements.push({ start, end, bytes });
-  }
-
-  /** Appends what was fed to the dechunker and returns what may be forwarded now. */
-  take(fed: Buffer, safeEnd: number): Buffer[] {
-    this.#held = Buffer.concat([this.#held, fed]);
-    const out: Buffer[] = [];
-    let cursor = this.#heldStart;
-    while (this.#replacements[0] !== undefined && this.#replacements[0].end <= safeEnd) {
-      const { start, end, bytes } = this.#replacements.shift() ?? { start: 0, end: 0, bytes: Buffer.alloc(0) };
-      out.push(this.#slice(cursor, start), bytes);
-      cursor = end;
-    }
-    out.push(this.#slice(cursor, safeEnd));
-    this.#held = this.#held.subarray(safeEnd - this.#heldStart);
-    this.#heldStart = safeEnd;
-    return out;
-  }
-
-  #slice(from: number, to: number): Buffer {
-    return this.#held.subarray(from - this.#heldStart, to - this.#heldStart);
-  }
 }
 
 /** A TCP tap in front of Neo4j that follows each connection with the codec. */
@@ -94,7 +65,7 @@ class BoltTap {
     const tracker = new BoltConversationTracker({ onEvent: (event) => events.push(event) });
     const connection: TappedConnection = { handshake: new BoltHandshake(), tracker, events, routingTablesRewritten: 0 };
     this.connections.push(connection);
-    const splicer = new ServerStreamSplicer();
+    const forwarder = new ServerStreamForwarder();
     const clientMessages = new BoltDechunker({
       keepPayload: tracker.keepClientPayload,
       oversizedPayload: 'drop',
@@ -110,7 +81,7 @@ class BoltTap {
             ? rewriteRouteSuccess(frame.payload, this.#address)
             : rewriteRoutingProcedureRecord(frame.payload, this.#address, routing.fields ?? undefined);
         if (rewritten === null) return;
-        splicer.replace(frame.wireStart, frame.wireEnd, rewritten);
+        forwarder.replace(frame.wireStart, frame.wireEnd, rewritten);
         connection.routingTablesRewritten++;
       },
     });
@@ -128,13 +99,14 @@ class BoltTap {
         if (progress.state === 'incomplete') return;
         messageBytes = progress.leftover;
       }
+      const offset = serverMessages.bytesFed;
       serverMessages.feed(messageBytes);
       // Hold back only a message that may be replaced: signature unknown yet, or one the tracker keeps.
       const pendingStart = serverMessages.pendingMessageStart;
       const pendingSignature = serverMessages.pendingMessageSignature;
       const mayBeReplaced = pendingSignature === null || tracker.keepServerPayload(pendingSignature);
       const safeEnd = pendingStart !== null && mayBeReplaced ? pendingStart : serverMessages.bytesFed;
-      for (const piece of splicer.take(messageBytes, safeEnd)) {
+      for (const piece of forwarder.take(messageBytes, offset, safeEnd)) {
         if (piece.length > 0) client.write(piece);
       }
     });
@@ -211,6 +183,7 @@ for (const [driverName, neo4j, family] of drivers) {
           ],
         );
         assert.equal(queries[0]?.database, 'neo4j', 'from the final SUCCESS');
+        assert.equal(queries[2]?.database, 'neo4j', 'a FAILURE names none: the home database learnt before');
         // 42001 where the server gives a specific GQL status; Neo4j 5.26 gives only the generic 50N42.
         assert.match(queries[2]?.errorCode ?? '', /^(42001|Neo\.ClientError\.Statement\.SyntaxError)$/);
         assert.ok(queries.every((query) => query.durationSeconds >= 0 && query.durationSeconds < 30));
