@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * neo4j-pool-sidecar [run] | check-config | rules | --help | --version
+ * neo4j-pool-sidecar [run] | check-config | rules | queries | pause | resume | reconnect | top | --help | --version
  *
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration (nothing was started).
  */
@@ -28,6 +28,13 @@ Commands:
   rules          print the Prometheus alert rules rendered from the configured thresholds
   queries        print the query statistics of a running sidecar, heaviest first
                  [--url http://127.0.0.1:9464] [--sort total|mean|calls|errors] [--limit N]
+  pause          pause the running sidecar's pool: hold new work, wait for in-flight
+                 transactions and queries to end, report [--drain-timeout SECONDS] [--json]
+                 (exit 3: paused, but work still ran when the drain timed out)
+  resume         release what pause held [--json]
+  reconnect      close every pooled Neo4j connection at its next return [--json]
+  top            a live view of the running sidecar, refreshed every second
+                 [--once] [--interval SECONDS] [--url http://127.0.0.1:9464]
 
 Options:
   -c, --config <file>  YAML configuration file (environment variables override it)

@@ -4,6 +4,25 @@
  * `proxyComponent`; `startBoltProxy` runs one on its own (tests, embedding).
  */
 export { type BoltProxyComponent, isBoltProxyComponent, PROXY_COMPONENT_NAME, proxyComponent } from './component.ts';
+export {
+  CLIENT_STATES,
+  type ClientState,
+  type ClientsView,
+  type ClientView,
+  countByState,
+  DEFAULT_DRAIN_TIMEOUT_SECONDS,
+  MAX_DRAIN_TIMEOUT_SECONDS,
+  type PauseOptions,
+  type PauseReport,
+  type PoolKeyView,
+  type PoolsView,
+  type ProxyMaintenance,
+  type ReconnectReport,
+  type ResumeReport,
+  type RunningWork,
+  UPSTREAM_STATES,
+  type UpstreamStateName,
+} from './maintenance.ts';
 export type { CloseReason, ProblemReason } from './metrics.ts';
 export type { CheckoutResult, LoginOutcome, PoolingMode, UpstreamCloseReason } from './pool/pool.ts';
 export { CONNECTION_LIMIT_CODE, POOL_TIMEOUT_CODE, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';

@@ -1,6 +1,7 @@
 /**
  * The sidecar's HTTP surface: /metrics for Prometheus, /healthz and /readyz for Kubernetes
- * probes, /status for people, and /openapi.json describing all of them. Everything it reports is
+ * probes, /status for people, /queries, the proxy's maintenance verbs and views under /proxy/ (see
+ * src/proxy/maintenance.ts), and /openapi.json describing all of them. Everything it reports is
  * read from the recorder and the status providers it is given; it owns no state of its own.
  *
  * Every route carries a full schema, responses included, because the OpenAPI document is built
@@ -14,8 +15,17 @@ import { SIDECAR_VERSION } from '../contracts.ts';
 import type { Logger } from '../logger.ts';
 import { OPENMETRICS_CONTENT_TYPE } from '../metrics/openmetrics.ts';
 import type { PrometheusSink } from '../metrics/prometheus.ts';
+import type { ProxyMaintenance } from '../proxy/index.ts';
 import { QUERY_SORTS, type QuerySort, type QueryStatistics } from '../querystats/index.ts';
 import { type AccessLevel, AdminAccess } from './admin-access.ts';
+import {
+  clientsViewSchema,
+  pauseQuerySchema,
+  pauseReportSchema,
+  poolsViewSchema,
+  reconnectReportSchema,
+  resumeReportSchema,
+} from './proxy-schemas.ts';
 
 export interface Readiness {
   ready: boolean;
@@ -31,6 +41,8 @@ export interface HttpServerOptions {
   status: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Query statistics behind /queries; absent when queryStats.enabled is false (the routes answer 404). */
   queries?: QueryStatistics;
+  /** The running Bolt proxy behind /proxy/*; absent or undefined when proxy.enabled is false (the routes answer 404). */
+  proxy?: () => ProxyMaintenance | undefined;
   /** Who may call operator and admin endpoints (see admin-access.ts); default: no token, admin on loopback only. */
   access?: AdminAccess;
   logger?: Logger;
@@ -219,6 +231,20 @@ const unsupportedMediaType = {
 function disabledError(): Error & { statusCode: number } {
   return Object.assign(new Error('query statistics are disabled (queryStats.enabled: false)'), { statusCode: 404 });
 }
+
+function notFound(message: string): Error & { statusCode: number } {
+  return Object.assign(new Error(message), { statusCode: 404 });
+}
+
+const proxyOff = {
+  ...errorSchema,
+  description: 'The Bolt proxy is not running (proxy.enabled: false).',
+};
+const poolingOff = {
+  ...errorSchema,
+  description:
+    'The Bolt proxy is not running, or runs without a pool (proxy.pooling.mode: off): nothing to pause or show.',
+};
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
@@ -452,6 +478,126 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
         options.logger?.info({ component: 'queryStats', remote: request.ip }, 'query statistics reset');
         return { since: statistics.since };
       },
+    );
+
+    const runningProxy = (): ProxyMaintenance => {
+      const proxy = options.proxy?.();
+      if (proxy === undefined) throw notFound('the Bolt proxy is not running (proxy.enabled: false)');
+      return proxy;
+    };
+    const pooledProxy = (): ProxyMaintenance => {
+      const proxy = runningProxy();
+      if (proxy.poolingMode === 'off') {
+        throw notFound('the Bolt proxy runs without a pool (proxy.pooling.mode: off): nothing to pause or show');
+      }
+      return proxy;
+    };
+    const logMaintenance = (verb: string, remote: string, fields: object) =>
+      options.logger?.info({ component: 'proxy', remote, ...fields }, `proxy ${verb} (admin request)`);
+
+    routes.post(
+      '/proxy/pause',
+      {
+        config: { access: 'admin' },
+        schema: {
+          summary: "Pause the pool (pgbouncer's PAUSE): hold new work, wait for in-flight work to end, report",
+          description:
+            'Logins, auto-commit queries and BEGINs that need an upstream are held from now on; the answer comes once no upstream is lent (drained) or after drainTimeoutSeconds, with what still runs. Held clients proceed on POST /proxy/resume, or by themselves after proxy.pooling.maxPauseMs.',
+          querystring: pauseQuerySchema,
+          response: {
+            200: pauseReportSchema,
+            400: { ...errorSchema, description: 'A bad drainTimeoutSeconds, or a malformed request.' },
+            ...guarded('admin'),
+            404: poolingOff,
+            415: unsupportedMediaType,
+            503: shuttingDown,
+          },
+        },
+      },
+      async (request) => {
+        const proxy = pooledProxy();
+        const { drainTimeoutSeconds } = request.query as { drainTimeoutSeconds: number };
+        const report = await proxy.pause({ drainTimeoutMs: drainTimeoutSeconds * 1000 });
+        logMaintenance('pause', request.ip, { drained: report.drained, running: report.running });
+        return report;
+      },
+    );
+
+    const verbRoute = <T extends object>(
+      verb: 'resume' | 'reconnect',
+      summary: string,
+      schema: object,
+      act: (proxy: ProxyMaintenance) => T,
+    ) =>
+      routes.post(
+        `/proxy/${verb}`,
+        {
+          config: { access: 'admin' },
+          schema: {
+            summary,
+            response: {
+              200: schema,
+              400: badRequest,
+              ...guarded('admin'),
+              404: poolingOff,
+              415: unsupportedMediaType,
+              503: shuttingDown,
+            },
+          },
+        },
+        async (request) => {
+          const report = act(pooledProxy());
+          logMaintenance(verb, request.ip, report);
+          return report;
+        },
+      );
+    verbRoute(
+      'resume',
+      "Resume the pool (pgbouncer's RESUME): held clients proceed in arrival order",
+      resumeReportSchema,
+      (proxy) => proxy.resume(),
+    );
+    verbRoute(
+      'reconnect',
+      "Reconnect (pgbouncer's RECONNECT): close every upstream at its next return, open new ones on demand",
+      reconnectReportSchema,
+      (proxy) => proxy.reconnect(),
+    );
+
+    routes.get(
+      '/proxy/pools',
+      {
+        config: { access: 'operator' },
+        schema: {
+          summary: "The pool's upstreams by state and key, waiting and held clients, the pause (SHOW POOLS)",
+          response: {
+            200: poolsViewSchema,
+            400: badRequest,
+            ...guarded('operator'),
+            404: poolingOff,
+            503: shuttingDown,
+          },
+        },
+      },
+      async () => pooledProxy().pools(),
+    );
+
+    routes.get(
+      '/proxy/clients',
+      {
+        config: { access: 'operator' },
+        schema: {
+          summary: 'Every client connection of the proxy: state, time in it, queries (SHOW CLIENTS)',
+          response: {
+            200: clientsViewSchema,
+            400: badRequest,
+            ...guarded('operator'),
+            404: proxyOff,
+            503: shuttingDown,
+          },
+        },
+      },
+      async () => runningProxy().clients(),
     );
 
     routes.get(
