@@ -32,7 +32,8 @@ before(async () => {
 });
 after(releaseSharedNeo4j);
 
-// A query that fails before the server names the database is labelled with the requested one, here the home database (`default`).
+// A failing query names no database in its reply: it is labelled with the home database the driver's
+// successful queries before it ran on (neo4j).
 async function runQueries(tagFormat: StatsdTagFormat, packValues = false, flushIntervalMs = 100) {
   const udp = await udpListener();
   const statsd = new StatsdSink({
@@ -69,7 +70,7 @@ describe('StatsD export over real UDP', () => {
       );
       await waitFor(
         udp.lines,
-        /^neo4j\.query\.errors:1\|c\|#source:driver,database:default,code:Neo\.ClientError\.Statement\.SyntaxError$/,
+        /^neo4j\.query\.errors:1\|c\|#source:driver,database:neo4j,code:Neo\.ClientError\.Statement\.SyntaxError$/,
       );
       await waitFor(udp.lines, /^neo4j\.driver\.connections\.created:1\|c\|#pool:udp,address:127\.0\.0\.1:\d+$/);
       await waitFor(udp.lines, /^neo4j\.driver\.connections\.max:100\|g\|#pool:udp,address:127\.0\.0\.1:\d+$/);
@@ -105,7 +106,7 @@ describe('StatsD export over real UDP', () => {
       );
       await waitFor(
         udp.lines,
-        /^neo4j\.query\.errors,source=driver,database=default,code=Neo\.ClientError\.Statement\.SyntaxError:1\|c$/,
+        /^neo4j\.query\.errors,source=driver,database=neo4j,code=Neo\.ClientError\.Statement\.SyntaxError:1\|c$/,
       );
     } finally {
       await recorder.close();
@@ -116,10 +117,7 @@ describe('StatsD export over real UDP', () => {
   it('puts label values into the name when tags are off', async () => {
     const { udp, recorder } = await runQueries('none');
     try {
-      await waitFor(
-        udp.lines,
-        /^neo4j\.query\.errors\.driver\.default\.Neo\.ClientError\.Statement\.SyntaxError:1\|c$/,
-      );
+      await waitFor(udp.lines, /^neo4j\.query\.errors\.driver\.neo4j\.Neo\.ClientError\.Statement\.SyntaxError:1\|c$/);
       await waitFor(udp.lines, /^neo4j\.query\.duration\.driver\.neo4j\.write\.success:[\d.]+\|ms$/);
     } finally {
       await recorder.close();
