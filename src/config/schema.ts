@@ -197,6 +197,16 @@ export const poolingSection = z
       .describe(
         '0: every client login is verified by Neo4j (LOGOFF+LOGON on the pooled connection, Bolt 5.1+; a fresh connection before 5.1). Above 0: a login Neo4j accepted on a pooled connection within this many seconds is answered by the proxy (a changed password keeps working that long). A refused login is never cached.',
       ),
+    holdTimeoutMs: durationMs(0)
+      .default(0)
+      .describe(
+        'Longest a client is held instead of failed while Neo4j cannot be reached (refused, reset, unanswered, or DatabaseUnavailable while it starts) or the proxy is paused: a new login in either mode, and in transaction mode the next auto-commit query or BEGIN of a connected client (nothing already sent to Neo4j is ever held or replayed). Past it the client gets Neo.TransientError.General.DatabaseUnavailable, which managed transactions retry. 0: fail at once, as direct (pauses still hold, up to maxPauseMs).',
+      ),
+    maxPauseMs: durationMs(1000)
+      .default(120000)
+      .describe(
+        'A pause (neo4j-pool-sidecar pause) left on this long ends by itself: the proxy resumes, logs a warning and counts it (neo4j_proxy_pool_pauses_expired_total). 2 minutes is several Neo4j restarts, and past holdTimeoutMs every client held by the pause has failed anyway, so a longer pause only fails work: it was forgotten.',
+      ),
   })
   .prefault({});
 

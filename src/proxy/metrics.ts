@@ -9,7 +9,10 @@ import type { Recorder } from '../metrics/recorder.ts';
 import type { MessageCounts, QueryFinishedEvent } from './bolt/index.ts';
 import type {
   CheckoutResult,
+  HoldOutcome,
+  HoldReason,
   LoginOutcome,
+  PoolMaintenance,
   PoolObserver,
   UpstreamCloseReason,
   UpstreamStateLabel,
@@ -208,10 +211,24 @@ export class ProxyMetrics implements PoolObserver {
     if (reuses !== null) this.#recorder.histogram(proxyPool.reusesPerUpstream).observe({}, reuses);
   }
 
-  poolState(states: Readonly<Record<UpstreamStateLabel, number>>, waiting: number): void {
+  holdEnded(reason: HoldReason, outcome: HoldOutcome, seconds: number): void {
+    this.#recorder.counter(proxyPool.holds).inc({ reason, outcome });
+    this.#recorder.histogram(proxyPool.holdSeconds).observe({ reason }, seconds);
+  }
+
+  pauseExpired(): void {
+    this.#recorder.counter(proxyPool.pausesExpired).inc({});
+  }
+
+  poolState(states: Readonly<Record<UpstreamStateLabel, number>>, waiting: number, maintenance: PoolMaintenance): void {
     const gauge = this.#recorder.gauge(proxyPool.upstreams);
     for (const [state, count] of Object.entries(states)) gauge.set({ state }, count);
     this.#recorder.gauge(proxyPool.clientsWaiting).set({}, waiting);
+    const held = this.#recorder.gauge(proxyPool.clientsHeld);
+    for (const [reason, count] of Object.entries(maintenance.heldBy)) held.set({ reason }, count);
+    this.#recorder.gauge(proxyPool.paused).set({}, maintenance.paused ? 1 : 0);
+    this.#recorder.gauge(proxyPool.pausedSince).set({}, (maintenance.pausedSinceMs ?? 0) / 1000);
+    this.#recorder.gauge(proxyPool.neo4jReachable).set({}, maintenance.neo4jReachable ? 1 : 0);
   }
 
   #addMessages(direction: string, counts: MessageCounts['client']): void {

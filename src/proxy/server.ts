@@ -48,6 +48,8 @@ export const POOLING_DEFAULTS: Omit<PoolSettings, 'connectTimeoutMs' | 'maxMessa
   maxLifetimeMs: 3_000_000,
   livenessCheckAfterIdleMs: 30_000,
   authCacheSeconds: 0,
+  holdTimeoutMs: 0,
+  maxPauseMs: 120_000,
 };
 
 export interface BoltProxyStatus {
@@ -331,7 +333,7 @@ export class BoltProxy {
     this.#metrics.queriesInFlight(queriesInFlight);
     if (this.#pool !== null) {
       const { states, waiting } = this.#pool.counts();
-      this.#metrics.poolState(states, waiting);
+      this.#metrics.poolState(states, waiting, this.#pool.maintenance);
     }
   }
 }

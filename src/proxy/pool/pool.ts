@@ -11,6 +11,15 @@
  * upstream that misses it is destroyed (reason no_answer) and its slot freed: a Neo4j frozen, or a load
  * balancer that accepts and never answers, would otherwise hold every slot for as long as it lasts.
  *
+ * Holds (pgbouncer's PAUSE, and riding out a Neo4j restart): a checkout that would lend an upstream
+ * waits, in arrival order, while the pool is paused or Neo4j is unreachable, for at most holdTimeoutMs
+ * (then HoldTimeoutError, which the proxy answers with a transient error drivers retry). Neo4j counts as
+ * unreachable once opening an upstream fails (refused, reset, a step past its deadline, or HELLO/LOGON
+ * answered DatabaseUnavailable while it starts); then the pool alone retries, one attempt at a time with
+ * backoff from 100 ms doubling to 2 s, and releases the held checkouts when an attempt's HELLO succeeds.
+ * Only checkouts are held, never a request already sent to Neo4j: nothing is replayed. reconnect() closes
+ * every upstream open now at its next return (a generation counter). maintenance says what is held.
+ *
  * What it opens, its clock and its random source are passed in (PoolDependencies), so the unit tests
  * drive it with fakes; the defaults are the real ones.
  */
@@ -42,6 +51,35 @@ export interface PoolSettings {
   readonly authCacheSeconds: number;
   readonly connectTimeoutMs: number;
   readonly maxMessageBytes: number;
+  /** Longest a checkout is held (paused, or Neo4j unreachable); 0: outages fail checkouts at once, pauses hold up to maxPauseMs. */
+  readonly holdTimeoutMs: number;
+  /** A pause left on this long ends by itself (resume), logged and counted. */
+  readonly maxPauseMs: number;
+}
+
+/** Why a checkout is held: the pool is paused, or Neo4j cannot be reached. */
+export type HoldReason = 'outage' | 'paused';
+/** How a hold ended: released (it went on to its upstream), timed_out (holdTimeoutMs), client_left, shutdown. */
+export type HoldOutcome = 'released' | 'timed_out' | 'client_left' | 'shutdown';
+
+/**
+ * What planned maintenance and the live view read of the pool. `lent`: upstreams lent to clients now; in
+ * session mode that is every logged-in client connection (a session keeps its upstream for its life), so
+ * a pause there drains only as clients disconnect, and holds only new logins. `pausedSinceMs` is wall
+ * time (epoch ms); `pausedForMs` the same span on the pool's clock.
+ */
+export interface PoolMaintenance {
+  readonly paused: boolean;
+  readonly pausedSinceMs: number | null;
+  readonly pausedForMs: number | null;
+  /** Checkouts held now, and by reason. */
+  readonly held: number;
+  readonly heldBy: Readonly<Record<HoldReason, number>>;
+  readonly lent: number;
+  /** False from a failed open until the pool's own retry (or any new upstream) gets HELLO answered; always true with holdTimeoutMs 0. */
+  readonly neo4jReachable: boolean;
+  /** reconnect() calls so far: upstreams opened before the last one are closed at their next return. */
+  readonly generation: number;
 }
 
 export type CheckoutResult = 'reused' | 'reauthenticated' | 'opened' | 'timed_out';
@@ -60,6 +98,8 @@ export type UpstreamCloseReason =
   | 'server_changed'
   | 'unauthenticated_timeout'
   | 'no_answer'
+  | 'database_unavailable'
+  | 'reconnect'
   | 'shutdown';
 /** Upstreams by what they are doing, as the pool's gauge labels them. */
 export type UpstreamStateLabel = 'idle' | 'in_use' | 'opening' | 'resetting';
@@ -71,6 +111,10 @@ export interface PoolObserver {
   login(outcome: LoginOutcome): void;
   /** `reuses`: times it was lent after the first; null when it was never lent (a pre-warmed one that expired). */
   upstreamClosed(reason: UpstreamCloseReason, reuses: number | null): void;
+  /** A held checkout stopped being held, after `seconds`. */
+  holdEnded(reason: HoldReason, outcome: HoldOutcome, seconds: number): void;
+  /** A pause reached maxPauseMs and the pool resumed by itself. */
+  pauseExpired(): void;
 }
 
 /** What a client asks for: the settings its upstream must have been opened with. */
@@ -96,9 +140,39 @@ export interface Refused {
 
 export class PoolTimeoutError extends Error {}
 
+/** A held checkout reached holdTimeoutMs: the client gets DatabaseUnavailable, which drivers retry. */
+export class HoldTimeoutError extends Error {
+  constructor(
+    readonly reason: HoldReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The client of a held checkout left (CheckoutOptions.onHold's cancel was called). */
+export class HoldCancelledError extends Error {}
+
 export interface CheckoutOptions {
   /** Transaction mode, after the client's own login was verified: an upstream with the same login needs no new round trip. */
   readonly verifiedLogin?: boolean;
+  /**
+   * Called each time the checkout is held, with a function that ends the hold (outcome client_left; the
+   * checkout then rejects with HoldCancelledError): the connection calls it when its client leaves.
+   */
+  readonly onHold?: (cancel: () => void) => void;
+}
+
+const DATABASE_UNAVAILABLE = 'Neo.TransientError.General.DatabaseUnavailable';
+/** The pool's retries while Neo4j is unreachable: one at a time, 100 ms doubling to 2 s. */
+export const RETRY_FIRST_DELAY_MS = 100;
+export const RETRY_MAX_DELAY_MS = 2000;
+
+/** A FAILURE Neo4j sends while it starts (or stops): not an answer to the login, a sign to wait. */
+export function isDatabaseUnavailable(reply: ControlReply): boolean {
+  if (reply.signature !== BoltSignature.FAILURE) return false;
+  const code = reply.metadata?.get('neo4j_code') ?? reply.metadata?.get('code');
+  return code === DATABASE_UNAVAILABLE;
 }
 
 /** The gauge label of each upstream state; gone ones are not counted. */
@@ -162,10 +236,22 @@ interface Waiter {
   readonly wake: () => void;
 }
 
-/** One checkout's asking: when it started (for acquireTimeoutMs) and its place among waiters. */
+/** One checkout's asking: when it started, its place among waiters and holds, and its hold bound. */
 interface Wait {
   readonly startedMs: number;
   readonly order: number;
+  /** acquireTimeoutMs counts from here: the start, or the end of its last hold. */
+  acquireFromMs: number;
+  /** When it was first held: holdTimeoutMs bounds all its holds together. */
+  heldSinceMs: number | null;
+  readonly options: CheckoutOptions;
+}
+
+/** A held checkout, in arrival order among the others. */
+interface Hold {
+  readonly order: number;
+  reason: HoldReason;
+  readonly end: (outcome: HoldOutcome) => void;
 }
 
 /** A Bolt 5.1+ key seen from a client: what to open pre-warmed upstreams with, and when it was last used. */
@@ -209,6 +295,16 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   #nextWaitOrder = 1;
   #closing = false;
   readonly #stopSweeping: () => void;
+  readonly #holds: Hold[] = [];
+  #pausedAtMs: number | null = null;
+  #pausedAtWallMs: number | null = null;
+  #cancelMaxPause: (() => void) | null = null;
+  #reachable = true;
+  /** The last Bolt 5.1+ client settings seen: the pool's retries say HELLO with them (no credentials in it). */
+  #retrySpec: UpstreamSpec | null = null;
+  #generation = 0;
+  readonly #generationOf = new WeakMap<U, number>();
+  readonly #drainWatchers = new Set<() => void>();
 
   constructor(
     target: UpstreamTarget,
@@ -263,25 +359,107 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     return { states, waiting: this.#waiters.length };
   }
 
+  get maintenance(): PoolMaintenance {
+    const heldBy: Record<HoldReason, number> = { outage: 0, paused: 0 };
+    for (const hold of this.#holds) heldBy[hold.reason]++;
+    const pausedForMs = this.#pausedAtMs === null ? null : this.#clock.now() - this.#pausedAtMs;
+    return {
+      paused: this.#pausedAtMs !== null,
+      pausedSinceMs: this.#pausedAtWallMs,
+      pausedForMs,
+      held: this.#holds.length,
+      heldBy,
+      lent: this.#lentOut.size,
+      neo4jReachable: this.#reachable,
+      generation: this.#generation,
+    };
+  }
+
+  /**
+   * From now every checkout that would lend an upstream (a new login's, a transaction-mode unit's) is
+   * held in arrival order; what is lent stays lent (an open transaction finishes on its upstream). Ends
+   * by resume(), or by itself after maxPauseMs (logged, counted). Pausing again keeps the first start.
+   */
+  pause(): void {
+    if (this.#pausedAtMs !== null || this.#closing) return;
+    this.#pausedAtMs = this.#clock.now();
+    this.#pausedAtWallMs = Date.now();
+    const maxPauseMs = this.#settings.maxPauseMs;
+    this.#cancelMaxPause = this.#clock.after(maxPauseMs, () => {
+      this.#logger?.warn(
+        { maxPauseMs, held: this.#holds.length },
+        'the Bolt proxy pause reached proxy.pooling.maxPauseMs; resuming by itself',
+      );
+      this.#observer.pauseExpired();
+      this.resume();
+    });
+  }
+
+  /** Ends a pause: held checkouts go on in arrival order, within maxUpstreams (the rest wait as usual). */
+  resume(): void {
+    if (this.#pausedAtMs === null) return;
+    this.#pausedAtMs = null;
+    this.#pausedAtWallMs = null;
+    this.#cancelMaxPause?.();
+    this.#cancelMaxPause = null;
+    this.#releaseHolds();
+  }
+
+  /**
+   * Every upstream open now is closed at its next return (idle and pre-warming ones at once), reason
+   * reconnect; new ones are opened fresh. For a Neo4j moved behind the same address, or new settings.
+   */
+  reconnect(): void {
+    this.#generation++;
+    for (const upstream of [...this.#idle, ...this.#warming]) {
+      this.#warming.delete(upstream);
+      this.#destroy(upstream, 'reconnect');
+    }
+  }
+
+  /**
+   * True once no upstream is lent (every unit of work, in session mode every session, has ended); false
+   * when `timeoutMs` passes first. With a pause on, nothing new is lent meanwhile.
+   */
+  whenDrained(timeoutMs: number): Promise<boolean> {
+    if (this.#lentOut.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const watcher = () => {
+        cancel();
+        this.#drainWatchers.delete(watcher);
+        resolve(true);
+      };
+      const cancel = this.#clock.after(timeoutMs, () => {
+        this.#drainWatchers.delete(watcher);
+        resolve(false);
+      });
+      this.#drainWatchers.add(watcher);
+    });
+  }
+
   /**
    * A Bolt 5.1+ client's HELLO when no reply is recorded for its settings yet: opens an upstream with that
    * HELLO and holds it for the client's LOGON. No upstream when another client's recorded the reply meanwhile.
    */
-  async openWithHello(spec: UpstreamSpec): Promise<{ upstream: U | null; reply: ControlReply }> {
-    const wait = this.#startWait();
-    let upstream = await this.#openSlot(spec, wait);
-    while (upstream === null) {
+  async openWithHello(
+    spec: UpstreamSpec,
+    options: CheckoutOptions = {},
+  ): Promise<{ upstream: U | null; reply: ControlReply }> {
+    const wait = this.#startWait(options);
+    this.#noteSpec(spec);
+    for (;;) {
+      await this.#admit(wait);
       // Something was returned or closed: another client's upstream may have recorded the reply meanwhile.
       const recorded = this.#helloReplies.get(spec.key);
       if (recorded !== undefined) {
         return { upstream: null, reply: { signature: BoltSignature.SUCCESS, payload: recorded, metadata: null } };
       }
-      upstream = await this.#openSlot(spec, wait);
+      const opened = await this.#openNew(spec, wait);
+      if (opened === null) continue;
+      const { upstream, reply } = opened;
+      if (reply.signature !== BoltSignature.SUCCESS) this.#destroy(upstream, 'server_closed');
+      return opened;
     }
-    const reply = await this.#sayHello(upstream, spec);
-    if (reply === null) throw this.#noHelloAnswer();
-    if (reply.signature !== BoltSignature.SUCCESS) this.#destroy(upstream, 'server_closed');
-    return { upstream, reply };
   }
 
   /** Bolt 5.1+: an upstream logged in with the client's LOGON, verified by Neo4j unless cached. */
@@ -292,10 +470,18 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     held: U | null,
     options: CheckoutOptions = {},
   ): Promise<Lent<U> | Refused> {
-    const wait = this.#startWait();
+    const wait = this.#startWait(options);
     const { startedMs } = wait;
     this.#used(spec.key, spec);
+    this.#noteSpec(spec);
     for (;;) {
+      if (this.#holdReason() !== null && held !== null) {
+        // Its HELLO-only upstream waits idle, as a pre-warmed one would, rather than lent on release.
+        if (held.state === 'saying_hello') this.#keep(held);
+        else this.#destroy(held, 'abandoned');
+        held = null;
+      }
+      await this.#admit(wait);
       let upstream = held;
       held = null;
       let opened = upstream !== null;
@@ -320,10 +506,10 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
         upstream =
           this.#takeIdle(spec.key, (candidate) => candidate.login === null) ?? this.#takeIdle(spec.key, () => true);
         if (upstream === null) {
-          upstream = await this.#openSlot(spec, wait);
-          if (upstream === null) continue;
-          const hello = await this.#sayHello(upstream, spec);
-          if (hello === null) throw this.#noHelloAnswer();
+          const fresh = await this.#openNew(spec, wait);
+          if (fresh === null) continue;
+          upstream = fresh.upstream;
+          const hello = fresh.reply;
           if (hello.signature !== BoltSignature.SUCCESS) {
             this.#destroy(upstream, 'server_closed');
             return { refused: hello };
@@ -341,9 +527,14 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
       if (!logoffOk || answer === undefined) {
         // The upstream died idle (a restarted server, say): not the client's doing, try another.
         this.#destroy(upstream, 'server_closed');
-        if (opened) throw new UpstreamClosedError('Neo4j closed the connection before answering LOGON');
+        if (opened) {
+          const error = new UpstreamClosedError('Neo4j closed the connection before answering LOGON');
+          if (this.#outage(error)) continue;
+          throw error;
+        }
         continue;
       }
+      if (this.#startingUp(upstream, answer)) continue;
       if (answer.signature !== BoltSignature.SUCCESS) {
         this.#refused(upstream, login);
         return { refused: answer };
@@ -356,9 +547,10 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
 
   /** Before Bolt 5.1: the login is in HELLO, so a fresh upstream, or with the cache on one that took this login. */
   async checkoutForHello(spec: UpstreamSpec, login: Login, options: CheckoutOptions = {}): Promise<Lent<U> | Refused> {
-    const wait = this.#startWait();
+    const wait = this.#startWait(options);
     const { startedMs } = wait;
     for (;;) {
+      await this.#admit(wait);
       const cached = this.#takeIdle(spec.key, (candidate) => this.#loginCached(candidate, login, options));
       if (cached !== null) {
         if (!(await this.#alive(cached)) || cached.helloReply === null) continue;
@@ -370,10 +562,9 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
           startedMs,
         );
       }
-      const upstream = await this.#openSlot(spec, wait);
-      if (upstream === null) continue;
-      const reply = await this.#sayHello(upstream, spec);
-      if (reply === null) throw this.#noHelloAnswer();
+      const opened = await this.#openNew(spec, wait);
+      if (opened === null) continue;
+      const { upstream, reply } = opened;
       if (reply.signature !== BoltSignature.SUCCESS) {
         this.#refused(upstream, login);
         return { refused: reply };
@@ -396,10 +587,12 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   ): void {
     upstream.takeBack();
     this.#lentOut.delete(upstream);
+    this.#lentChanged();
     this.#used(upstream.key);
     if (upstream.state === 'gone') return;
     let reason: UpstreamCloseReason | null = 'destroy' in outcome ? outcome.destroy : null;
     if (reason === null && this.#closing) reason = 'shutdown';
+    if (reason === null && this.#stale(upstream)) reason = 'reconnect';
     if (reason === null && this.#clock.now() >= upstream.expiresAtMs) reason = 'max_lifetime';
     if (
       reason === null &&
@@ -425,8 +618,10 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   close(): void {
     this.#closing = true;
     this.#stopSweeping();
+    this.#cancelMaxPause?.();
     for (const upstream of [...this.#idle, ...this.#warming]) this.#destroy(upstream, 'shutdown');
     for (const waiter of this.#waiters.splice(0)) waiter.wake();
+    for (const hold of [...this.#holds]) hold.end('shutdown');
   }
 
   async #resetAndKeep(upstream: U, pendingSummaries: number): Promise<void> {
@@ -444,6 +639,10 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   }
 
   #keep(upstream: U): void {
+    if (this.#stale(upstream)) {
+      this.#destroy(upstream, 'reconnect');
+      return;
+    }
     upstream.markReady();
     this.#idle.push(upstream);
     this.#wakeWaiters(upstream.key);
@@ -544,6 +743,24 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   }
 
   /**
+   * A new upstream and Neo4j's answer to its HELLO; null when the checkout is to look again: it waited
+   * for a slot, or Neo4j could not be reached or is starting and the checkout will be held. Throws when
+   * Neo4j cannot be reached and holding is off (holdTimeoutMs 0), as before holding.
+   */
+  async #openNew(spec: UpstreamSpec, wait: Wait): Promise<{ upstream: U; reply: ControlReply } | null> {
+    const upstream = await this.#openSlot(spec, wait);
+    if (upstream === null) return null;
+    const reply = await this.#sayHello(upstream, spec);
+    if (reply === null) {
+      const error = this.#noHelloAnswer();
+      if (this.#outage(error)) return null;
+      throw error;
+    }
+    if (this.#startingUp(upstream, reply)) return null;
+    return { upstream, reply };
+  }
+
+  /**
    * Opens a new upstream through to Neo4j's answer to `spec`'s HELLO, each step under the deadline, and
    * records what that answer says of the server; null when it failed or missed a deadline (then gone).
    */
@@ -554,6 +771,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
       return null;
     }
     if (reply.signature === BoltSignature.SUCCESS) {
+      this.#reachableAgain();
       const agent = upstream.serverAgent;
       if (this.#serverAgent !== null && agent !== this.#serverAgent) this.#serverChanged();
       this.#serverAgent = agent;
@@ -569,9 +787,163 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     for (const upstream of [...this.#idle]) this.#destroy(upstream, 'server_changed');
   }
 
-  /** A client starts asking: its place among waiters is kept for as long as it asks. */
-  #startWait(): Wait {
-    return { startedMs: this.#clock.now(), order: this.#nextWaitOrder++ };
+  /** A client starts asking: its place among waiters and holds is kept for as long as it asks. */
+  #startWait(options: CheckoutOptions): Wait {
+    const now = this.#clock.now();
+    return { startedMs: now, order: this.#nextWaitOrder++, acquireFromMs: now, heldSinceMs: null, options };
+  }
+
+  #noteSpec(spec: UpstreamSpec): void {
+    if (hasLogon(spec.version)) this.#retrySpec = spec;
+  }
+
+  #stale(upstream: U): boolean {
+    return (this.#generationOf.get(upstream) ?? this.#generation) !== this.#generation;
+  }
+
+  #lentChanged(): void {
+    if (this.#lentOut.size > 0) return;
+    for (const watcher of [...this.#drainWatchers]) watcher();
+  }
+
+  /** Why a checkout must be held now; null: it may go on. */
+  #holdReason(): HoldReason | null {
+    if (this.#closing) return null;
+    if (this.#pausedAtMs !== null) return 'paused';
+    if (!this.#reachable && this.#settings.holdTimeoutMs > 0) return 'outage';
+    return null;
+  }
+
+  /** Returns once the checkout may go on; held (in arrival order) while paused or Neo4j is unreachable. */
+  async #admit(wait: Wait): Promise<void> {
+    for (let reason = this.#holdReason(); reason !== null; reason = this.#holdReason()) {
+      await this.#hold(wait, reason);
+      wait.acquireFromMs = this.#clock.now();
+    }
+  }
+
+  #hold(wait: Wait, reason: HoldReason): Promise<void> {
+    const startMs = this.#clock.now();
+    const heldSinceMs = wait.heldSinceMs ?? startMs;
+    wait.heldSinceMs = heldSinceMs;
+    const holdTimeoutMs = this.#settings.holdTimeoutMs;
+    return new Promise((resolve, reject) => {
+      let cancelTimer = () => {};
+      let ended = false;
+      const hold: Hold = {
+        order: wait.order,
+        reason,
+        end: (outcome) => {
+          if (ended) return;
+          ended = true;
+          cancelTimer();
+          const index = this.#holds.indexOf(hold);
+          if (index >= 0) this.#holds.splice(index, 1);
+          this.#observer.holdEnded(hold.reason, outcome, (this.#clock.now() - startMs) / 1000);
+          if (outcome === 'released') resolve();
+          else if (outcome === 'client_left') reject(new HoldCancelledError('the client left while held'));
+          else if (outcome === 'shutdown') reject(new UpstreamClosedError('the proxy is shutting down'));
+          else reject(this.#holdTimedOut(hold.reason));
+        },
+      };
+      let index = this.#holds.length;
+      while (index > 0 && (this.#holds[index - 1] as Hold).order > wait.order) index--;
+      this.#holds.splice(index, 0, hold);
+      if (holdTimeoutMs > 0) {
+        cancelTimer = this.#clock.after(heldSinceMs + holdTimeoutMs - startMs, () => hold.end('timed_out'));
+      }
+      wait.options.onHold?.(() => hold.end('client_left'));
+    });
+  }
+
+  #holdTimedOut(reason: HoldReason): HoldTimeoutError {
+    const why =
+      reason === 'paused'
+        ? 'the Bolt proxy is paused for maintenance'
+        : 'Neo4j could not be reached (connection refused, reset or unanswered)';
+    return new HoldTimeoutError(
+      reason,
+      `${why}; held for proxy.pooling.holdTimeoutMs (${this.#settings.holdTimeoutMs} ms), try again`,
+    );
+  }
+
+  /** Held checkouts go on, in arrival order, once nothing holds them; else they take the reason that still does. */
+  #releaseHolds(): void {
+    const reason = this.#holdReason();
+    if (reason !== null) {
+      for (const hold of this.#holds) hold.reason = reason;
+      return;
+    }
+    for (const hold of this.#holds.slice()) hold.end('released');
+  }
+
+  /**
+   * Opening an upstream failed as it does when Neo4j cannot be reached: the pool marks it unreachable
+   * and retries by itself. True: the checkout is to be held (holding is on), false: it fails as before.
+   */
+  #outage(cause: Error): boolean {
+    // Holding off: each client finds out for itself, as direct, and the pool does not retry for them.
+    if (this.#closing || this.#settings.holdTimeoutMs === 0) return false;
+    if (this.#reachable) {
+      this.#reachable = false;
+      this.#logger?.warn(
+        { err: cause, holdTimeoutMs: this.#settings.holdTimeoutMs },
+        'Neo4j unreachable from the Bolt proxy pool; clients that need a connection are held (proxy.pooling.holdTimeoutMs) while the pool retries',
+      );
+      void this.#retryUntilReachable();
+    }
+    return this.#settings.holdTimeoutMs > 0;
+  }
+
+  /**
+   * Neo4j answered DatabaseUnavailable (it is starting): never relayed while holding, the upstream is
+   * closed and the checkout held until the pool's retry gets through. False: any other answer.
+   */
+  #startingUp(upstream: U, reply: ControlReply): boolean {
+    if (!isDatabaseUnavailable(reply) || this.#settings.holdTimeoutMs === 0 || this.#closing) return false;
+    this.#destroy(upstream, 'database_unavailable');
+    return this.#outage(new UpstreamClosedError('Neo4j answered: database unavailable (starting)'));
+  }
+
+  #reachableAgain(): void {
+    if (this.#reachable) return;
+    this.#reachable = true;
+    this.#logger?.info({ held: this.#holds.length }, 'Neo4j reachable again from the Bolt proxy pool');
+    this.#releaseHolds();
+  }
+
+  /** One attempt at a time, 100 ms doubling to 2 s between them, until one gets HELLO answered. */
+  async #retryUntilReachable(): Promise<void> {
+    let delayMs = RETRY_FIRST_DELAY_MS;
+    while (!this.#reachable && !this.#closing) {
+      await new Promise<void>((resolve) => this.#clock.after(delayMs, resolve));
+      if (this.#reachable || this.#closing) return;
+      await this.#retryOnce();
+      delayMs = Math.min(delayMs * 2, RETRY_MAX_DELAY_MS);
+    }
+  }
+
+  /**
+   * Opens an upstream with the last Bolt 5.1+ client's HELLO (it carries no credentials); kept idle as a
+   * pre-warmed one when it succeeds, so the first released client pays only its LOGON. With no such
+   * client seen, the pool's own handshake (no HELLO) is the attempt.
+   */
+  async #retryOnce(): Promise<void> {
+    const spec = this.#retrySpec;
+    if (spec === null) {
+      try {
+        await this.#learnServerVersions();
+        this.#reachableAgain();
+      } catch {
+        // Still unreachable: the next attempt after the backoff.
+      }
+      return;
+    }
+    if (!this.#makeRoom(spec.key)) return;
+    const opened = await this.#openSpare(spec);
+    if (opened === null || opened.reply === null) return;
+    if (this.#startingUp(opened.upstream, opened.reply)) return;
+    if (!this.#keepIfReady(opened.upstream, opened.reply)) this.#destroy(opened.upstream, 'server_closed');
   }
 
   /**
@@ -583,7 +955,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   async #openSlot(spec: UpstreamSpec, wait: Wait): Promise<U | null> {
     if (this.#closing) throw new UpstreamClosedError('the proxy is shutting down');
     if (this.#makeRoom(spec.key)) return this.#create(spec);
-    const remaining = this.#settings.acquireTimeoutMs - (this.#clock.now() - wait.startedMs);
+    const remaining = this.#settings.acquireTimeoutMs - (this.#clock.now() - wait.acquireFromMs);
     if (remaining <= 0 || !(await this.#waitForChange(spec.key, remaining, wait.order))) {
       this.#observer.checkout('timed_out', (this.#clock.now() - wait.startedMs) / 1000);
       throw new PoolTimeoutError(
@@ -676,6 +1048,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
       },
     });
     this.#all.add(upstream);
+    this.#generationOf.set(upstream, this.#generation);
     this.#perKey.set(spec.key, (this.#perKey.get(spec.key) ?? 0) + 1);
     return upstream;
   }
@@ -691,7 +1064,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
 
   #forget(upstream: U): void {
     if (!this.#all.delete(upstream)) return;
-    this.#lentOut.delete(upstream);
+    if (this.#lentOut.delete(upstream)) this.#lentChanged();
     const index = this.#idle.indexOf(upstream);
     if (index >= 0) this.#idle.splice(index, 1);
     const left = (this.#perKey.get(upstream.key) ?? 1) - 1;
@@ -746,7 +1119,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
    */
   #topUp(key: string, fromSweep: boolean): void {
     const warm = this.#warmKeys.get(key);
-    if (warm === undefined || this.#closing || this.#waiters.length > 0) return;
+    if (warm === undefined || this.#closing || this.#waiters.length > 0 || this.#holdReason() !== null) return;
     if (this.#clock.now() - warm.usedAtMs > this.#settings.idleTimeoutMs) {
       this.#warmKeys.delete(key);
       return;
@@ -764,18 +1137,35 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     }
   }
 
-  async #prewarm(spec: UpstreamSpec): Promise<void> {
+  /**
+   * Opens an upstream with HELLO and no login, counted as warming (a client needing the slot takes it);
+   * null when a client took it or the pool is closing, else Neo4j's HELLO answer (null: none).
+   */
+  async #openSpare(spec: UpstreamSpec): Promise<{ readonly upstream: U; readonly reply: ControlReply | null } | null> {
     const upstream = this.#create(spec);
     this.#warming.add(upstream);
     const reply = await this.#sayHello(upstream, spec);
     // Gone from the set: a client took its slot, which says nothing about Neo4j.
     if (!this.#warming.delete(upstream) || this.#closing) {
       this.#destroy(upstream, 'shutdown');
-      return;
+      return null;
     }
-    if (reply !== null && reply.signature === BoltSignature.SUCCESS && upstream.state === 'saying_hello') {
+    return { upstream, reply };
+  }
+
+  /** Keeps a spare upstream idle when its HELLO succeeded and nothing else touched it; false otherwise. */
+  #keepIfReady(upstream: U, reply: ControlReply | null): boolean {
+    if (reply?.signature !== BoltSignature.SUCCESS || upstream.state !== 'saying_hello') return false;
+    this.#keep(upstream);
+    return true;
+  }
+
+  async #prewarm(spec: UpstreamSpec): Promise<void> {
+    const opened = await this.#openSpare(spec);
+    if (opened === null) return;
+    const { upstream, reply } = opened;
+    if (this.#keepIfReady(upstream, reply)) {
       this.#prewarmFailed(null);
-      this.#keep(upstream);
       return;
     }
     this.#destroy(upstream, 'server_closed');

@@ -4,6 +4,7 @@
  * answer HELLO, LOGOFF, LOGON and RESET at once, or never (frozen, or one upstream silenced, as a
  * firewall dropping it). The pool under test is the real UpstreamPool; only its surroundings are fake.
  */
+import assert from 'node:assert/strict';
 import {
   BoltDechunker,
   BoltSignature,
@@ -14,12 +15,17 @@ import {
 } from '../../../src/proxy/bolt/index.ts';
 import { type Login, loginOf } from '../../../src/proxy/pool/connection-key.ts';
 import {
+  type CheckoutOptions,
   type CheckoutResult,
+  type HoldOutcome,
+  type HoldReason,
+  type Lent,
   type LoginOutcome,
   type PoolClock,
   type PoolingMode,
   type PoolObserver,
   type PoolSettings,
+  type Refused,
   type UpstreamCloseReason,
   UpstreamPool,
   type UpstreamSpec,
@@ -103,12 +109,20 @@ function reply(signature: number, metadata: PackStreamMap = new Map()): ControlR
   return { signature, payload: messagePayload(signature, metadata), metadata };
 }
 
+function databaseUnavailable(): ControlReply {
+  return reply(BoltSignature.FAILURE, new Map([['code', 'Neo.TransientError.General.DatabaseUnavailable']]));
+}
+
 /** The Neo4j the fake upstreams talk to: who may log in, and whether it answers at all. */
 export class FakeNeo4j {
   /** False: accepts connections and reads requests, and never answers (frozen, or a black-holing balancer). */
   answering = true;
   /** False: TCP is accepted but not even connected from the pool's side (no onConnected). */
   connecting = true;
+  /** True: stopped, every new connection is refused (its open fails at once). */
+  refusing = false;
+  /** Starting: HELLO or LOGON is answered DatabaseUnavailable. */
+  unavailableOn: 'hello' | 'logon' | null = null;
   agent = 'Neo4j/5.26.0';
   readonly passwords = new Map<string, string>([
     ['alice', 'right'],
@@ -134,6 +148,7 @@ export class FakeNeo4j {
     this.logons++;
     const principal = fields.get('principal');
     const credentials = fields.get('credentials');
+    if (this.unavailableOn === 'logon') return databaseUnavailable();
     const right = typeof principal === 'string' && this.passwords.get(principal) === credentials;
     return right
       ? reply(BoltSignature.SUCCESS)
@@ -170,7 +185,7 @@ export class FakeUpstream implements PoolableUpstream {
     this.createdAtMs = options.now();
     this.readyAtMs = this.createdAtMs;
     this.expiresAtMs = this.createdAtMs + options.lifetimeMs;
-    if (server.connecting) queueMicrotask(() => this.#state !== 'gone' && options.onConnected(0));
+    if (server.connecting && !server.refusing) queueMicrotask(() => this.#state !== 'gone' && options.onConnected(0));
   }
 
   get state(): UpstreamState {
@@ -183,8 +198,13 @@ export class FakeUpstream implements PoolableUpstream {
 
   handshakeAndHello(_capabilities: bigint, hello: Buffer): Promise<ControlReply> {
     if (!this.#server.connecting) return this.#never();
+    if (this.#server.refusing) {
+      this.#close(new UpstreamClosedError('connect ECONNREFUSED'));
+      return Promise.reject(new UpstreamClosedError('connect ECONNREFUSED'));
+    }
     return this.#answer(() => {
       this.#to('saying_hello');
+      if (this.#server.unavailableOn === 'hello') return databaseUnavailable();
       this.requests.push(...signatures(hello));
       const answer = reply(BoltSignature.SUCCESS, new Map([['server', this.#server.agent]]));
       this.helloReply = answer.payload;
@@ -295,6 +315,8 @@ export class RecordingObserver implements PoolObserver {
   readonly checkouts: CheckoutResult[] = [];
   readonly logins: LoginOutcome[] = [];
   readonly closes: { readonly reason: UpstreamCloseReason; readonly atMs: number }[] = [];
+  readonly holds: { readonly reason: HoldReason; readonly outcome: HoldOutcome; readonly seconds: number }[] = [];
+  pausesExpired = 0;
   connected = 0;
   constructor(readonly clock: FakeClock) {}
   upstreamConnected(): void {
@@ -308,6 +330,12 @@ export class RecordingObserver implements PoolObserver {
   }
   upstreamClosed(reason: UpstreamCloseReason): void {
     this.closes.push({ reason, atMs: this.clock.now() });
+  }
+  holdEnded(reason: HoldReason, outcome: HoldOutcome, seconds: number): void {
+    this.holds.push({ reason, outcome, seconds });
+  }
+  pauseExpired(): void {
+    this.pausesExpired++;
   }
   closed(reason: UpstreamCloseReason): number {
     return this.closes.filter((close) => close.reason === reason).length;
@@ -325,6 +353,9 @@ export const TEST_SETTINGS: PoolSettings = {
   authCacheSeconds: 0,
   connectTimeoutMs: 1000,
   maxMessageBytes: 1 << 20,
+  // Off unless a test turns it on: the deadline tests see a failed open fail the checkout at once.
+  holdTimeoutMs: 0,
+  maxPauseMs: 120_000,
 };
 
 export interface FakePool {
@@ -372,4 +403,59 @@ export function logonOf(user: string, password = 'right'): { readonly login: Log
     ['credentials', password],
   ]);
   return { login: loginOf(fields), logon: requestMessage(BoltSignature.LOGON, fields) };
+}
+
+type Outcome = Lent<FakeUpstream> | Refused;
+
+/** A client's LOGON through the pool, as the proxy's login sends it; not awaited, so it may wait (or be held). */
+export function logon(
+  { pool }: FakePool,
+  key: string,
+  user = 'alice',
+  password = 'right',
+  options: CheckoutOptions = {},
+) {
+  const { login, logon } = logonOf(user, password);
+  const checkout = pool.checkoutForLogon(specOf(key), login, logon, null, options);
+  const state: { outcome: Outcome | null; error: unknown } = { outcome: null, error: null };
+  const done = checkout.then(
+    (outcome) => {
+      if (!('refused' in outcome)) outcome.upstream.lend();
+      state.outcome = outcome;
+      return outcome;
+    },
+    (error: unknown) => {
+      state.error = error;
+      return null;
+    },
+  );
+  return {
+    done,
+    get pending() {
+      return state.outcome === null && state.error === null;
+    },
+    get error() {
+      return state.error;
+    },
+    /** The upstream lent, asserting there is one. */
+    get upstream(): FakeUpstream {
+      const outcome = state.outcome;
+      assert.ok(outcome !== null && !('refused' in outcome), 'lent an upstream');
+      return outcome.upstream;
+    },
+    get outcome() {
+      return state.outcome;
+    },
+  };
+}
+
+export async function lentTo(fake: FakePool, key = 'k1', user = 'alice'): Promise<FakeUpstream> {
+  const client = logon(fake, key, user);
+  await client.done;
+  return client.upstream;
+}
+
+export function release(fake: FakePool, upstream: FakeUpstream): Promise<void> {
+  fake.pool.release(upstream, { pendingSummaries: 0 });
+  return settle();
 }

@@ -6,64 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BoltSignature } from '../../../src/proxy/bolt/index.ts';
-import { type Lent, LIFETIME_SPREAD, PoolTimeoutError, type Refused } from '../../../src/proxy/pool/pool.ts';
+import { LIFETIME_SPREAD, PoolTimeoutError } from '../../../src/proxy/pool/pool.ts';
 import { UpstreamClosedError } from '../../../src/proxy/pool/pooled-upstream.ts';
-import { type FakePool, type FakeUpstream, fakePool, logonOf, playedBack, settle, specOf } from './fakes.ts';
-
-type Outcome = Lent<FakeUpstream> | Refused;
-
-/** A client's LOGON through the pool, as connection.ts sends it; not awaited, so it may wait. */
-function logon(
-  { pool }: FakePool,
-  key: string,
-  user = 'alice',
-  password = 'right',
-  options: { verifiedLogin?: boolean } = {},
-) {
-  const { login, logon } = logonOf(user, password);
-  const checkout = pool.checkoutForLogon(specOf(key), login, logon, null, options);
-  const state: { outcome: Outcome | null; error: unknown } = { outcome: null, error: null };
-  const done = checkout.then(
-    (outcome) => {
-      if (!('refused' in outcome)) outcome.upstream.lend();
-      state.outcome = outcome;
-      return outcome;
-    },
-    (error: unknown) => {
-      state.error = error;
-      return null;
-    },
-  );
-  return {
-    done,
-    get pending() {
-      return state.outcome === null && state.error === null;
-    },
-    get error() {
-      return state.error;
-    },
-    /** The upstream lent, asserting there is one. */
-    get upstream(): FakeUpstream {
-      const outcome = state.outcome;
-      assert.ok(outcome !== null && !('refused' in outcome), 'lent an upstream');
-      return outcome.upstream;
-    },
-    get outcome() {
-      return state.outcome;
-    },
-  };
-}
-
-async function lentTo(fake: FakePool, key = 'k1', user = 'alice'): Promise<FakeUpstream> {
-  const client = logon(fake, key, user);
-  await client.done;
-  return client.upstream;
-}
-
-function release(fake: FakePool, upstream: FakeUpstream): Promise<void> {
-  fake.pool.release(upstream, { pendingSummaries: 0 });
-  return settle();
-}
+import { type FakePool, type FakeUpstream, fakePool, lentTo, logon, playedBack, release, settle } from './fakes.ts';
 
 describe('wait queue', () => {
   it('waiters are served in the order they came; one waits acquireTimeoutMs and no longer', async () => {
