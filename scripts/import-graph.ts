@@ -12,7 +12,7 @@ import ts from 'typescript';
 export type ImportKind = 'value' | 'type' | 'dynamic';
 
 export interface ImportEdge {
-  /** Repository-relative paths with forward slashes, e.g. `src/proxy/server.ts`. */
+  /** Repository-relative paths with forward slashes, e.g. `src/proxy/listener.ts`. */
   from: string;
   /** A repository-relative path, or a package name for bare specifiers. */
   to: string;

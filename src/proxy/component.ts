@@ -4,7 +4,7 @@
  */
 import { requireNeo4jUri } from '../config/index.ts';
 import type { Component, ComponentFactory } from '../contracts.ts';
-import { BoltProxy } from './server.ts';
+import { BoltProxy } from './listener.ts';
 import { upstreamFromUri } from './upstream.ts';
 
 export interface BoltProxyComponent extends Component {

@@ -5,6 +5,14 @@
  */
 export { type BoltProxyComponent, isBoltProxyComponent, PROXY_COMPONENT_NAME, proxyComponent } from './component.ts';
 export {
+  BoltProxy,
+  type BoltProxyOptions,
+  type BoltProxyStatus,
+  POOLING_DEFAULTS,
+  type PoolingOptions,
+  startBoltProxy,
+} from './listener.ts';
+export {
   CLIENT_STATES,
   type ClientState,
   type ClientsView,
@@ -26,12 +34,4 @@ export {
 export type { CloseReason, ProblemReason } from './metrics.ts';
 export type { CheckoutResult, LoginOutcome, PoolingMode, UpstreamCloseReason } from './pool/pool.ts';
 export { CONNECTION_LIMIT_CODE, POOL_TIMEOUT_CODE, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';
-export {
-  BoltProxy,
-  type BoltProxyOptions,
-  type BoltProxyStatus,
-  POOLING_DEFAULTS,
-  type PoolingOptions,
-  startBoltProxy,
-} from './server.ts';
 export { type UpstreamTarget, type UpstreamTls, upstreamFromUri } from './upstream.ts';

@@ -6,7 +6,7 @@
 import { proxy as proxyMetrics, proxyPool, query as queryMetrics } from '../metrics/catalogue.ts';
 import { HOME_DATABASE_LABEL, HomeDatabases } from '../metrics/home-databases.ts';
 import type { Recorder } from '../metrics/recorder.ts';
-import type { MessageCounts, QueryFinishedEvent } from './bolt/index.ts';
+import { type BoltHandshake, formatBoltVersion, type MessageCounts, type QueryFinishedEvent } from './bolt/index.ts';
 import type {
   CheckoutResult,
   HoldOutcome,
@@ -17,6 +17,7 @@ import type {
   UpstreamCloseReason,
   UpstreamStateLabel,
 } from './pool/pool.ts';
+import { serverSpeaks } from './pool/server-versions.ts';
 
 /** Why the proxy itself refused or closed a client connection; each is a value of the `reason` label. */
 export type ProblemReason =
@@ -41,6 +42,19 @@ export type CloseReason =
   | 'client_error'
   | 'server_error'
   | 'shutdown';
+
+/**
+ * The bolt_version label of a handshake: "none" without an agreed version. A manifest client picks its
+ * version itself; one outside what the server announced is labelled "other", so a hostile client cannot
+ * mint label values.
+ */
+export function boltVersionLabel(handshake: BoltHandshake): string {
+  const version = handshake.negotiatedVersion;
+  if (version === null || handshake.outcome !== 'agreed') return 'none';
+  const ranges = handshake.serverVersionRanges ?? [];
+  if (handshake.usedManifest && !serverSpeaks({ ranges, capabilities: 0n }, version)) return 'other';
+  return formatBoltVersion(version);
+}
 
 /** user_agent label of a connection whose client has not sent HELLO (yet, or ever). */
 export const UNKNOWN_USER_AGENT = 'unknown';

@@ -103,6 +103,17 @@ export class BoltRefusal {
     this.#failure = failure;
   }
 
+  /** A refusal that first reads what the client already sent; a client not speaking Bolt is just closed. */
+  static replaying(socket: net.Socket, failure: RefusalFailure, received: readonly Buffer[]): BoltRefusal {
+    const refusal = new BoltRefusal(socket, failure);
+    try {
+      for (const data of received) refusal.feed(data);
+    } catch {
+      socket.destroy();
+    }
+    return refusal;
+  }
+
   get finished(): boolean {
     return this.#finished;
   }

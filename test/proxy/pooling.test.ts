@@ -15,7 +15,16 @@ import { POOL_TIMEOUT_CODE } from '../../src/proxy/index.ts';
 import { spawnSidecarCli } from '../support/cli.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { parseExposition } from '../support/prometheus-text.ts';
-import { describeMessage, loggedInBolt58, map, message, type RawBoltClient } from '../support/raw-bolt.ts';
+import {
+  connectBolt58,
+  describeMessage,
+  hello,
+  loggedInBolt58,
+  logon,
+  map,
+  message,
+  type RawBoltClient,
+} from '../support/raw-bolt.ts';
 import { openTransactionsMarked } from './pooling-support.ts';
 import { eventually, startTestProxy, type TestProxy } from './support.ts';
 
@@ -224,6 +233,62 @@ describe('session pooling', () => {
           5,
         );
       });
+    } finally {
+      await single.stop();
+    }
+  });
+
+  it('a GOODBYE sent a byte at a time never completes on the upstream: the pool closes that one itself', async () => {
+    const single = await startTestProxy(server.uri, { pooling: { mode: 'session', maxUpstreams: 1 } });
+    try {
+      const raw = await loggedInBolt58(single.proxy.address, {
+        userAgent: 'goodbye-pool-test/1.0',
+        username: server.username,
+        password: server.password,
+      });
+      const first = await rawIdAndGoodbye(raw);
+      // Its first bytes went upstream before the proxy could tell them from a request's.
+      await raw.writeByteByByte(message(BoltSignature.GOODBYE));
+      await raw.waitForClose();
+      await eventually(async () => {
+        assert.equal(
+          await single.metric('neo4j_proxy_pool_upstreams_closed_total', { reason: 'client_left_mid_message' }),
+          1,
+        );
+      });
+      // Neo4j never saw a whole GOODBYE (the pool's RESET would have completed it): the pool closed it, not Neo4j.
+      assert.equal(await single.metric('neo4j_proxy_pool_upstreams_closed_total'), 1);
+      const next = await loggedInBolt58(single.proxy.address, {
+        userAgent: 'goodbye-pool-test/1.0',
+        username: server.username,
+        password: server.password,
+      });
+      assert.notEqual(await rawIdAndGoodbye(next), first);
+      next.close();
+    } finally {
+      await single.stop();
+    }
+  });
+
+  it('clients gone while their login is checked leave no connection behind', { timeout: 60_000 }, async () => {
+    const single = await startTestProxy(server.uri, { pooling: { mode: 'session', maxUpstreams: 1 } });
+    try {
+      for (let client = 0; client < 3; client++) {
+        const raw = await connectBolt58(single.proxy.address, [
+          hello('login-leave-test/1.0'),
+          logon(server.username, server.password),
+        ]);
+        // Gone before (or while) the proxy answers HELLO and LOGON: the first HELLO opens an upstream.
+        raw.close();
+      }
+      await eventually(() => assert.equal(single.proxy.status().activeConnections, 0), 10_000);
+      const raw = await loggedInBolt58(single.proxy.address, {
+        userAgent: 'login-leave-test/1.0',
+        username: server.username,
+        password: server.password,
+      });
+      assert.ok((await rawIdAndGoodbye(raw)).length > 0);
+      raw.close();
     } finally {
       await single.stop();
     }

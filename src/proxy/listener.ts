@@ -1,16 +1,21 @@
 /**
- * The Bolt proxy: a TCP listener that gives each client connection an upstream connection (its own
- * with pooling off, one lent from the pool in session mode), forwards both byte streams unchanged and
- * records what it sees (see connection.ts, pool/pool.ts). Bad input closes that one
- * connection with a logged reason and a counter; the listener and the process carry on.
+ * The Bolt proxy's listener: accepts client connections (refusing past maxConnections), owns the pool,
+ * and picks once, from the pooling mode, how every connection meets its client (front.ts): pass-through
+ * with pooling off (an upstream of its own per client), the pooled login in session mode (an upstream
+ * lent for the client's life), units of work in transaction mode (one lent per unit). See connection.ts,
+ * pool/pool.ts. Bad input closes that one connection with a logged reason and a counter; the listener
+ * and the process carry on.
  */
 import net from 'node:net';
 import { hostname } from 'node:os';
 import { createLogger, type Logger, rateLimited } from '../logger.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 import { type ConnectionHooks, type ConnectionSettings, ProxiedConnection } from './connection.ts';
+import type { FrontFactory } from './front.ts';
 import { type ProblemReason, ProxyMetrics } from './metrics.ts';
 import { type PoolingMode, type PoolSettings, UpstreamPool } from './pool/pool.ts';
+import { PooledLogin } from './pool/pooled-login.ts';
+import { TransactionUnits } from './pool/transaction-units.ts';
 import { BoltRefusal, CONNECTION_LIMIT_CODE } from './refusal.ts';
 import { formatAddress, type UpstreamTarget } from './upstream.ts';
 
@@ -131,7 +136,7 @@ export class BoltProxy {
             this.#logger,
           );
     this.#settings = {
-      pool: this.#pool,
+      front: frontFor(this.#pool),
       upstream: options.upstream,
       advertisedAddress: options.advertisedAddress ?? formatAddress(advertisedHost, listenPort),
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
@@ -336,6 +341,13 @@ export class BoltProxy {
       this.#metrics.poolState(states, waiting, this.#pool.maintenance);
     }
   }
+}
+
+/** How connections meet their clients, chosen once for the proxy's pooling mode. */
+function frontFor(pool: UpstreamPool | null): FrontFactory | undefined {
+  if (pool === null) return undefined;
+  if (pool.mode === 'session') return (host) => new PooledLogin(host, pool);
+  return (host) => new TransactionUnits(host, pool);
 }
 
 export function startBoltProxy(options: BoltProxyOptions): Promise<BoltProxy> {

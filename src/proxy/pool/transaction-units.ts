@@ -1,0 +1,233 @@
+/**
+ * Transaction mode's front: after the pooled login (pooled-login.ts), an upstream is lent for one unit
+ * of work (an auto-commit query to its last summary, or BEGIN to COMMIT/ROLLBACK) and goes back to the
+ * pool when the unit is over; between units the client holds none. Owns the units' bookkeeping and
+ * Neo4j's FAILED state, kept per client: its upstream went back reset, so until the client's own RESET
+ * the proxy answers IGNORED itself (and, as Neo4j 5.26 does, refuses BEGIN, LOGON and LOGOFF).
+ *
+ *   upstream: unlinked → checking-out → linked → unlinked → checking-out → ...   (one lend per unit)
+ *   between units the proxy answers RESET, TELEMETRY and LOGOFF itself; anything else starts a unit
+ */
+import {
+  type BoltMessageFrame,
+  BoltSignature,
+  chunkMessage,
+  encodePackStream,
+  type HandshakeProgress,
+  PackStreamStruct,
+} from '../bolt/index.ts';
+import type { ConnectionFront, FrontHost } from '../front.ts';
+import { ConnectionProblem } from '../problems.ts';
+import { failureMessage } from '../refusal.ts';
+import { loginOf } from './connection-key.ts';
+import type { Lent, Refused, UpstreamPool } from './pool.ts';
+import { messageMetadata, PooledLogin } from './pooled-login.ts';
+
+/** SUCCESS {} : the proxy's own answer to RESET, TELEMETRY and LOGOFF between units of work. */
+const EMPTY_SUCCESS = encodePackStream(new PackStreamStruct(BoltSignature.SUCCESS, [new Map()]));
+/** IGNORED, the proxy's answer between units of work to a client FAILED as Neo4j sees it. */
+const IGNORED = encodePackStream(new PackStreamStruct(BoltSignature.IGNORED, []));
+const INVALID_REQUEST_CODE = 'Neo.ClientError.Request.Invalid';
+/** Requests Neo4j 5.26 answers in FAILED with a FAILURE and a closed connection (the others: IGNORED). */
+const INVALID_WHEN_FAILED: ReadonlySet<number> = new Set([
+  BoltSignature.BEGIN,
+  BoltSignature.LOGON,
+  BoltSignature.LOGOFF,
+]);
+const SUMMARIES: ReadonlySet<number> = new Set([BoltSignature.SUCCESS, BoltSignature.FAILURE, BoltSignature.IGNORED]);
+const EMPTY = Buffer.alloc(0);
+
+export class TransactionUnits implements ConnectionFront {
+  readonly #host: FrontHost;
+  readonly #pool: UpstreamPool;
+  readonly #login: PooledLogin;
+  readonly clientPayloads: ReadonlySet<number>;
+  /** A FAILURE in this unit left the upstream FAILED, so it needs RESET before reuse. */
+  #unitFailed = false;
+  /**
+   * The client is FAILED as Neo4j sees it (a FAILURE with no RESET of the client's after it). The
+   * upstream went back to the pool reset, so between units the proxy answers IGNORED itself until the
+   * client's RESET, as Neo4j would.
+   */
+  #clientFailed = false;
+  /** Requests the client sent in this unit, summaries Neo4j sent back, and the last RESET's place. */
+  #unitRequests = 0;
+  #unitSummaries = 0;
+  #unitLastReset = -1;
+
+  constructor(host: FrontHost, pool: UpstreamPool) {
+    this.#host = host;
+    this.#pool = pool;
+    this.#login = new PooledLogin(host, pool, () => this.#endUnitIfDone());
+    this.clientPayloads = this.#login.clientPayloads;
+  }
+
+  onHandshakeRead(progress: HandshakeProgress): boolean {
+    return this.#login.onHandshakeRead(progress);
+  }
+
+  holdRead(data: Buffer): void {
+    this.#login.holdRead(data);
+  }
+
+  onClientMessage(frame: BoltMessageFrame): boolean {
+    const host = this.#host;
+    if (host.states.client !== 'linked') return this.#login.onClientMessage(frame);
+    if (host.states.upstream === 'unlinked') {
+      this.#onRequestBetweenUnits(frame);
+      return true;
+    }
+    if (this.#login.onClientMessage(frame)) return true;
+    this.#countUnitRequest(frame);
+    return false;
+  }
+
+  /** A FAILURE to a request after the client's last RESET leaves the client FAILED. */
+  onUpstreamMessage(frame: BoltMessageFrame): void {
+    if (!SUMMARIES.has(frame.signature)) return;
+    const answers = this.#unitSummaries++;
+    if (frame.signature !== BoltSignature.FAILURE) return;
+    this.#unitFailed = true;
+    if (answers > this.#unitLastReset) this.#clientFailed = true;
+  }
+
+  afterUpstreamRead(): void {
+    this.#endUnitIfDone();
+  }
+
+  abandon(): void {
+    this.#login.abandon();
+  }
+
+  /**
+   * Once the auto-commit query or explicit transaction is over and every reply is through, the upstream
+   * goes back to the pool; the client keeps its connection and holds none.
+   */
+  #endUnitIfDone(): void {
+    const host = this.#host;
+    if (host.states.upstream !== 'linked' || host.states.client !== 'linked') return;
+    if (!host.quiet || this.#login.clientChangedLogin) return;
+    // A unit that ended without a FAILURE leaves the upstream READY: no RESET round trip needed.
+    host.returnUpstream(!this.#unitFailed);
+    this.#unitFailed = false;
+    this.#unitRequests = 0;
+    this.#unitSummaries = 0;
+    this.#unitLastReset = -1;
+    this.#login.held.restartAt(host.clientBytesRead);
+  }
+
+  /**
+   * No upstream held: RESET, TELEMETRY and LOGOFF are answered here (nothing is in flight, so no reply
+   * can overtake another); anything else starts a unit of work on a lent upstream.
+   */
+  #onRequestBetweenUnits(frame: BoltMessageFrame): void {
+    const host = this.#host;
+    const held = this.#login.held;
+    const signature = frame.signature;
+    if (this.#clientFailed && signature !== BoltSignature.RESET && signature !== BoltSignature.GOODBYE) {
+      // FAILED as Neo4j sees it: ignored until the client's RESET, never run on a fresh upstream.
+      host.observeClientMessage(frame);
+      held.skipTo(frame.wireEnd);
+      if (INVALID_WHEN_FAILED.has(signature)) {
+        // Neo4j 5.26 refuses these in FAILED as an invalid request and closes the connection.
+        const failure = failureMessage(
+          {
+            code: INVALID_REQUEST_CODE,
+            message: `message 0x${signature.toString(16)} cannot be handled while the connection is FAILED; send RESET first`,
+          },
+          host.handshake.negotiatedVersion,
+        );
+        host.writeClient(failure);
+        host.closeClient('client_error');
+        return;
+      }
+      host.replyToClient(BoltSignature.IGNORED, IGNORED);
+      return;
+    }
+    switch (signature) {
+      case BoltSignature.GOODBYE:
+        // The client's side closes once the read is through (PooledLogin.holdRead).
+        return;
+      case BoltSignature.RESET:
+      case BoltSignature.TELEMETRY:
+      case BoltSignature.LOGOFF:
+        if (signature === BoltSignature.RESET) this.#clientFailed = false;
+        if (signature === BoltSignature.LOGOFF) this.#login.login = null;
+        host.observeClientMessage(frame);
+        held.skipTo(frame.wireEnd);
+        host.replyToClient(BoltSignature.SUCCESS, EMPTY_SUCCESS);
+        return;
+      case BoltSignature.LOGON:
+        held.skipTo(frame.wireEnd);
+        this.#startUnit(frame);
+        return;
+      default:
+        held.skipTo(frame.wireStart);
+        this.#startUnit(null);
+        this.#countUnitRequest(frame);
+        host.observeClientMessage(frame);
+    }
+  }
+
+  /** Borrows an upstream logged in as this client (or, for a LOGON, verifies the new login on it). */
+  #startUnit(logonFrame: BoltMessageFrame | null): void {
+    const host = this.#host;
+    const pool = this.#pool;
+    const spec = this.#login.spec();
+    let checkout: Promise<Lent | Refused>;
+    if (logonFrame !== null) {
+      host.observeClientMessage(logonFrame);
+      const fields = messageMetadata(logonFrame.payload);
+      if (fields === null)
+        throw new ConnectionProblem('undecodable_message', 'the client sent a LOGON without metadata');
+      const logon = chunkMessage(logonFrame.payload ?? EMPTY);
+      const login = loginOf(fields);
+      this.#login.login = { login, logon };
+      checkout = pool.checkoutForLogon(spec, login, logon, null);
+    } else {
+      const verified = this.#login.login;
+      if (verified === null) {
+        // Neo4j would answer this in its AUTHENTICATION state; nothing can be borrowed for it.
+        throw new ConnectionProblem('framing', 'the client sent a request without being logged in');
+      }
+      checkout =
+        verified.logon === null
+          ? pool.checkoutForHello(spec, verified.login, { verifiedLogin: true })
+          : pool.checkoutForLogon(spec, verified.login, verified.logon, null, { verifiedLogin: true });
+    }
+    host.states.setUpstream('checking-out');
+    checkout.then(
+      (outcome) => host.guarded(() => this.#lendUnit(outcome, logonFrame !== null)),
+      (error: unknown) => host.guarded(() => this.#login.checkoutFailed(error)),
+    );
+  }
+
+  #lendUnit(outcome: Lent | Refused, answerLogon: boolean): void {
+    const host = this.#host;
+    if ('refused' in outcome) {
+      // Neo4j no longer takes this client's login (its password changed, say): it gets Neo4j's answer.
+      this.#login.refuse(outcome);
+      return;
+    }
+    const { upstream, reply } = outcome;
+    if (host.states.client !== 'linked' || host.closing) {
+      this.#pool.release(upstream, { pendingSummaries: 0 });
+      host.states.setUpstream('unlinked');
+      return;
+    }
+    this.#login.lend(upstream);
+    if (answerLogon) host.replyToClient(reply.signature, reply.payload);
+    this.#login.held.sendTo(host, host.goodbyeAt);
+    this.#endUnitIfDone();
+  }
+
+  /** Places requests in the unit, so a FAILURE can be told to come before or after a RESET. */
+  #countUnitRequest(frame: BoltMessageFrame): void {
+    if (frame.signature === BoltSignature.GOODBYE) return;
+    if (frame.signature === BoltSignature.RESET) {
+      this.#unitLastReset = this.#unitRequests;
+      this.#clientFailed = false;
+    }
+    this.#unitRequests++;
+  }
+}
