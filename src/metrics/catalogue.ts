@@ -407,7 +407,7 @@ export const proxy = {
   }),
   connectionsRejected: defineCounter({
     name: 'neo4j_proxy_connections_rejected_total',
-    help: 'Client connections the proxy refused or cut off, by reason: limit, bad_handshake, handshake_timeout, framing, message_too_large, undecodable_message, too_many_pending, out_of_step (a reply with no request waiting), upstream_unavailable, upstream_not_bolt, pool_timeout (no pooled Neo4j connection free in time), internal_error.',
+    help: 'Client connections the proxy refused or cut off, by reason: limit, bad_handshake, handshake_timeout, framing, protocol_violation (a request Bolt does not allow there, such as one before logging in), message_too_large, undecodable_message, too_many_pending, out_of_step (a reply with no request waiting), upstream_unavailable, upstream_not_bolt, pool_timeout (no pooled Neo4j connection free in time), internal_error.',
     unit: 'connections',
     labelNames: ['reason'] as const,
     boundedLabels: ['reason'] as const,

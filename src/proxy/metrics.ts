@@ -25,6 +25,7 @@ export type ProblemReason =
   | 'bad_handshake'
   | 'handshake_timeout'
   | 'framing'
+  | 'protocol_violation'
   | 'message_too_large'
   | 'undecodable_message'
   | 'too_many_pending'

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { BoltSignature, type PackStreamValue } from '../../src/proxy/bolt/index.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { loggedInBolt58, logon, map, message, type RawBoltClient, runAndPull } from '../support/raw-bolt.ts';
-import { hostPort, startTestProxy, type TestProxy } from './support.ts';
+import { eventually, hostPort, startTestProxy, type TestProxy } from './support.ts';
 
 let server: TestNeo4j;
 let proxy: TestProxy;
@@ -150,4 +150,28 @@ describe('transaction mode keeps the FAILED state of a client', () => {
       assert.deepEqual(await outcome(proxy.proxy.address), direct);
     });
   }
+});
+
+describe('transaction mode and a client that logged off', () => {
+  it('closes a request sent while logged off as a protocol violation, not a framing problem', async () => {
+    const rejected = (reason: string) => proxy.metric('neo4j_proxy_connections_rejected_total', { reason });
+    const violationsBefore = await rejected('protocol_violation');
+    const framingBefore = await rejected('framing');
+    const client = await loggedInBolt58(proxy.proxy.address, {
+      userAgent: 'failed-state-test/1.0',
+      username: server.username,
+      password: server.password,
+    });
+    try {
+      // Between units the proxy answers LOGOFF itself; the RUN after it has no login to borrow an upstream with.
+      client.write(message(BoltSignature.LOGOFF));
+      assert.equal((await client.readMessage()).signature, BoltSignature.SUCCESS);
+      client.write(runAndPull('RETURN 1 AS one'));
+      await client.waitForClose();
+    } finally {
+      client.close();
+    }
+    await eventually(async () => assert.equal(await rejected('protocol_violation'), violationsBefore + 1));
+    assert.equal(await rejected('framing'), framingBefore);
+  });
 });

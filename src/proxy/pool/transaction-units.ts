@@ -188,7 +188,7 @@ export class TransactionUnits implements ConnectionFront {
       const verified = this.#login.login;
       if (verified === null) {
         // Neo4j would answer this in its AUTHENTICATION state; nothing can be borrowed for it.
-        throw new ConnectionProblem('framing', 'the client sent a request without being logged in');
+        throw new ConnectionProblem('protocol_violation', 'the client sent a request without being logged in');
       }
       checkout =
         verified.logon === null
