@@ -3,7 +3,7 @@
  * upstream at a time (for the client's life in session mode, per unit of work in transaction mode).
  * Bytes go through PooledUpstream, which keeps its socket; release hands the upstream back to the pool.
  */
-import { type BoltDechunker, BoltSignature, chunkMessage, encodePackStream, PackStreamStruct } from '../bolt/index.ts';
+import { type BoltDechunker, BoltSignature, requestMessage } from '../bolt/index.ts';
 import type { CloseReason } from '../metrics.ts';
 import type { LinkRelease, UpstreamEvents, UpstreamLink } from '../upstream-link.ts';
 import type { UpstreamCloseReason, UpstreamPool } from './pool.ts';
@@ -13,7 +13,7 @@ import type { PooledUpstream, UpstreamBorrower } from './pooled-upstream.ts';
 const CLEAN_CLOSES: ReadonlySet<CloseReason> = new Set(['client_closed', 'client_error', 'shutdown']);
 
 /** GOODBYE as drivers send it, in one chunk. */
-const GOODBYE_MESSAGE = chunkMessage(encodePackStream(new PackStreamStruct(BoltSignature.GOODBYE, [])));
+const GOODBYE_MESSAGE = requestMessage(BoltSignature.GOODBYE);
 
 /**
  * Whether a client read may carry (part of) a GOODBYE, which must not reach a lent upstream: it holds

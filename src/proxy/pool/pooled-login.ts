@@ -15,9 +15,9 @@ import {
   type BoltMessageFrame,
   BoltSignature,
   chunkMessage,
-  decodeBoltMessage,
   formatBoltVersion,
   type HandshakeProgress,
+  messageMetadata,
   type PackStreamMap,
 } from '../bolt/index.ts';
 import type { ConnectionFront, FrontHost } from '../front.ts';
@@ -36,13 +36,6 @@ const LOGON_PAYLOAD: ReadonlySet<number> = new Set([BoltSignature.LOGON]);
 export interface VerifiedLogin {
   readonly login: Login;
   readonly logon: Buffer | null;
-}
-
-/** A message's metadata map (its first field), or null when it has none. */
-export function messageMetadata(payload: Buffer | null): PackStreamMap | null {
-  if (payload === null) return null;
-  const first = decodeBoltMessage(payload).fields[0];
-  return first instanceof Map ? (first as PackStreamMap) : null;
 }
 
 /**

@@ -12,21 +12,22 @@ import {
   type BoltMessageFrame,
   BoltSignature,
   chunkMessage,
-  encodePackStream,
   type HandshakeProgress,
-  PackStreamStruct,
+  isSummary,
+  messageMetadata,
+  messagePayload,
 } from '../bolt/index.ts';
 import type { ConnectionFront, FrontHost } from '../front.ts';
 import { ConnectionProblem } from '../problems.ts';
 import { failureMessage } from '../refusal.ts';
 import { loginOf } from './connection-key.ts';
 import type { Lent, Refused, UpstreamPool } from './pool.ts';
-import { messageMetadata, PooledLogin } from './pooled-login.ts';
+import { PooledLogin } from './pooled-login.ts';
 
 /** SUCCESS {} : the proxy's own answer to RESET, TELEMETRY and LOGOFF between units of work. */
-const EMPTY_SUCCESS = encodePackStream(new PackStreamStruct(BoltSignature.SUCCESS, [new Map()]));
+const EMPTY_SUCCESS = messagePayload(BoltSignature.SUCCESS, new Map());
 /** IGNORED, the proxy's answer between units of work to a client FAILED as Neo4j sees it. */
-const IGNORED = encodePackStream(new PackStreamStruct(BoltSignature.IGNORED, []));
+const IGNORED = messagePayload(BoltSignature.IGNORED);
 const INVALID_REQUEST_CODE = 'Neo.ClientError.Request.Invalid';
 /** Requests Neo4j 5.26 answers in FAILED with a FAILURE and a closed connection (the others: IGNORED). */
 const INVALID_WHEN_FAILED: ReadonlySet<number> = new Set([
@@ -34,7 +35,6 @@ const INVALID_WHEN_FAILED: ReadonlySet<number> = new Set([
   BoltSignature.LOGON,
   BoltSignature.LOGOFF,
 ]);
-const SUMMARIES: ReadonlySet<number> = new Set([BoltSignature.SUCCESS, BoltSignature.FAILURE, BoltSignature.IGNORED]);
 const EMPTY = Buffer.alloc(0);
 
 export class TransactionUnits implements ConnectionFront {
@@ -84,7 +84,7 @@ export class TransactionUnits implements ConnectionFront {
 
   /** A FAILURE to a request after the client's last RESET leaves the client FAILED. */
   onUpstreamMessage(frame: BoltMessageFrame): void {
-    if (!SUMMARIES.has(frame.signature)) return;
+    if (!isSummary(frame.signature)) return;
     const answers = this.#unitSummaries++;
     if (frame.signature !== BoltSignature.FAILURE) return;
     this.#unitFailed = true;
