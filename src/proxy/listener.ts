@@ -95,7 +95,7 @@ const PROBLEM_LOG_INTERVAL_MS = 10_000;
 const WILDCARD_HOSTS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '']);
 
 export class BoltProxy {
-  readonly #server: net.Server;
+  readonly #listener: net.Server;
   readonly #options: BoltProxyOptions;
   readonly #logger: Logger;
   readonly #metrics: ProxyMetrics;
@@ -114,7 +114,7 @@ export class BoltProxy {
   #stopping: Promise<void> | null = null;
 
   private constructor(server: net.Server, options: BoltProxyOptions, listenHost: string, listenPort: number) {
-    this.#server = server;
+    this.#listener = server;
     this.#options = options;
     this.#logger = (options.logger ?? createLogger({ level: 'silent', pretty: 'never' })).child({ component: 'proxy' });
     this.#metrics = new ProxyMetrics(options.recorder);
@@ -174,7 +174,7 @@ export class BoltProxy {
   }
 
   get port(): number {
-    return (this.#server.address() as net.AddressInfo | null)?.port ?? 0;
+    return (this.#listener.address() as net.AddressInfo | null)?.port ?? 0;
   }
 
   get advertisedAddress(): string {
@@ -216,7 +216,7 @@ export class BoltProxy {
    */
   stop(graceMs: number = this.#options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs): Promise<void> {
     this.#stopping ??= (async () => {
-      const listenerClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      const listenerClosed = new Promise<void>((resolve) => this.#listener.close(() => resolve()));
       for (const socket of this.#refusals) socket.destroy();
       const open = [...this.#connections];
       for (const connection of open) connection.drain();
