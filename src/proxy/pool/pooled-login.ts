@@ -7,7 +7,7 @@
  * client bytes held while no upstream is lent. A Neo4j that predates the manifest handshake cannot be
  * answered for: its clients are handed to a pass-through link instead.
  *
- *   client:   handshaking → logging-in → linked                    (the connection's states, see front.ts)
+ *   client:   handshaking → logging-in → linked          (the connection's states, see connection-states.ts)
  *   upstream: unlinked → checking-out → linked → released
  *             (checking-out also while an upstream opened with the HELLO is held for the LOGON)
  */
