@@ -23,6 +23,7 @@ import {
   BoltSignature,
   type ConversationEvent,
   chunkMessage,
+  type QueryFinishedEvent,
   rewriteRouteSuccess,
   rewriteRoutingProcedureRecord,
   type ServerHandshakeProgress,
@@ -108,6 +109,9 @@ export class ProxiedConnection implements FrontHost {
   #goodbyeForwarded = false;
   #draining = false;
   #finished = false;
+  /** Upstream reads: queries they finish are recorded once the read is written on, off the reply's path. */
+  #holdFinishedQueries = false;
+  readonly #finishedQueries: QueryFinishedEvent[] = [];
 
   readonly upstreamEvents: OwnUpstreamEvents = {
     onConnected: (seconds) => {
@@ -333,7 +337,12 @@ export class ProxiedConnection implements FrontHost {
       messages = progress.leftover;
     }
     const offset = this.#upstreamMessages.bytesFed;
-    this.#upstreamMessages.feed(messages);
+    this.#holdFinishedQueries = true;
+    try {
+      this.#upstreamMessages.feed(messages);
+    } finally {
+      this.#holdFinishedQueries = false;
+    }
     let safeEnd = offset + messages.length;
     const pendingStart = this.#upstreamMessages.pendingMessageStart;
     if (pendingStart !== null) {
@@ -342,6 +351,7 @@ export class ProxiedConnection implements FrontHost {
       if (signature === null || this.#tracker.keepServerPayload(signature)) safeEnd = pendingStart;
     }
     for (const piece of this.#forwarder.take(messages, offset, safeEnd)) this.writeClient(piece);
+    this.#recordFinishedQueries();
     this.#front.afterUpstreamRead();
     if (this.#draining) this.#closeIfIdle();
   }
@@ -464,10 +474,18 @@ export class ProxiedConnection implements FrontHost {
   #onEvent(event: ConversationEvent): void {
     if (event.type === 'queryFinished') {
       this.#queries++;
-      this.#hooks.metrics.queryFinished(event, this.userAgent);
+      if (this.#holdFinishedQueries) this.#finishedQueries.push(event);
+      else this.#hooks.metrics.queryFinished(event, this.userAgent);
     } else if (event.type === 'authFailure') {
       this.#hooks.metrics.authFailure(this.#userAgent ?? userAgentFamily(this.#tracker.clientUserAgent));
     }
+  }
+
+  #recordFinishedQueries(): void {
+    const finished = this.#finishedQueries;
+    if (finished.length === 0) return;
+    for (const event of finished) this.#hooks.metrics.queryFinished(event, this.userAgent);
+    finished.length = 0;
   }
 
   writeClient(data: Buffer): void {
@@ -685,6 +703,7 @@ export class ProxiedConnection implements FrontHost {
       // Closing only reports open queries as abandoned; a failure there must not lose the close itself.
     }
     if (this.#userAgent === null) metrics.connectionOpened(UNKNOWN_USER_AGENT);
+    this.#recordFinishedQueries();
     this.flushTraffic();
     metrics.connectionClosed({
       userAgent: this.userAgent,
