@@ -106,6 +106,9 @@ export class ProxyMetrics implements PoolObserver {
   readonly #bytesFromClient: (value?: number) => void;
   readonly #bytesFromServer: (value?: number) => void;
   readonly #upstreamConnect: (value: number) => void;
+  /** Bound at the first checkout (pooling off has none): transaction mode checks out per unit of work. */
+  readonly #checkouts = new Map<CheckoutResult, (value?: number) => void>();
+  #checkoutWait: ((value: number) => void) | null = null;
 
   constructor(recorder: Recorder) {
     this.#recorder = recorder;
@@ -212,8 +215,14 @@ export class ProxyMetrics implements PoolObserver {
   }
 
   checkout(result: CheckoutResult, waitSeconds: number): void {
-    this.#recorder.counter(proxyPool.checkouts).inc({ result });
-    this.#recorder.histogram(proxyPool.waitSeconds).observe({}, waitSeconds);
+    let checkouts = this.#checkouts.get(result);
+    if (checkouts === undefined) {
+      checkouts = this.#recorder.counter(proxyPool.checkouts).bind({ result });
+      this.#checkouts.set(result, checkouts);
+    }
+    checkouts();
+    this.#checkoutWait ??= this.#recorder.histogram(proxyPool.waitSeconds).bind({});
+    this.#checkoutWait(waitSeconds);
   }
 
   login(outcome: LoginOutcome): void {

@@ -185,6 +185,12 @@ export const STATE_LABELS: Readonly<Record<UpstreamState, UpstreamStateLabel | n
   gone: null,
 };
 export const SWEEP_INTERVAL_MS = 1000;
+const VERIFIED_LOGIN: CheckoutOptions = { verifiedLogin: true };
+
+/** Neo4j's answer to the login an upstream carries: LOGON's SUCCESS on 5.1+, HELLO's before. */
+function loginReply(upstream: PoolableUpstream): Buffer | null {
+  return hasLogon(upstream.version) ? (upstream.login?.reply ?? null) : upstream.helloReply;
+}
 /** Lifetimes are spread over their last 20% so a pool opened at once does not reconnect at once. */
 export const LIFETIME_SPREAD = 0.2;
 /**
@@ -573,6 +579,36 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
       upstream.login = { login, verifiedAtMs: this.#clock.now(), reply: reply.payload };
       return this.#lend(upstream, reply, 'opened', startedMs);
     }
+  }
+
+  /**
+   * Transaction mode's next unit for a client whose own login Neo4j already verified: an idle upstream
+   * logged in with the same credentials and used recently enough to need no liveness check, lent at
+   * once (no promise, no round trip); null when there is none or checkouts are held, and the client
+   * takes the full checkout.
+   */
+  lendIdleVerified(spec: UpstreamSpec, login: Login): Lent<U> | null {
+    // Paused, or Neo4j unreachable: the full checkout holds it like any other.
+    if (this.#holdReason() !== null) return null;
+    this.#noteSpec(spec);
+    const startedMs = this.#clock.now();
+    const fresh = startedMs - this.#settings.livenessCheckAfterIdleMs;
+    const upstream = this.#takeIdle(
+      spec.key,
+      (candidate) =>
+        candidate.readyAtMs > fresh &&
+        loginReply(candidate) !== null &&
+        this.#loginCached(candidate, login, VERIFIED_LOGIN),
+    );
+    if (upstream === null) return null;
+    this.#used(spec.key, spec);
+    const reply = loginReply(upstream) as Buffer;
+    return this.#lend(
+      upstream,
+      { signature: BoltSignature.SUCCESS, payload: reply, metadata: null },
+      'reused',
+      startedMs,
+    );
   }
 
   /**

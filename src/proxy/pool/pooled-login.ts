@@ -92,6 +92,7 @@ export class PooledLogin implements ConnectionFront {
   #loginSteps: BoltMessageFrame[] = [];
   #loginBusy = false;
   #hello: { readonly fields: PackStreamMap; readonly payload: Buffer | null } | null = null;
+  #spec: UpstreamSpec | null = null;
   /** Bolt 5.1+: an upstream opened with this client's HELLO, held for its LOGON; not lent yet. */
   #heldForLogon: PooledUpstream | null = null;
   /** The client sent LOGOFF or LOGON itself, so the upstream's login is no longer the pool's. */
@@ -171,15 +172,21 @@ export class PooledLogin implements ConnectionFront {
     if (this.#host.states.upstream === 'checking-out') this.#host.states.setUpstream('unlinked');
   }
 
-  /** What the client's upstream must have been opened with: its version, capabilities and HELLO. */
+  /**
+   * What the client's upstream must have been opened with: its version, capabilities and HELLO. Fixed
+   * once the HELLO is in (the handshake is over by then), so worked out once, not per unit of work.
+   */
   spec(): UpstreamSpec {
+    if (this.#spec !== null) return this.#spec;
     const handshake = this.#host.handshake;
     const hello = this.#hello?.fields ?? new Map();
     const version = handshake.negotiatedVersion ?? { major: 0, minor: 0 };
     const capabilities = handshake.clientCapabilities ?? 0n;
     let key = settingsKey(version, capabilities, hello);
     if (!hasLogon(version)) key += `/${loginOf(hello).digest.toString('base64')}`;
-    return { key, version, capabilities, hello: chunkMessage(this.#hello?.payload ?? EMPTY) };
+    const spec = { key, version, capabilities, hello: chunkMessage(this.#hello?.payload ?? EMPTY) };
+    if (this.#hello !== null) this.#spec = spec;
+    return spec;
   }
 
   /** `upstream` is this client's now: its bytes go through the connection. */

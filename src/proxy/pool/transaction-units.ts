@@ -190,10 +190,14 @@ export class TransactionUnits implements ConnectionFront {
         // Neo4j would answer this in its AUTHENTICATION state; nothing can be borrowed for it.
         throw new ConnectionProblem('protocol_violation', 'the client sent a request without being logged in');
       }
+      // An idle upstream already logged in as this client is lent with no round trip and no async checkout.
+      const idle = pool.lendIdleVerified(spec, verified.login);
       checkout =
-        verified.logon === null
-          ? pool.checkoutForHello(spec, verified.login, { verifiedLogin: true })
-          : pool.checkoutForLogon(spec, verified.login, verified.logon, null, { verifiedLogin: true });
+        idle !== null
+          ? Promise.resolve(idle)
+          : verified.logon === null
+            ? pool.checkoutForHello(spec, verified.login, { verifiedLogin: true })
+            : pool.checkoutForLogon(spec, verified.login, verified.logon, null, { verifiedLogin: true });
     }
     host.states.setUpstream('checking-out');
     checkout.then(

@@ -8,7 +8,18 @@ import { describe, it } from 'node:test';
 import { BoltSignature } from '../../../src/proxy/bolt/index.ts';
 import { LIFETIME_SPREAD, PoolTimeoutError } from '../../../src/proxy/pool/pool.ts';
 import { UpstreamClosedError } from '../../../src/proxy/pool/pooled-upstream.ts';
-import { type FakePool, type FakeUpstream, fakePool, lentTo, logon, playedBack, release, settle } from './fakes.ts';
+import {
+  type FakePool,
+  type FakeUpstream,
+  fakePool,
+  lentTo,
+  logon,
+  logonOf,
+  playedBack,
+  release,
+  settle,
+  specOf,
+} from './fakes.ts';
 
 describe('wait queue', () => {
   it('waiters are served in the order they came; one waits acquireTimeoutMs and no longer', async () => {
@@ -195,6 +206,35 @@ describe('livenessCheckAfterIdleMs', () => {
     assert.notEqual(client.upstream, upstream, 'a new upstream');
     assert.equal(upstream.state, 'gone');
     assert.equal(fake.observer.closed('no_answer'), 1);
+  });
+});
+
+describe('lendIdleVerified: the next unit of work of a client Neo4j verified', () => {
+  it('lends an idle upstream with the same login at once and sends Neo4j nothing; never another login or key, none while paused, none due a liveness check', async () => {
+    const fake = fakePool({ livenessCheckAfterIdleMs: 1000 }, { mode: 'transaction' });
+    const upstream = await lentTo(fake);
+    fake.pool.release(upstream, { pendingSummaries: 0, ready: true });
+    await settle();
+    const requests = upstream.requests.length;
+    const alice = logonOf('alice').login;
+    assert.equal(fake.pool.lendIdleVerified(specOf('k1'), logonOf('bob').login), null, 'another user');
+    assert.equal(fake.pool.lendIdleVerified(specOf('k1'), logonOf('alice', 'wrong').login), null, 'another password');
+    assert.equal(fake.pool.lendIdleVerified(specOf('k2'), alice), null, 'another key');
+    fake.pool.pause();
+    assert.equal(fake.pool.lendIdleVerified(specOf('k1'), alice), null, 'paused: the full checkout holds it');
+    fake.pool.resume();
+    await fake.clock.advance(999);
+    const lent = fake.pool.lendIdleVerified(specOf('k1'), alice);
+    assert.equal(lent?.upstream, upstream);
+    assert.equal(fake.pool.lendIdleVerified(specOf('k1'), alice), null, 'lent once');
+    assert.equal(upstream.requests.length, requests, 'no round trip');
+    upstream.lend();
+    fake.pool.release(upstream, { pendingSummaries: 0, ready: true });
+    await settle();
+    await fake.clock.advance(1000);
+    assert.equal(fake.pool.lendIdleVerified(specOf('k1'), alice), null, 'idle long enough to be checked first');
+    await logon(fake, 'k1', 'alice', 'right', { verifiedLogin: true }).done;
+    assert.deepEqual(upstream.requests.slice(requests), [BoltSignature.RESET], 'the full checkout checked it');
   });
 });
 
