@@ -236,6 +236,67 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
     measure: (reader) =>
       reader.current(proxyPool.clientsWaiting).map((series) => ({ labels: series.labels, value: series.value })),
   },
+  proxyClientsHeld: {
+    key: 'proxyClientsHeld',
+    nameSuffix: 'ProxyClientsHeld',
+    anchor: 'proxy-clients-held',
+    summary: 'The Bolt proxy is holding clients instead of serving them.',
+    description:
+      '{{ $value | humanize }} client connections are held by the Bolt proxy for reason {{ $labels.reason }} (paused: the proxy is paused; outage: Neo4j cannot be reached) (threshold {{threshold}}).',
+    unit: 'count',
+    history: [],
+    expression: ({ selector }) => selectMetric(proxyPool.clientsHeld.name, [], selector),
+    measure: (reader) =>
+      reader.current(proxyPool.clientsHeld).map((series) => ({ labels: series.labels, value: series.value })),
+  },
+  proxyHoldTimeouts: {
+    key: 'proxyHoldTimeouts',
+    nameSuffix: 'ProxyHoldTimeouts',
+    anchor: 'proxy-hold-timeouts',
+    summary: 'Clients held by the Bolt proxy are timing out.',
+    description:
+      '{{ $value | humanize }} clients held by the Bolt proxy ({{ $labels.reason }}) reached proxy.pooling.holdTimeoutMs and got DatabaseUnavailable in the last {{window}} (threshold {{threshold}}).',
+    unit: 'count',
+    history: [proxyPool.holds],
+    expression: ({ selector, window }) =>
+      `increase(${selectMetric(proxyPool.holds.name, ['outcome="timed_out"'], selector)}[${window}])`,
+    measure: (reader, windowMs) =>
+      reader
+        .increase(proxyPool.holds, windowMs)
+        .filter((entry) => entry.labels.outcome === 'timed_out')
+        .map(({ labels, value }) => ({ labels, value })),
+  },
+  proxyPaused: {
+    key: 'proxyPaused',
+    nameSuffix: 'ProxyPausedTooLong',
+    anchor: 'proxy-paused',
+    summary: 'The Bolt proxy has been paused for a long time.',
+    description:
+      'The Bolt proxy has been paused for {{ $value | humanizeDuration }} (threshold {{threshold}}): new logins, queries and transactions are held until `neo4j-pool-sidecar resume` or proxy.pooling.maxPauseMs.',
+    unit: 'seconds',
+    history: [],
+    // The timestamp is 0 while not paused: no instance then.
+    expression: ({ selector }) => `time() - (${selectMetric(proxyPool.pausedSince.name, [], selector)} > 0)`,
+    measure: (reader) =>
+      reader
+        .current(proxyPool.pausedSince)
+        .filter((series) => series.value > 0)
+        .map((series) => ({ labels: series.labels, value: reader.now / 1000 - series.value })),
+  },
+  proxyPauseExpired: {
+    key: 'proxyPauseExpired',
+    nameSuffix: 'ProxyPauseExpired',
+    anchor: 'proxy-pause-expired',
+    summary: 'A pause of the Bolt proxy was ended by its maximum, not by a resume.',
+    description:
+      '{{ $value | humanize }} pauses of the Bolt proxy reached proxy.pooling.maxPauseMs and were ended by the proxy itself in the last {{window}} (threshold {{threshold}}).',
+    unit: 'count',
+    history: [proxyPool.pausesExpired],
+    expression: ({ selector, window }) =>
+      `increase(${selectMetric(proxyPool.pausesExpired.name, [], selector)}[${window}])`,
+    measure: (reader, windowMs) =>
+      reader.increase(proxyPool.pausesExpired, windowMs).map(({ labels, value }) => ({ labels, value })),
+  },
   longRunningTransactions: {
     key: 'longRunningTransactions',
     nameSuffix: 'LongRunningTransaction',

@@ -117,6 +117,26 @@ export const thresholdsSection = z
       'waiting client connections',
       "Client connections waiting for one of the Bolt proxy's pooled Neo4j connections (proxy.pooling).",
     ),
+    proxyClientsHeld: threshold(
+      { warning: 1, critical: 20, for: '1m' },
+      'held client connections',
+      'Client connections the Bolt proxy holds instead of lending them a Neo4j connection, per reason: outage (Neo4j unreachable) or paused (neo4j-pool-sidecar pause). A restart holds them for seconds; a minute means Neo4j stays down or a pause was left on.',
+    ),
+    proxyHoldTimeouts: windowedThreshold(
+      { warning: 1, critical: 10, for: '0s', window: '5m' },
+      'holds timed out within the window',
+      'Held clients that reached proxy.pooling.holdTimeoutMs and got DatabaseUnavailable (which drivers retry, and auto-commit session.run does not), per reason.',
+    ),
+    proxyPaused: threshold(
+      { warning: 60, critical: 300, for: '0s' },
+      'seconds paused',
+      "How long the Bolt proxy has been paused without a resume: a Neo4j restart takes seconds, so a minute is a pause left on (it ends by itself at proxy.pooling.maxPauseMs, 2 minutes by default; the critical level matters where that was raised: past the drivers' 60 s acquisition timeout every held new driver has failed).",
+    ),
+    proxyPauseExpired: windowedThreshold(
+      { warning: 1, critical: 3, for: '0s', window: '15m' },
+      'pauses ended by the maximum within the window',
+      'Pauses that reached proxy.pooling.maxPauseMs and were ended by the proxy itself: a forgotten pause, or a maintenance that overran.',
+    ),
     longRunningTransactions: threshold(
       { warning: 120, critical: 900, for: '0s' },
       'seconds',

@@ -40,15 +40,15 @@ export const MAX_DRAIN_TIMEOUT_SECONDS = 600;
 export const DEFAULT_DRAIN_TIMEOUT_SECONDS = 30;
 
 export interface PauseOptions {
-  /** How long to wait for in-flight transactions and queries to end before reporting what still runs. */
+  /** How long to wait for in-flight transactions and queries to end before reporting what still runs (at most the maximum pause). */
   readonly drainTimeoutMs: number;
 }
 
 export interface PauseReport {
   /** True once nothing is in flight: Neo4j can be stopped without failing a client. */
   readonly drained: boolean;
-  /** The pause stays on whether or not the drain finished, until resume or the maximum pause. */
-  readonly paused: true;
+  /** The pause stays on whether or not the drain finished, until resume or the maximum pause (false only if one of those came first). */
+  readonly paused: boolean;
   /** When the pause began (the first pause, if it was already paused). */
   readonly pausedSince: string;
   /** The configured maximum: the pause is released by itself after this. */

@@ -47,7 +47,7 @@ export const pauseReportSchema = {
     'The pool is paused: new logins, queries and transactions are held. drained says whether in-flight work ended within the timeout; running says what still runs (all zero when drained). The pause stays on either way until resume, or until proxy.pooling.maxPauseMs.',
   properties: {
     drained: { type: 'boolean' },
-    paused: { type: 'boolean', enum: [true] },
+    paused: { type: 'boolean', description: 'false only when a resume or the maximum pause came before the answer' },
     pausedSince,
     maxPauseSeconds: { type: 'number', minimum: 0 },
     waitedSeconds: { type: 'number', minimum: 0 },

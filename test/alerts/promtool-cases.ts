@@ -189,6 +189,43 @@ function scenario(
         instances: [{ labels, value: () => Number(literal(x)) }],
       };
     }
+    case 'proxyClientsHeld': {
+      const x = gaugeTarget();
+      if (x === undefined) return undefined;
+      const series = { ...labels, reason: 'outage' };
+      return {
+        name: target,
+        series: [{ series: seriesName('neo4j_proxy_pool_clients_held', series), values: constant(x, steps) }],
+        instances: [{ labels: series, value: () => Number(literal(x)) }],
+      };
+    }
+    case 'proxyHoldTimeouts':
+    case 'proxyPauseExpired': {
+      const perStep = counterStep(low, high, warning, critical);
+      if (perStep === undefined) return undefined;
+      const counters = {
+        proxyHoldTimeouts: ['neo4j_proxy_pool_holds_total', { reason: 'outage', outcome: 'timed_out' }],
+        proxyPauseExpired: ['neo4j_proxy_pool_pauses_expired_total', {}],
+      } as const;
+      const [metric, own] = counters[key];
+      const series = { ...labels, ...own };
+      return {
+        name: target,
+        series: [{ series: seriesName(metric, series), values: ramp(perStep, steps) }],
+        // Holds that ended any other way never count, however many.
+        ...(key === 'proxyHoldTimeouts'
+          ? {
+              decoys: [
+                {
+                  series: seriesName(metric, { ...labels, reason: 'outage', outcome: 'released' }),
+                  values: ramp(50, steps),
+                },
+              ],
+            }
+          : {}),
+        instances: [{ labels: series, value: (step) => increaseAt(step, perStep, samplesPerWindow(any)) }],
+      };
+    }
     case 'acquisitionTimeouts': {
       const perStep = counterStep(low, high, warning, critical);
       if (perStep === undefined) return undefined;
@@ -347,16 +384,21 @@ function scenario(
         ],
       };
     }
-    case 'credentialsRejected': {
-      // Like probeDown: the time since the refusal began grows, so one scenario crosses both levels.
+    case 'credentialsRejected':
+    case 'proxyPaused': {
+      // Like probeDown: the time since the refusal (or pause) began grows, so one scenario crosses both levels.
       if (target === 'between') return undefined;
       const rising = target === 'above';
+      const metric =
+        key === 'proxyPaused'
+          ? 'neo4j_proxy_pool_paused_since_timestamp_seconds'
+          : 'neo4j_sidecar_credentials_rejected_since_timestamp_seconds';
       return {
-        name: rising ? 'refused since the start' : 'never refused',
+        name: rising ? 'since the start' : 'never',
         series: [
           {
-            // Refused from the first step (time 15 s) on, or 0 throughout: not refused.
-            series: seriesName('neo4j_sidecar_credentials_rejected_since_timestamp_seconds', labels),
+            // From the first step (time 15 s) on, or 0 throughout: not refused, not paused.
+            series: seriesName(metric, labels),
             values: rising ? `0 ${constant(STEP_SECONDS, steps - 1)}` : constant(0, steps),
           },
         ],
@@ -393,11 +435,11 @@ function firingSteps(rule: AlertRule, instance: Instance, steps: number): boolea
 function horizonSteps(rules: readonly AlertRule[]): number {
   const longest = Math.max(...rules.map((rule) => rule.forMs + rule.windowMs)) / 1000;
   // ProbeDown's value grows with time, and its sparsest probe in the scenarios is allowed 20 steps;
-  // CredentialsRejected's grows with time too.
+  // CredentialsRejected's and ProxyPausedTooLong's grow with time too.
   const elapsedLevel = Math.max(
     ...rules.map((rule) => {
       if (rule.definition.key === 'probeDown') return rule.level + 20 * STEP_SECONDS;
-      return rule.definition.key === 'credentialsRejected' ? rule.level : 0;
+      return rule.definition.key === 'credentialsRejected' || rule.definition.key === 'proxyPaused' ? rule.level : 0;
     }),
   );
   return Math.ceil((longest + elapsedLevel) / STEP_SECONDS) + 8;

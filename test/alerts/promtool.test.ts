@@ -36,6 +36,10 @@ alerts:
     connectionChurn: { warning: 0.2, critical: 5, window: 1m, for: 2m }
     longRunningTransactions: { warning: 30, critical: 60, for: 1m }
     credentialsRejected: { warning: null, critical: 120, for: 30s }
+    proxyClientsHeld: { warning: 2, critical: 5, for: 30s }
+    proxyHoldTimeouts: { warning: 2, critical: 20, window: 1m }
+    proxyPaused: { warning: 30, critical: 90 }
+    proxyPauseExpired: { warning: 1, critical: 3, window: 5m }
 `;
 
 let workDir: string;

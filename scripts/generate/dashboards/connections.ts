@@ -14,6 +14,7 @@ import {
   row,
   StatPanel,
   TimeSeriesPanel,
+  thresholds,
 } from './panels.ts';
 
 export function connectionsDashboard() {
@@ -147,6 +148,80 @@ export function connectionsDashboard() {
       new TimeSeriesPanel('Reuses per pooled connection', proxyPool.reusesPerUpstream.help, 'none').targets(
         quantileQueries([0.5, 0.99], buckets(proxyPool.reusesPerUpstream), ['instance'], '{{instance}} '),
       ),
+    )
+    .withRow(row('Bolt proxy holds and maintenance'))
+    .withPanel(
+      new TimeSeriesPanel(
+        'Clients held',
+        `${proxyPool.clientsHeld.help} Dashed lines: the clients-held alert levels.`,
+        'none',
+      )
+        .alertLevels(alertLevels('proxyClientsHeld'))
+        .min(0)
+        .withTarget(
+          rangeQuery(`sum by (instance, reason) (${select(proxyPool.clientsHeld)})`, '{{instance}} {{reason}}'),
+        ),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        `Holds timed out per ${thresholds.proxyHoldTimeouts.window}`,
+        `${proxyPool.holds.help} Counted over ${thresholds.proxyHoldTimeouts.window}, the alert's window. Dashed lines: the hold-timeouts alert levels.`,
+        'none',
+      )
+        .alertLevels(alertLevels('proxyHoldTimeouts'))
+        .min(0)
+        .withTarget(
+          rangeQuery(
+            `sum by (instance, reason) (increase(${select(proxyPool.holds, { matchers: ['outcome="timed_out"'] })}[${thresholds.proxyHoldTimeouts.window}]))`,
+            '{{instance}} {{reason}}',
+          ),
+        ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Holds ended by outcome', `${proxyPool.holds.help} Per second.`, 'ops').withTarget(
+        rangeQuery(perSecond(select(proxyPool.holds), 'reason, outcome'), '{{reason}} {{outcome}}'),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Hold duration', proxyPool.holdSeconds.help, 's').targets(
+        quantileQueries(
+          [0.5, 0.99],
+          buckets(proxyPool.holdSeconds),
+          ['instance', 'reason'],
+          '{{instance}} {{reason}} ',
+        ),
+      ),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'Paused for',
+        `How long the current pause has lasted (${proxyPool.pausedSince.name}); nothing while not paused. Dashed lines: the paused-too-long alert levels.`,
+        's',
+      )
+        .alertLevels(alertLevels('proxyPaused'))
+        .min(0)
+        .withTarget(rangeQuery(`time() - (${select(proxyPool.pausedSince)} > 0)`, '{{instance}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        `Pauses ended by the maximum per ${thresholds.proxyPauseExpired.window}`,
+        `${proxyPool.pausesExpired.help} Counted over ${thresholds.proxyPauseExpired.window}, the alert's window. Dashed lines: the pause-expired alert levels.`,
+        'none',
+      )
+        .alertLevels(alertLevels('proxyPauseExpired'))
+        .min(0)
+        .withTarget(
+          rangeQuery(
+            `sum by (instance) (increase(${select(proxyPool.pausesExpired)}[${thresholds.proxyPauseExpired.window}]))`,
+            '{{instance}}',
+          ),
+        ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Neo4j reachable from the pool', proxyPool.neo4jReachable.help, 'none')
+        .min(0)
+        .max(1)
+        .withTarget(rangeQuery(select(proxyPool.neo4jReachable), '{{instance}}')),
     )
     .withRow(row('Server census'))
     .withPanel(
