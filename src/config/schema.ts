@@ -241,7 +241,7 @@ export const proxySection = z
     shutdownGraceMs: durationMs(0)
       .default(10000)
       .describe(
-        'On shutdown, how long client connections may finish in-flight queries and transactions before they are closed.',
+        'On shutdown, how long client connections may finish in-flight queries and transactions before they are closed. Each client is closed at a transaction boundary (at once when it is between transactions, after its COMMIT or ROLLBACK is answered when it is in one); those still inside one after this long are cut off.',
       ),
     pooling: poolingSection,
   })

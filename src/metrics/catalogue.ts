@@ -392,7 +392,7 @@ export const proxy = {
   }),
   clientConnectionsClosed: defineCounter({
     name: 'neo4j_proxy_client_connections_closed_total',
-    help: 'Client connections ended, by reason: client_closed, server_closed, shutdown, or the problem that made the proxy close it (see neo4j_proxy_connections_rejected_total).',
+    help: 'Client connections ended, by reason: client_closed, server_closed, shutdown (closed at a transaction boundary while the sidecar stops), shutdown_grace_over (still inside a query or transaction when proxy.shutdownGraceMs ran out), or the problem that made the proxy close it (see neo4j_proxy_connections_rejected_total).',
     unit: 'connections',
     labelNames: ['user_agent', 'reason'] as const,
     boundedLabels: ['user_agent', 'reason'] as const,

@@ -12,6 +12,8 @@
  *
  * Each side's life is one explicit state machine (connection-states.ts: its diagram holds for every
  * mode), and the connection finishes on the transition that leaves both done.
+ *
+ * The drain (shutdown) closes each client at a transaction boundary, never inside a transaction.
  */
 import type net from 'node:net';
 import { userAgentFamily } from '../metrics/user-agent.ts';
@@ -40,7 +42,7 @@ import {
 } from './metrics.ts';
 import { mayCarryGoodbye } from './pool/lent-link.ts';
 import { ConnectionProblem, type ConnectionProblemReason, problemCause, problemReason } from './problems.ts';
-import { BoltRefusal, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';
+import { BoltRefusal, failureMessage, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';
 import { formatAddress, type UpstreamTarget } from './upstream.ts';
 import { type LinkRelease, type OwnUpstreamEvents, OwnUpstreamLink, type UpstreamLink } from './upstream-link.ts';
 
@@ -64,6 +66,11 @@ export interface ConnectionHooks {
 
 /** How long one side may take to finish after the other closed, before it is cut off. */
 const LINGER_MS = 5000;
+/** What a client whose work was not started gets while the proxy stops: a transient error drivers retry. */
+const SHUTTING_DOWN = {
+  code: UPSTREAM_UNAVAILABLE_CODE,
+  message: 'neo4j-pool-sidecar is shutting down; nothing of this request was run',
+} as const;
 const EMPTY = Buffer.alloc(0);
 
 export class ProxiedConnection implements FrontHost {
@@ -232,7 +239,7 @@ export class ProxiedConnection implements FrontHost {
 
   /** Shutdown, after the grace period: close whatever is still going on. */
   terminate(): void {
-    this.#closeReason ??= 'shutdown';
+    this.#closeReason ??= 'shutdown_grace_over';
     this.#destroyBoth();
   }
 
@@ -638,10 +645,34 @@ export class ProxiedConnection implements FrontHost {
 
   #closeIfIdle(): void {
     if (this.states.client === 'ending' || this.states.client === 'closed' || this.#finished) return;
+    if (this.states.client === 'linked' && this.states.upstream === 'checking-out') {
+      this.#refuseUnstartedUnit();
+      return;
+    }
+    const handshakeBytes = this.#clientHandshakeBytes;
+    if (this.states.client === 'handshaking' && this.#link === null && handshakeBytes !== null) {
+      // Pooled, the handshake not answered yet: answered as a refusal the driver retries, not a bare close.
+      this.#closeReason ??= 'shutdown';
+      this.states.setClient('refusing');
+      this.#clientHandshakeBytes = null;
+      this.#refusal = BoltRefusal.replaying(this.#client, SHUTTING_DOWN, handshakeBytes);
+      return;
+    }
     if (this.handshake.outcome === 'agreed' && !this.#nothingOpen()) return;
     this.#closeReason ??= this.#goodbyeAt !== null ? 'client_closed' : 'shutdown';
     this.#endClient();
     this.#endUpstream();
+    this.#startLinger();
+  }
+
+  /**
+   * Transaction mode, draining: the client's next unit of work waits for an upstream and has not reached
+   * Neo4j, so it is not started; a transient FAILURE (drivers retry it elsewhere) and the close instead.
+   */
+  #refuseUnstartedUnit(): void {
+    this.#closeReason ??= 'shutdown';
+    this.writeClient(failureMessage(SHUTTING_DOWN, this.handshake.negotiatedVersion));
+    this.#endClient();
     this.#startLinger();
   }
 

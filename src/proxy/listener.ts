@@ -212,7 +212,9 @@ export class BoltProxy {
 
   /**
    * Stops accepting, lets open connections finish their in-flight queries and transactions for up to
-   * `graceMs` (closing each as soon as it is idle), then closes the rest.
+   * `graceMs`, closing each at a transaction boundary (at once when it is between transactions, after
+   * its COMMIT's reply when in one; in transaction mode a unit still waiting for an upstream is not
+   * started), then cuts off the rest (shutdown_grace_over).
    */
   stop(graceMs: number = this.#options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs): Promise<void> {
     this.#stopping ??= (async () => {

@@ -42,7 +42,10 @@ export type CloseReason =
   | 'server_closed'
   | 'client_error'
   | 'server_error'
-  | 'shutdown';
+  /** Closed by the drain at a transaction boundary while the proxy stops. */
+  | 'shutdown'
+  /** Still inside a query or transaction when the shutdown grace period ran out. */
+  | 'shutdown_grace_over';
 
 /**
  * The bolt_version label of a handshake: "none" without an agreed version. A manifest client picks its

@@ -1,7 +1,7 @@
 /**
  * The composition root: builds the recorder and its exporters, the sidecar's own driver, the
  * HTTP server and the optional components (Bolt proxy, probes), starts them in order and stops
- * them in reverse. Sources feed the recorder; the recorder feeds the exporters; nothing flows back.
+ * them in reverse, readiness false first so traffic is routed away while they drain. Sources feed the recorder; the recorder feeds the exporters; nothing flows back.
  */
 import type { AddressInfo } from 'node:net';
 import type { Driver } from 'neo4j-driver';
@@ -198,7 +198,11 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
       }),
     describe: describeFailure,
   });
+  /** Set first thing on stop: /readyz answers 503 from then on while the proxy drains (/healthz stays 200). */
+  let shuttingDown = false;
   const readiness = async (): Promise<Readiness> => {
+    // Kubernetes takes the pod out of its Services on this answer while in-flight work finishes.
+    if (shuttingDown) return { ready: false, reason: 'shutting down: finishing in-flight work' };
     // A refusal of the credentials is the reason, not the "not reachable" its refused checks would say.
     const neo4jState = credentials.state === 'rejected' ? credentials.readiness() : neo4jCheck.current();
     const checks: Record<string, { ok: boolean; detail?: string }> = { neo4j: neo4jState };
@@ -262,8 +266,9 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
+    shuttingDown = true;
     stopping ??= (async () => {
-      logger.info('stopping: no new connections, finishing in-flight work');
+      logger.info('stopping: not ready any more, no new connections, finishing in-flight work');
       for (const component of [...components].reverse()) {
         try {
           await component.stop();

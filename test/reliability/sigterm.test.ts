@@ -1,13 +1,19 @@
 /**
  * SIGTERM to the real CLI while workers query through its proxy: transactions open at that moment
  * finish within the grace period, the counters held for the next StatsD flush (a minute away) are
- * sent before the process goes, and it exits 0.
+ * sent before the process goes, and it exits 0. In transaction mode under per-task writes and a
+ * service's back-to-back transactions: /readyz answers 503 at once while /healthz stays 200, a
+ * transaction open across the signal commits, and every client is closed at a transaction boundary
+ * (no transaction fails after one of its writes was acknowledged; what Neo4j holds matches what the
+ * workers were told).
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import neo4j from 'neo4j-driver';
+import neo4j, { type Driver } from 'neo4j-driver';
+import { committedIds, inFlightAt, judge, startJsLoad } from '../../scripts/load/per-task-writes.ts';
 import { spawnSidecarCli } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { releaseSharedNeo4j, sharedNeo4j } from '../support/neo4j.ts';
@@ -99,4 +105,145 @@ describe('SIGTERM under load', () => {
       await sidecar.stop();
     }
   });
+
+  it('in transaction mode, goes unready first and closes each client at a transaction boundary', async () => {
+    const server = await sharedNeo4j();
+    const sidecar = await spawnSidecarCli(['run'], {
+      NEO4J_URI: server.uri,
+      NEO4J_PASSWORD: server.password,
+      SIDECAR__PROXY__POOLING__MODE: 'transaction',
+      // Far beyond what the open transaction needs: nothing may be cut off by the grace period.
+      SIDECAR__PROXY__SHUTDOWN_GRACE_MS: '120000',
+      SIDECAR__PROBES__ENABLED: 'false',
+    });
+    const uri = `bolt://127.0.0.1:${sidecar.proxyPort}`;
+    const auth = neo4j.auth.basic(server.username, server.password);
+    const quiet = { logging: { level: 'error' as const, logger: () => {} } };
+    const observer = neo4j.driver(server.uri, auth, quiet);
+    const holder = neo4j.driver(uri, auth, quiet);
+    const runId = `sigterm-${randomUUID()}`;
+    const serviceRun = `${runId}-service`;
+    const heldRun = `${runId}-held`;
+    try {
+      assert.ok(await sidecar.waitForOk('/readyz'), `the sidecar never became ready:\n${sidecar.logs()}`);
+      const load = startJsLoad({
+        uri,
+        username: server.username,
+        password: server.password,
+        runId,
+        workers: 4,
+        shape: 'session.run',
+      });
+      const service = startTransactionLoop(neo4j.driver(uri, auth, quiet), serviceRun);
+      // The worker whose transaction is open when the signal comes.
+      const heldSession = holder.session();
+      const heldTx = await heldSession.beginTransaction();
+      await heldTx.run('CREATE (:PerTaskWrite {run: $run, id: 1})', { run: heldRun });
+      await eventually(() => {
+        assert.ok(load.finished() >= 20, `${load.finished()} per-task writes so far`);
+        assert.ok(service.transactions() >= 10, `${service.transactions()} service transactions so far`);
+      }, 120_000);
+
+      const signalledAtMs = Date.now();
+      sidecar.child.kill('SIGTERM');
+      // Readiness goes first: 503 while the held transaction keeps the proxy draining, /healthz still 200.
+      const readyz = await eventually(async () => {
+        const response = await fetch(`${sidecar.httpUrl}/readyz`);
+        assert.equal(response.status, 503);
+        return (await response.json()) as { ready: boolean; reason?: string };
+      }, 30_000);
+      assert.match(readyz.reason ?? '', /shutting down/);
+      assert.equal((await fetch(`${sidecar.httpUrl}/healthz`)).status, 200);
+      await eventually(
+        async () => assert.equal(await connectionRefused(sidecar.proxyPort), true, 'the proxy still accepts'),
+        30_000,
+      );
+      // Through the stopping proxy: the held transaction writes again and commits.
+      await heldTx.run('CREATE (:PerTaskWrite {run: $run, id: 2})', { run: heldRun });
+      await heldTx.commit();
+      await heldSession.close();
+
+      const code = await Promise.race([
+        sidecar.exited,
+        new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 60_000)),
+      ]);
+      assert.equal(code, 0, sidecar.logs());
+      const records = await load.stop();
+      const transactions = await service.stop();
+
+      assert.deepEqual([...(await committedIds(observer, heldRun)).keys()].sort(), [1, 2]);
+      const verdict = judge(records, await committedIds(observer, runId));
+      console.log(
+        `per-task writes: ${verdict.tasks} tasks, ${verdict.failed} failed (${inFlightAt(records, signalledAtMs)} in flight at SIGTERM), by code ${JSON.stringify(verdict.failuresByCode)}`,
+      );
+      assert.equal(verdict.lost, 0, 'an acknowledged write is missing');
+      assert.equal(verdict.duplicated, 0);
+      assert.equal(verdict.failedButCommitted, 0, 'a task was told it failed although its write committed');
+
+      const committed = await committedIds(observer, serviceRun);
+      const inside = transactions.filter((tx) => tx.outcome === 'failed' && tx.stepsAnswered > 0);
+      console.log(
+        `service transactions: ${transactions.length}, ${transactions.filter((tx) => tx.outcome === 'failed').length} failed, ${inside.length} of them inside the transaction`,
+      );
+      assert.deepEqual(inside, [], 'a client was closed inside its transaction');
+      for (const tx of transactions) {
+        assert.equal(committed.get(tx.id) ?? 0, tx.outcome === 'committed' ? 2 : 0, `transaction ${tx.id}`);
+      }
+      assert.doesNotMatch(sidecar.logs(), /still busy after the grace period/);
+    } finally {
+      await holder.close();
+      await observer.close();
+      await sidecar.stop();
+    }
+  });
 });
+
+interface ServiceTransaction {
+  readonly id: number;
+  readonly outcome: 'committed' | 'failed';
+  /** Steps of the transaction (BEGIN, then each write) answered before it failed; 3 when it committed. */
+  readonly stepsAnswered: number;
+}
+
+/**
+ * A service's long-lived driver running two-write transactions back to back, computing a little
+ * between the writes: a close inside a transaction shows as a failure after its BEGIN was answered.
+ */
+function startTransactionLoop(
+  driver: Driver,
+  run: string,
+): { transactions: () => number; stop: () => Promise<ServiceTransaction[]> } {
+  const done: ServiceTransaction[] = [];
+  let running = true;
+  const loop = (async () => {
+    for (let id = 0; running; id++) {
+      const session = driver.session();
+      let stepsAnswered = 0;
+      try {
+        const tx = await session.beginTransaction();
+        stepsAnswered++;
+        await tx.run('CREATE (:PerTaskWrite {run: $run, id: $id})', { run, id });
+        stepsAnswered++;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        await tx.run('CREATE (:PerTaskWrite {run: $run, id: $id})', { run, id });
+        stepsAnswered++;
+        await tx.commit();
+        done.push({ id, outcome: 'committed', stepsAnswered });
+      } catch {
+        done.push({ id, outcome: 'failed', stepsAnswered });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      } finally {
+        await session.close().catch(() => {});
+      }
+    }
+  })();
+  return {
+    transactions: () => done.length,
+    async stop() {
+      running = false;
+      await loop;
+      await driver.close();
+      return done;
+    },
+  };
+}
