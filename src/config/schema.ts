@@ -243,6 +243,11 @@ export const proxySection = z
       .describe(
         'On shutdown, how long client connections may finish in-flight queries and transactions before they are closed. Each client is closed at a transaction boundary (at once when it is between transactions, after its COMMIT or ROLLBACK is answered when it is in one); those still inside one after this long are cut off.',
       ),
+    idleTransactionTimeoutMs: durationMs(0)
+      .default(300_000)
+      .describe(
+        "A client that began an explicit transaction and then sent nothing for this long, with no request of its awaiting a reply, is closed: its transaction is rolled back on the upstream, it gets a Neo.ClientError.Transaction.TransactionTimedOut FAILURE naming this option, and it is counted in neo4j_proxy_idle_transaction_timeouts_total (pgbouncer's idle_transaction_timeout; 0 turns it off). Such a client (a hung task, a stopped process with its socket open) holds its locks, blocking every other writer of those nodes, and its upstream, for ever. The 5-minute default is far above the pause of a worker computing between two queries of one transaction (seconds) and the drivers' 30 s retry of a managed transaction, yet frees a dead task's locks within one alerting period; Neo4j's own db.transaction.timeout, off by default, bounds a transaction's whole life, busy or not, which this does not. Checked every idleTransactionTimeoutMs/10 (at least 100 ms, at most 5 s), so it fires up to that much late.",
+      ),
     pooling: poolingSection,
   })
   .prefault({});

@@ -392,11 +392,19 @@ export const proxy = {
   }),
   clientConnectionsClosed: defineCounter({
     name: 'neo4j_proxy_client_connections_closed_total',
-    help: 'Client connections ended, by reason: client_closed, server_closed, shutdown (closed at a transaction boundary while the sidecar stops), shutdown_grace_over (still inside a query or transaction when proxy.shutdownGraceMs ran out), or the problem that made the proxy close it (see neo4j_proxy_connections_rejected_total).',
+    help: 'Client connections ended, by reason: client_closed, server_closed, shutdown (closed at a transaction boundary while the sidecar stops), shutdown_grace_over (still inside a query or transaction when proxy.shutdownGraceMs ran out), idle_transaction_timeout (see neo4j_proxy_idle_transaction_timeouts_total), or the problem that made the proxy close it (see neo4j_proxy_connections_rejected_total).',
     unit: 'connections',
     labelNames: ['user_agent', 'reason'] as const,
     boundedLabels: ['user_agent', 'reason'] as const,
     statsdName: 'proxy.client_connections.closed',
+  }),
+  idleTransactionTimeouts: defineCounter({
+    name: 'neo4j_proxy_idle_transaction_timeouts_total',
+    help: 'Clients closed by proxy.idleTransactionTimeoutMs, by driver family: each began an explicit transaction and then sent nothing for that long with no reply awaited (a hung task, a stopped process), so its transaction was rolled back and its locks and upstream freed. Any increase is a worker to look at.',
+    unit: 'connections',
+    labelNames: ['user_agent'] as const,
+    boundedLabels: ['user_agent'] as const,
+    statsdName: 'proxy.idle_transaction_timeouts',
   }),
   clientConnectionsActive: defineGauge({
     name: 'neo4j_proxy_client_connections_active',

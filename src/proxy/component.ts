@@ -41,6 +41,7 @@ export const proxyComponent: ComponentFactory = ({ config, recorder, logger }) =
         upstreamConnectTimeoutMs: config.neo4j.connectionTimeoutMs,
         maxMessageBytes: config.proxy.maxMessageBytes,
         shutdownGraceMs: config.proxy.shutdownGraceMs,
+        idleTransactionTimeoutMs: config.proxy.idleTransactionTimeoutMs,
         pooling: config.proxy.pooling,
       });
     },

@@ -13,7 +13,9 @@
  * Each side's life is one explicit state machine (connection-states.ts: its diagram holds for every
  * mode), and the connection finishes on the transition that leaves both done.
  *
- * The drain (shutdown) closes each client at a transaction boundary, never inside a transaction.
+ * Two closes of the proxy's own come at transaction boundaries or end a transaction on purpose: the
+ * drain (shutdown) closes each client between transactions, never inside one; the idle-in-transaction
+ * timeout closes a client that left its explicit transaction open and went silent, rolling it back.
  */
 import type net from 'node:net';
 import { userAgentFamily } from '../metrics/user-agent.ts';
@@ -26,6 +28,7 @@ import {
   type ConversationEvent,
   chunkMessage,
   type QueryFinishedEvent,
+  requestMessage,
   rewriteRouteSuccess,
   rewriteRoutingProcedureRecord,
   type ServerHandshakeProgress,
@@ -42,7 +45,7 @@ import {
 } from './metrics.ts';
 import { mayCarryGoodbye } from './pool/lent-link.ts';
 import { ConnectionProblem, type ConnectionProblemReason, problemCause, problemReason } from './problems.ts';
-import { BoltRefusal, failureMessage, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';
+import { BoltRefusal, failureMessage, IDLE_TRANSACTION_TIMEOUT_CODE, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';
 import { formatAddress, type UpstreamTarget } from './upstream.ts';
 import { type LinkRelease, type OwnUpstreamEvents, OwnUpstreamLink, type UpstreamLink } from './upstream-link.ts';
 
@@ -66,11 +69,15 @@ export interface ConnectionHooks {
 
 /** How long one side may take to finish after the other closed, before it is cut off. */
 const LINGER_MS = 5000;
+/** How long a client told its idle transaction was rolled back may stay, silent, to read why. */
+const IDLE_TIMEOUT_LINGER_MS = 60_000;
 /** What a client whose work was not started gets while the proxy stops: a transient error drivers retry. */
 const SHUTTING_DOWN = {
   code: UPSTREAM_UNAVAILABLE_CODE,
   message: 'neo4j-pool-sidecar is shutting down; nothing of this request was run',
 } as const;
+/** RESET as drivers send it, in one chunk. */
+const RESET_MESSAGE = requestMessage(BoltSignature.RESET);
 const EMPTY = Buffer.alloc(0);
 
 export class ProxiedConnection implements FrontHost {
@@ -102,6 +109,10 @@ export class ProxiedConnection implements FrontHost {
   #lingerTimer: NodeJS.Timeout | null = null;
   /** Time of the read being processed: one clock read per read, not per message. */
   #now = 0;
+  /** When the client's last read came (performance.now()): the idle-in-transaction check reads it. */
+  #clientReadAtMs = performance.now();
+  /** When the idle-in-transaction timeout rolled this client's transaction back and sent it the FAILURE. */
+  #idleTimedOutAtMs: number | null = null;
   #decodeFailuresSeen = 0;
   #userAgent: string | null = null;
   #queries = 0;
@@ -243,8 +254,63 @@ export class ProxiedConnection implements FrontHost {
     this.#destroyBoth();
   }
 
+  /**
+   * The idle-in-transaction timeout, checked by the listener's coarse timer (nothing per message): a
+   * client inside an explicit transaction that has sent nothing since `idleSinceMs` (performance.now()
+   * time) and awaits no reply has its transaction rolled back (a lent upstream is RESET before reuse;
+   * an own one is closed, which Neo4j rolls back) and gets a FAILURE saying so; the client is closed on
+   * its next request or IDLE_TIMEOUT_LINGER_MS later. True when it timed out now.
+   */
+  closeIfIdleInTransaction(idleSinceMs: number, timeoutMs: number): boolean {
+    const timedOutAt = this.#idleTimedOutAtMs;
+    if (timedOutAt !== null) {
+      if (timedOutAt + IDLE_TIMEOUT_LINGER_MS <= idleSinceMs + timeoutMs) this.#closeAfterIdleTimeout();
+      return false;
+    }
+    if (this.#closeReason !== null || this.states.client !== 'linked' || this.#clientReadAtMs > idleSinceMs) {
+      return false;
+    }
+    const tracker = this.#tracker;
+    // A client paused by back-pressure is not silent: the proxy stopped reading it.
+    if (!tracker.inExplicitTransaction || tracker.pendingRequestCount > 0 || this.#clientPaused) return false;
+    this.#closeReason = 'idle_transaction_timeout';
+    this.#idleTimedOutAtMs = idleSinceMs + timeoutMs;
+    this.#hooks.metrics.idleTransactionTimedOut(this.userAgent);
+    const message =
+      `neo4j-pool-sidecar: the transaction was left open with nothing sent for ${timeoutMs} ms ` +
+      '(proxy.idleTransactionTimeoutMs); it was rolled back and the connection is closed';
+    this.writeClient(
+      failureMessage({ code: IDLE_TRANSACTION_TIMEOUT_CODE, message }, this.handshake.negotiatedVersion),
+    );
+    if (this.#link?.outlivesClient) this.#endUpstream();
+    else this.#link?.destroy();
+    return true;
+  }
+
+  /**
+   * The FAILURE went out unasked. A driver that reads eagerly (JavaScript) marks the connection broken
+   * with it and answers it with a RESET of its own; its next call in the transaction reports the FAILURE
+   * only while the socket is still open, so the client is closed on its next request other than RESET
+   * (a lazy reader, Python or Go, reads the FAILURE as that request's answer) or after
+   * IDLE_TIMEOUT_LINGER_MS more.
+   */
+  #afterIdleTimeout(data: Buffer): void {
+    if (!data.equals(RESET_MESSAGE)) this.#closeAfterIdleTimeout();
+  }
+
+  #closeAfterIdleTimeout(): void {
+    if (this.states.client !== 'linked') return;
+    this.#endClient();
+    this.#startLinger();
+  }
+
   #onClientData(data: Buffer): void {
     this.#now = performance.now();
+    this.#clientReadAtMs = this.#now;
+    if (this.#idleTimedOutAtMs !== null) {
+      this.#afterIdleTimeout(data);
+      return;
+    }
     this.#unflushedBytesFromClient += data.length;
     if (this.#refusal !== null) {
       this.#refusal.feed(data);
@@ -612,7 +678,8 @@ export class ProxiedConnection implements FrontHost {
   #onUpstreamClosed(error: Error | null): void {
     this.#link = null;
     this.states.setUpstream('disconnected');
-    if (this.#finished || this.#refusal !== null) return;
+    // The idle-in-transaction timeout closed it (rolling back); the client is closed on its own schedule.
+    if (this.#finished || this.#refusal !== null || this.#idleTimedOutAtMs !== null) return;
     if (error !== null && this.#goodbyeAt === null) this.#closeReason ??= 'server_error';
     this.#closeReason ??= this.#closedBy('upstream');
     this.#flushAndEndClient();
@@ -645,6 +712,10 @@ export class ProxiedConnection implements FrontHost {
 
   #closeIfIdle(): void {
     if (this.states.client === 'ending' || this.states.client === 'closed' || this.#finished) return;
+    if (this.#idleTimedOutAtMs !== null) {
+      this.#closeAfterIdleTimeout();
+      return;
+    }
     if (this.states.client === 'linked' && this.states.upstream === 'checking-out') {
       this.#refuseUnstartedUnit();
       return;

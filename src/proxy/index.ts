@@ -33,5 +33,10 @@ export {
 } from './maintenance.ts';
 export type { CloseReason, ProblemReason } from './metrics.ts';
 export type { CheckoutResult, LoginOutcome, PoolingMode, UpstreamCloseReason } from './pool/pool.ts';
-export { CONNECTION_LIMIT_CODE, POOL_TIMEOUT_CODE, UPSTREAM_UNAVAILABLE_CODE } from './refusal.ts';
+export {
+  CONNECTION_LIMIT_CODE,
+  IDLE_TRANSACTION_TIMEOUT_CODE,
+  POOL_TIMEOUT_CODE,
+  UPSTREAM_UNAVAILABLE_CODE,
+} from './refusal.ts';
 export { type UpstreamTarget, type UpstreamTls, upstreamFromUri } from './upstream.ts';

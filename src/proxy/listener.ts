@@ -35,6 +35,8 @@ export interface BoltProxyOptions {
   readonly maxMessageBytes?: number;
   /** How long stop() lets connections finish in-flight work. */
   readonly shutdownGraceMs?: number;
+  /** A client silent this long inside an explicit transaction is rolled back and closed; 0: never. */
+  readonly idleTransactionTimeoutMs?: number;
   /** Upstream pooling; off (one upstream per client) unless given. */
   readonly pooling?: PoolingOptions;
 }
@@ -88,7 +90,11 @@ const DEFAULTS = {
   upstreamConnectTimeoutMs: 5000,
   maxMessageBytes: 16 * 1024 * 1024,
   shutdownGraceMs: 10_000,
+  idleTransactionTimeoutMs: 300_000,
 };
+/** The idle-in-transaction check runs every tenth of the timeout, within these bounds. */
+const IDLE_CHECK_MIN_MS = 100;
+const IDLE_CHECK_MAX_MS = 5000;
 /** Refusals being answered at once; past this a refused client is just closed, so a flood costs nothing. */
 const MAX_CONCURRENT_REFUSALS = 64;
 const PROBLEM_LOG_INTERVAL_MS = 10_000;
@@ -106,6 +112,11 @@ export class BoltProxy {
   readonly #versions = new Map<string, number>();
   readonly #logProblem = new Map<ProblemReason, (fields: Record<string, unknown>, message: string) => void>();
   readonly #removeSampler: () => void;
+  readonly #idleTransactionCheck: NodeJS.Timeout | null;
+  readonly #logIdleTransaction = rateLimited(
+    (fields, message) => this.#logger.warn(fields, message),
+    PROBLEM_LOG_INTERVAL_MS,
+  );
   readonly #listen: string;
   readonly #pool: UpstreamPool | null;
   #nextId = 1;
@@ -144,6 +155,9 @@ export class BoltProxy {
       maxMessageBytes,
     };
     this.#removeSampler = options.recorder.addSampler(() => this.#sample());
+    this.#idleTransactionCheck = this.#startIdleTransactionCheck(
+      options.idleTransactionTimeoutMs ?? DEFAULTS.idleTransactionTimeoutMs,
+    );
     server.on('connection', (socket) => this.#onConnection(socket));
     server.on('error', (error) => this.#logger.error({ err: error }, 'Bolt proxy listener error'));
   }
@@ -238,6 +252,7 @@ export class BoltProxy {
       await allClosed;
       this.#pool?.close();
       await listenerClosed;
+      if (this.#idleTransactionCheck !== null) clearInterval(this.#idleTransactionCheck);
       this.#sample();
       this.#removeSampler();
       this.#logger.info('Bolt proxy stopped');
@@ -329,6 +344,27 @@ export class BoltProxy {
       },
       reason === 'limit' ? 'refused a client connection' : 'closed a client connection',
     );
+  }
+
+  /**
+   * One coarse timer for every connection (pgbouncer's idle_transaction_timeout): each read of a client
+   * only stores a timestamp, so the timeout costs nothing per message and fires up to a tenth late.
+   */
+  #startIdleTransactionCheck(timeoutMs: number): NodeJS.Timeout | null {
+    if (timeoutMs <= 0) return null;
+    const everyMs = Math.min(IDLE_CHECK_MAX_MS, Math.max(IDLE_CHECK_MIN_MS, Math.round(timeoutMs / 10)));
+    const timer = setInterval(() => {
+      const idleSinceMs = performance.now() - timeoutMs;
+      for (const connection of this.#connections) {
+        if (!connection.closeIfIdleInTransaction(idleSinceMs, timeoutMs)) continue;
+        this.#logIdleTransaction(
+          { connection: connection.id, client: connection.remoteAddress, userAgent: connection.userAgent, timeoutMs },
+          'rolled back and closed a client silent inside its transaction (proxy.idleTransactionTimeoutMs)',
+        );
+      }
+    }, everyMs);
+    timer.unref();
+    return timer;
   }
 
   #sample(): void {

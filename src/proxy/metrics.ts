@@ -45,7 +45,9 @@ export type CloseReason =
   /** Closed by the drain at a transaction boundary while the proxy stops. */
   | 'shutdown'
   /** Still inside a query or transaction when the shutdown grace period ran out. */
-  | 'shutdown_grace_over';
+  | 'shutdown_grace_over'
+  /** Silent inside an explicit transaction for proxy.idleTransactionTimeoutMs: rolled back and closed. */
+  | 'idle_transaction_timeout';
 
 /**
  * The bolt_version label of a handshake: "none" without an agreed version. A manifest client picks its
@@ -146,6 +148,10 @@ export class ProxyMetrics implements PoolObserver {
       .counter(proxyMetrics.clientConnectionsClosed)
       .inc({ user_agent: summary.userAgent, reason: summary.reason });
     this.#recorder.gauge(proxyMetrics.clientConnectionsActive).dec({});
+  }
+
+  idleTransactionTimedOut(userAgent: string): void {
+    this.#recorder.counter(proxyMetrics.idleTransactionTimeouts).inc({ user_agent: userAgent });
   }
 
   rejected(reason: ProblemReason): void {

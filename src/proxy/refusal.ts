@@ -26,6 +26,8 @@ export interface RefusalFailure {
 /** Neo4j's own code for "too busy to take this request now": drivers retry it. */
 export const CONNECTION_LIMIT_CODE = 'Neo.TransientError.Request.NoThreadsAvailable';
 export const UPSTREAM_UNAVAILABLE_CODE = 'Neo.TransientError.General.DatabaseUnavailable';
+/** Neo4j's own code for a transaction it timed out: what proxy.idleTransactionTimeoutMs answers. */
+export const IDLE_TRANSACTION_TIMEOUT_CODE = 'Neo.ClientError.Transaction.TransactionTimedOut';
 /** Every pooled Neo4j connection stayed busy for proxy.pooling.acquireTimeoutMs: busy, so retried. */
 export const POOL_TIMEOUT_CODE = CONNECTION_LIMIT_CODE;
 

@@ -9,8 +9,16 @@ import type { LinkRelease, UpstreamEvents, UpstreamLink } from '../upstream-link
 import type { UpstreamCloseReason, UpstreamPool } from './pool.ts';
 import type { PooledUpstream, UpstreamBorrower } from './pooled-upstream.ts';
 
-/** A client that left one of these ways left its upstream in a state RESET can clean. */
-const CLEAN_CLOSES: ReadonlySet<CloseReason> = new Set(['client_closed', 'client_error', 'shutdown']);
+/**
+ * A client that left one of these ways left its upstream in a state RESET can clean (an idle
+ * transaction's is rolled back by that RESET).
+ */
+const CLEAN_CLOSES: ReadonlySet<CloseReason> = new Set([
+  'client_closed',
+  'client_error',
+  'shutdown',
+  'idle_transaction_timeout',
+]);
 
 /** GOODBYE as drivers send it, in one chunk. */
 const GOODBYE_MESSAGE = requestMessage(BoltSignature.GOODBYE);
