@@ -47,11 +47,17 @@ const UPSTREAM_DONE: ReadonlySet<UpstreamLinkState> = new Set(['unlinked', 'rele
 export class ConnectionStates {
   #client: ClientState = 'handshaking';
   #upstream: UpstreamLinkState = 'unlinked';
+  #changedAtMs = performance.now();
   readonly #onBothDone: () => void;
 
   /** `onBothDone` runs on the transition that leaves the client closed and the upstream done. */
   constructor(onBothDone: () => void) {
     this.#onBothDone = onBothDone;
+  }
+
+  /** When either machine last moved (performance.now()): how long a client has been in its state. */
+  get changedAtMs(): number {
+    return this.#changedAtMs;
   }
 
   get client(): ClientState {
@@ -69,6 +75,7 @@ export class ConnectionStates {
       throw new ConnectionProblem('internal_error', `client socket: no transition ${current} → ${next}`);
     }
     this.#client = next;
+    this.#changedAtMs = performance.now();
     if (next === 'closed' && UPSTREAM_DONE.has(this.#upstream)) this.#onBothDone();
   }
 
@@ -79,6 +86,7 @@ export class ConnectionStates {
       throw new ConnectionProblem('internal_error', `upstream link: no transition ${current} → ${next}`);
     }
     this.#upstream = next;
+    this.#changedAtMs = performance.now();
     if (this.#client === 'closed' && UPSTREAM_DONE.has(next)) this.#onBothDone();
   }
 }

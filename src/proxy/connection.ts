@@ -201,6 +201,11 @@ export class ProxiedConnection implements FrontHost {
     return this.#userAgent ?? UNKNOWN_USER_AGENT;
   }
 
+  /** Queries this client has run so far. */
+  get queryCount(): number {
+    return this.#queries;
+  }
+
   get openQueries(): number {
     return this.#tracker.openQueryCount;
   }

@@ -12,6 +12,16 @@ import { createLogger, type Logger, rateLimited } from '../logger.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 import { type ConnectionHooks, type ConnectionSettings, ProxiedConnection } from './connection.ts';
 import type { FrontFactory } from './front.ts';
+import type {
+  ClientsView,
+  PauseOptions,
+  PauseReport,
+  PoolsView,
+  ProxyMaintenance,
+  ReconnectReport,
+  ResumeReport,
+} from './maintenance.ts';
+import { ClientStates, pauseAndDrain, poolHolds, poolsView } from './maintenance-views.ts';
 import { type ProblemReason, ProxyMetrics } from './metrics.ts';
 import { type PoolingMode, type PoolSettings, UpstreamPool } from './pool/pool.ts';
 import { PooledLogin } from './pool/pooled-login.ts';
@@ -100,7 +110,7 @@ const MAX_CONCURRENT_REFUSALS = 64;
 const PROBLEM_LOG_INTERVAL_MS = 10_000;
 const WILDCARD_HOSTS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '']);
 
-export class BoltProxy {
+export class BoltProxy implements ProxyMaintenance {
   readonly #listener: net.Server;
   readonly #options: BoltProxyOptions;
   readonly #logger: Logger;
@@ -119,6 +129,7 @@ export class BoltProxy {
   );
   readonly #listen: string;
   readonly #pool: UpstreamPool | null;
+  readonly #clientStates = new ClientStates();
   #nextId = 1;
   #accepted = 0;
   #refused = 0;
@@ -197,6 +208,65 @@ export class BoltProxy {
 
   get activeConnections(): number {
     return this.#connections.size;
+  }
+
+  get poolingMode(): PoolingMode {
+    return this.#pool?.mode ?? 'off';
+  }
+
+  /**
+   * pgbouncer's PAUSE: new work that needs an upstream is held from now on, and the answer comes once
+   * nothing is lent (drained) or after the timeout (at most the maximum pause), saying what still runs.
+   */
+  async pause(options: PauseOptions): Promise<PauseReport> {
+    const pool = this.#requirePool();
+    const report = await pauseAndDrain(
+      pool,
+      () => this.#connections,
+      Math.min(options.drainTimeoutMs, pool.settings.maxPauseMs),
+      pool.settings.maxPauseMs,
+    );
+    this.#logger.info({ drained: report.drained, running: report.running }, 'Bolt proxy paused');
+    return report;
+  }
+
+  /** pgbouncer's RESUME: the clients the pause held go on, in arrival order. */
+  resume(): ResumeReport {
+    const pool = this.#requirePool();
+    const { paused, pausedForMs, heldBy } = pool.maintenance;
+    pool.resume();
+    if (paused) this.#logger.info({ pausedMs: pausedForMs, released: heldBy.paused }, 'Bolt proxy resumed');
+    return {
+      wasPaused: paused,
+      pausedSeconds: paused ? (pausedForMs ?? 0) / 1000 : 0,
+      released: paused ? heldBy.paused : 0,
+    };
+  }
+
+  /** pgbouncer's RECONNECT: every upstream open now is closed at its next return. */
+  reconnect(): ReconnectReport {
+    const pool = this.#requirePool();
+    const { states } = pool.counts();
+    const upstreams = states.idle + states.in_use + states.opening + states.resetting;
+    pool.reconnect();
+    this.#logger.info({ upstreams }, 'Bolt proxy reconnecting its upstreams');
+    return { upstreams };
+  }
+
+  /** pgbouncer's SHOW POOLS. */
+  pools(): PoolsView {
+    const pool = this.#requirePool();
+    return poolsView(pool, pool.settings.maxUpstreams, pool.settings.maxPauseMs);
+  }
+
+  /** pgbouncer's SHOW CLIENTS. */
+  clients(): ClientsView {
+    return this.#clientStates.clients(this.#connections, this.poolingMode, poolHolds(this.#pool));
+  }
+
+  #requirePool(): UpstreamPool {
+    if (this.#pool === null) throw new Error('the Bolt proxy runs without a pool (proxy.pooling.mode: off)');
+    return this.#pool;
   }
 
   status(): BoltProxyStatus {

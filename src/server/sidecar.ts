@@ -18,6 +18,7 @@ import {
   sidecar as sidecarMetrics,
 } from '../metrics/index.ts';
 import { describeFailure } from '../probe/outcome.ts';
+import { isBoltProxyComponent } from '../proxy/index.ts';
 import { exportTopQueries, QueryStatistics } from '../querystats/index.ts';
 import { AdminAccess } from './admin-access.ts';
 import { createHttpServer, type Readiness } from './http.ts';
@@ -236,6 +237,7 @@ export async function startSidecar(config: SidecarConfig, options: StartSidecarO
     logger,
     access: new AdminAccess(config.http.adminTokenFile ? new AdminTokenFile(config.http.adminTokenFile) : null),
     ...(queryStats ? { queries: queryStats } : {}),
+    proxy: () => components.find(isBoltProxyComponent)?.proxy,
   });
   const started: Component[] = [];
   credentials.onChange(() => neo4jCheck.refreshNow());

@@ -15,6 +15,8 @@ import { type ClientHost, createClientHost } from '../support/client-host.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 
 const TOKEN = 'a-long-enough-admin-token-0123456789';
+/** Every endpoint of access level admin. */
+const ADMIN_POSTS = ['/queries/reset', '/proxy/pause?drainTimeoutSeconds=0', '/proxy/resume', '/proxy/reconnect'];
 
 let server: TestNeo4j;
 let host: ClientHost;
@@ -58,16 +60,20 @@ describe('admin access without a token (the default)', { timeout: 3 * 60_000 }, 
   });
   after(() => sidecar?.stop());
 
-  it('refuses POST /queries/reset from another host with 403 and a reason', () => {
+  it('refuses POST /queries/reset and the proxy verbs from another host with 403 and a reason', () => {
     const url = `http://${host.hostAddress}:${sidecar.httpPort}`;
-    const reset = fromClientHost(`${url}/queries/reset`, { method: 'POST' });
-    assert.equal(reset.status, 403, reset.body);
-    assert.match(JSON.parse(reset.body).message, /loopback.*http\.adminTokenFile/);
+    for (const path of ADMIN_POSTS) {
+      const refused = fromClientHost(`${url}${path}`, { method: 'POST' });
+      assert.equal(refused.status, 403, `${path}: ${refused.body}`);
+      assert.match(JSON.parse(refused.body).message, /loopback.*http\.adminTokenFile/);
+    }
+    // Refused before anything happened: the pool was never paused.
+    assert.equal(JSON.parse(fromClientHost(`${url}/proxy/pools`).body).paused, false);
   });
 
-  it('keeps /metrics, /healthz, /readyz, /status and /queries open to the other host', () => {
+  it('keeps /metrics, /healthz, /readyz, /status, /queries and the proxy views open to the other host', () => {
     const url = `http://${host.hostAddress}:${sidecar.httpPort}`;
-    for (const path of ['/metrics', '/healthz', '/status', '/queries']) {
+    for (const path of ['/metrics', '/healthz', '/status', '/queries', '/proxy/pools', '/proxy/clients']) {
       assert.equal(fromClientHost(`${url}${path}`).status, 200, path);
     }
     assert.notEqual(fromClientHost(`${url}/readyz`).status, 401);
@@ -92,9 +98,11 @@ describe('admin access with http.adminTokenFile', { timeout: 3 * 60_000 }, () =>
   it('answers 401 to a missing or wrong token, from anywhere, for operator and admin endpoints', async () => {
     const url = `http://${host.hostAddress}:${sidecar.httpPort}`;
     for (const [path, method] of [
-      ['/queries/reset', 'POST'],
+      ...ADMIN_POSTS.map((path) => [path, 'POST'] as const),
       ['/queries', 'GET'],
       ['/status', 'GET'],
+      ['/proxy/pools', 'GET'],
+      ['/proxy/clients', 'GET'],
     ] as const) {
       assert.equal(fromClientHost(`${url}${path}`, { method }).status, 401, `${method} ${path} without a token`);
       const wrong = fromClientHost(`${url}${path}`, { method, token: `${TOKEN.slice(0, -1)}x` });
@@ -112,6 +120,20 @@ describe('admin access with http.adminTokenFile', { timeout: 3 * 60_000 }, () =>
     for (const path of ['/metrics', '/healthz', '/openapi.json']) {
       assert.equal(fromClientHost(`${url}${path}`).status, 200, path);
     }
+  });
+
+  it("lets the proxy verbs in with the token, from the other host and from the CLI in the sidecar's environment", () => {
+    const url = `http://${host.hostAddress}:${sidecar.httpPort}`;
+    const paused = fromClientHost(`${url}/proxy/pause?drainTimeoutSeconds=5`, { method: 'POST', token: TOKEN });
+    assert.equal(paused.status, 200, paused.body);
+    assert.equal(JSON.parse(paused.body).drained, true);
+    const env = { SIDECAR__HTTP__PORT: String(sidecar.httpPort), SIDECAR__HTTP__ADMIN_TOKEN_FILE: tokenFile };
+    const resume = runSidecarCli(['resume'], env);
+    assert.equal(resume.status, 0, resume.stderr);
+    assert.match(resume.stdout, /resumed after/);
+    const without = runSidecarCli(['pause'], { SIDECAR__HTTP__PORT: String(sidecar.httpPort) });
+    assert.equal(without.status, 1);
+    assert.match(without.stderr, /pause failed: .*401/);
   });
 
   it('lets `neo4j-pool-sidecar queries` in with the environment the sidecar was started with', async () => {

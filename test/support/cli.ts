@@ -22,6 +22,33 @@ export function runSidecarCli(args: string[], env: Record<string, string> = {}) 
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/**
+ * runSidecarCli without blocking the caller's event loop: for a command that waits on what the test
+ * itself does meanwhile (a pause that drains the test's own transaction), which spawnSync would deadlock.
+ */
+export function runSidecarCliAsync(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, cliArgv(args), {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 /** Everything a child writes to stdout and stderr, interleaved as it arrives; `limit` keeps only the tail. */
 export function collectOutput(child: ChildProcess, limit = Number.POSITIVE_INFINITY): () => string {
   let output = '';

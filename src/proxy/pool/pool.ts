@@ -365,6 +365,30 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     return { states, waiting: this.#waiters.length };
   }
 
+  /** Upstreams by key (and its Bolt version) and state label, for the live view; gone ones are not counted. */
+  upstreamsByKey(): Array<{
+    readonly key: string;
+    readonly bolt: string;
+    readonly states: Record<UpstreamStateLabel, number>;
+  }> {
+    const byKey = new Map<string, { key: string; bolt: string; states: Record<UpstreamStateLabel, number> }>();
+    for (const upstream of this.#all) {
+      const label = STATE_LABELS[upstream.state];
+      if (label === null) continue;
+      let entry = byKey.get(upstream.key);
+      if (entry === undefined) {
+        entry = {
+          key: upstream.key,
+          bolt: `${upstream.version.major}.${upstream.version.minor}`,
+          states: { idle: 0, in_use: 0, opening: 0, resetting: 0 },
+        };
+        byKey.set(upstream.key, entry);
+      }
+      entry.states[label]++;
+    }
+    return [...byKey.values()];
+  }
+
   get maintenance(): PoolMaintenance {
     const heldBy: Record<HoldReason, number> = { outage: 0, paused: 0 };
     for (const hold of this.#holds) heldBy[hold.reason]++;
