@@ -198,9 +198,9 @@ export const poolingSection = z
         '0: every client login is verified by Neo4j (LOGOFF+LOGON on the pooled connection, Bolt 5.1+; a fresh connection before 5.1). Above 0: a login Neo4j accepted on a pooled connection within this many seconds is answered by the proxy (a changed password keeps working that long). A refused login is never cached.',
       ),
     holdTimeoutMs: durationMs(0)
-      .default(0)
+      .default(25000)
       .describe(
-        'Longest a client is held instead of failed while Neo4j cannot be reached (refused, reset, unanswered, or DatabaseUnavailable while it starts) or the proxy is paused: a new login in either mode, and in transaction mode the next auto-commit query or BEGIN of a connected client (nothing already sent to Neo4j is ever held or replayed). Past it the client gets Neo.TransientError.General.DatabaseUnavailable, which managed transactions retry. 0: fail at once, as direct (pauses still hold, up to maxPauseMs).',
+        "Longest a client is held instead of failed while Neo4j cannot be reached (refused, reset, unanswered, or DatabaseUnavailable while it starts) or the proxy is paused: a new login in either mode, and in transaction mode the next auto-commit query or BEGIN of a connected client (nothing already sent to Neo4j is ever held or replayed). Past it the client gets Neo.TransientError.General.DatabaseUnavailable, which managed transactions retry. 25 s covers a Neo4j restart (12-18 s measured) and stays under the drivers' 30 s managed-transaction retry budget, so a retry still follows a hold that ran out; that hold plus the retry's stays under their 60 s connection-acquisition timeout. 0: fail at once, as direct (pauses still hold, up to maxPauseMs).",
       ),
     maxPauseMs: durationMs(1000)
       .default(120000)

@@ -65,7 +65,8 @@ export const POOLING_DEFAULTS: Omit<PoolSettings, 'connectTimeoutMs' | 'maxMessa
   maxLifetimeMs: 3_000_000,
   livenessCheckAfterIdleMs: 30_000,
   authCacheSeconds: 0,
-  holdTimeoutMs: 0,
+  // Why 25 s: see proxy.pooling.holdTimeoutMs in src/config/schema.ts.
+  holdTimeoutMs: 25_000,
   maxPauseMs: 120_000,
 };
 

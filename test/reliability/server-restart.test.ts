@@ -38,6 +38,8 @@ before(async () => {
       SIDECAR__PROBES__SCHEDULE: '*/3 * * * * *',
       SIDECAR__PROBES__TIMEOUT_MS: '1000',
       SIDECAR__PROBES__JITTER_MS: '0',
+      // Proxy clients are held while Neo4j is down, 5 s here, well inside the 30 s hang limit below.
+      SIDECAR__PROXY__POOLING__HOLD_TIMEOUT_MS: '5000',
     },
   });
 });
@@ -120,7 +122,7 @@ describe('Neo4j restarting under load', () => {
           ),
         { timeoutMs: 60_000, intervalMs: 200 },
       );
-      // Proxy clients get a prompt connection error while the server is down.
+      // Proxy clients are held while the server is down, then get a transient error (holdTimeoutMs).
       const refused = workerDriver(`bolt://${proxy.address}`);
       try {
         await assert.rejects(refused.executeQuery('RETURN 1'));

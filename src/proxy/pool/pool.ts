@@ -159,8 +159,9 @@ export interface CheckoutOptions {
   /**
    * Called each time the checkout is held, with a function that ends the hold (outcome client_left; the
    * checkout then rejects with HoldCancelledError): the connection calls it when its client leaves.
+   * Called with null when the hold ends, however it ends.
    */
-  readonly onHold?: (cancel: () => void) => void;
+  readonly onHold?: (cancel: (() => void) | null) => void;
 }
 
 const DATABASE_UNAVAILABLE = 'Neo.TransientError.General.DatabaseUnavailable';
@@ -831,7 +832,8 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
       return null;
     }
     if (reply.signature === BoltSignature.SUCCESS) {
-      this.#reachableAgain();
+      // The pool's own retry says so itself once its upstream is idle, for the first released to take.
+      if (!this.#warming.has(upstream)) this.#reachableAgain();
       const agent = upstream.serverAgent;
       if (this.#serverAgent !== null && agent !== this.#serverAgent) this.#serverChanged();
       this.#serverAgent = agent;
@@ -874,8 +876,17 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     return null;
   }
 
-  /** Returns once the checkout may go on; held (in arrival order) while paused or Neo4j is unreachable. */
+  /**
+   * Returns once the checkout may go on; held (in arrival order) while paused or Neo4j is unreachable.
+   * A checkout once held ends holdTimeoutMs after its first hold, whatever it met since (a release into
+   * a Neo4j still starting, say): only a step already under way, itself under its deadline, runs past.
+   */
   async #admit(wait: Wait): Promise<void> {
+    const holdTimeoutMs = this.#settings.holdTimeoutMs;
+    if (wait.heldSinceMs !== null && holdTimeoutMs > 0 && this.#clock.now() - wait.heldSinceMs >= holdTimeoutMs) {
+      // Its holds were counted as they ended (released); this ends the checkout, not a hold.
+      throw this.#holdTimedOut(this.#holdReason() ?? 'outage');
+    }
     for (let reason = this.#holdReason(); reason !== null; reason = this.#holdReason()) {
       await this.#hold(wait, reason);
       wait.acquireFromMs = this.#clock.now();
@@ -900,6 +911,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
           const index = this.#holds.indexOf(hold);
           if (index >= 0) this.#holds.splice(index, 1);
           this.#observer.holdEnded(hold.reason, outcome, (this.#clock.now() - startMs) / 1000);
+          wait.options.onHold?.(null);
           if (outcome === 'released') resolve();
           else if (outcome === 'client_left') reject(new HoldCancelledError('the client left while held'));
           else if (outcome === 'shutdown') reject(new UpstreamClosedError('the proxy is shutting down'));
@@ -1003,7 +1015,8 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     const opened = await this.#openSpare(spec);
     if (opened === null || opened.reply === null) return;
     if (this.#startingUp(opened.upstream, opened.reply)) return;
-    if (!this.#keepIfReady(opened.upstream, opened.reply)) this.#destroy(opened.upstream, 'server_closed');
+    if (this.#keepIfReady(opened.upstream, opened.reply)) this.#reachableAgain();
+    else this.#destroy(opened.upstream, 'server_closed');
   }
 
   /**

@@ -25,7 +25,14 @@ import { ConnectionProblem } from '../problems.ts';
 import { failureMessage, POOL_TIMEOUT_CODE, UPSTREAM_UNAVAILABLE_CODE } from '../refusal.ts';
 import { hasLogon, type Login, loginOf, settingsKey } from './connection-key.ts';
 import { LentUpstreamLink } from './lent-link.ts';
-import { type Lent, PoolTimeoutError, type Refused, type UpstreamPool, type UpstreamSpec } from './pool.ts';
+import {
+  type CheckoutOptions,
+  type Lent,
+  PoolTimeoutError,
+  type Refused,
+  type UpstreamPool,
+  type UpstreamSpec,
+} from './pool.ts';
 import type { PooledUpstream } from './pooled-upstream.ts';
 import { answerOffers, type ServerVersions, serverSpeaks } from './server-versions.ts';
 
@@ -97,6 +104,14 @@ export class PooledLogin implements ConnectionFront {
   #heldForLogon: PooledUpstream | null = null;
   /** The client sent LOGOFF or LOGON itself, so the upstream's login is no longer the pool's. */
   #clientChangedLogin = false;
+  /** While the pool holds this client's checkout (paused, or Neo4j unreachable): ends the hold if it leaves. */
+  #leaveHold: (() => void) | null = null;
+  /** Every checkout of this client's, its login's and (transaction mode) its units': told when it is held. */
+  readonly checkoutOptions: CheckoutOptions = {
+    onHold: (cancel) => {
+      this.#leaveHold = cancel;
+    },
+  };
 
   constructor(host: FrontHost, pool: UpstreamPool, onLinked: () => void = () => {}) {
     this.#host = host;
@@ -107,6 +122,11 @@ export class PooledLogin implements ConnectionFront {
 
   get clientChangedLogin(): boolean {
     return this.#clientChangedLogin;
+  }
+
+  /** The pool holds this client's checkout now (the proxy is paused or Neo4j is unreachable). */
+  get isHeld(): boolean {
+    return this.#leaveHold !== null;
   }
 
   /** Asks Neo4j's versions once the offers are in, answers when they are known. */
@@ -163,8 +183,9 @@ export class PooledLogin implements ConnectionFront {
 
   afterUpstreamRead(): void {}
 
-  /** An upstream held for a LOGON that never came is closed. */
+  /** An upstream held for a LOGON that never came is closed; a checkout the pool holds ends (client_left). */
   abandon(): void {
+    this.#leaveHold?.();
     const held = this.#heldForLogon;
     if (held === null) return;
     this.#heldForLogon = null;
@@ -287,7 +308,7 @@ export class PooledLogin implements ConnectionFront {
       host.states.setUpstream('checking-out');
       const login = loginOf(fields);
       this.login = { login, logon: null };
-      this.#linkClient(await pool.checkoutForHello(spec, login));
+      this.#linkClient(await pool.checkoutForHello(spec, login, this.checkoutOptions));
       return;
     }
     const recorded = pool.recordedHello(spec.key);
@@ -296,7 +317,7 @@ export class PooledLogin implements ConnectionFront {
       return;
     }
     host.states.setUpstream('checking-out');
-    const { upstream, reply } = await pool.openWithHello(spec);
+    const { upstream, reply } = await pool.openWithHello(spec, this.checkoutOptions);
     if (reply.signature !== BoltSignature.SUCCESS) {
       this.refuse({ refused: reply });
       return;
@@ -321,7 +342,7 @@ export class PooledLogin implements ConnectionFront {
     const login = loginOf(fields);
     const logon = chunkMessage(frame.payload ?? EMPTY);
     this.login = { login, logon };
-    this.#linkClient(await this.#pool.checkoutForLogon(this.spec(), login, logon, held));
+    this.#linkClient(await this.#pool.checkoutForLogon(this.spec(), login, logon, held, this.checkoutOptions));
   }
 
   /** Neo4j accepted the login: the client gets its reply, the upstream is lent, held requests go out. */

@@ -21,7 +21,7 @@ import type { ConnectionFront, FrontHost } from '../front.ts';
 import { ConnectionProblem } from '../problems.ts';
 import { failureMessage } from '../refusal.ts';
 import { loginOf } from './connection-key.ts';
-import type { Lent, Refused, UpstreamPool } from './pool.ts';
+import type { CheckoutOptions, Lent, Refused, UpstreamPool } from './pool.ts';
 import { PooledLogin } from './pooled-login.ts';
 
 /** SUCCESS {} : the proxy's own answer to RESET, TELEMETRY and LOGOFF between units of work. */
@@ -55,11 +55,20 @@ export class TransactionUnits implements ConnectionFront {
   #unitSummaries = 0;
   #unitLastReset = -1;
 
+  /** A unit's checkout: the client's own login was verified, and a hold is told to the login front. */
+  readonly #verifiedOptions: CheckoutOptions;
+
   constructor(host: FrontHost, pool: UpstreamPool) {
     this.#host = host;
     this.#pool = pool;
     this.#login = new PooledLogin(host, pool, () => this.#endUnitIfDone());
     this.clientPayloads = this.#login.clientPayloads;
+    this.#verifiedOptions = { ...this.#login.checkoutOptions, verifiedLogin: true };
+  }
+
+  /** The pool holds this client's login or next unit (paused, or Neo4j unreachable). */
+  get isHeld(): boolean {
+    return this.#login.isHeld;
   }
 
   onHandshakeRead(progress: HandshakeProgress): boolean {
@@ -183,7 +192,7 @@ export class TransactionUnits implements ConnectionFront {
       const logon = chunkMessage(logonFrame.payload ?? EMPTY);
       const login = loginOf(fields);
       this.#login.login = { login, logon };
-      checkout = pool.checkoutForLogon(spec, login, logon, null);
+      checkout = pool.checkoutForLogon(spec, login, logon, null, this.#login.checkoutOptions);
     } else {
       const verified = this.#login.login;
       if (verified === null) {
@@ -196,8 +205,8 @@ export class TransactionUnits implements ConnectionFront {
         idle !== null
           ? Promise.resolve(idle)
           : verified.logon === null
-            ? pool.checkoutForHello(spec, verified.login, { verifiedLogin: true })
-            : pool.checkoutForLogon(spec, verified.login, verified.logon, null, { verifiedLogin: true });
+            ? pool.checkoutForHello(spec, verified.login, this.#verifiedOptions)
+            : pool.checkoutForLogon(spec, verified.login, verified.logon, null, this.#verifiedOptions);
     }
     host.states.setUpstream('checking-out');
     checkout.then(

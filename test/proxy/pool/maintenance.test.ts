@@ -14,7 +14,9 @@ import {
   RETRY_MAX_DELAY_MS,
 } from '../../../src/proxy/pool/pool.ts';
 import { UpstreamClosedError } from '../../../src/proxy/pool/pooled-upstream.ts';
-import { type FakeUpstream, fakePool, lentTo, logon, release, settle } from './fakes.ts';
+import { type FakeUpstream, fakePool, lentTo, logon, release, settle, TEST_SETTINGS } from './fakes.ts';
+
+const TEST_CONNECT_TIMEOUT_MS = TEST_SETTINGS.connectTimeoutMs;
 
 const HOLDING = { holdTimeoutMs: 25_000, maxPauseMs: 120_000 };
 
@@ -199,7 +201,9 @@ describe('hold through an outage', () => {
       'released in arrival order, within maxUpstreams',
     );
     assert.equal(fake.pool.maintenance.held, 0, 'the rest wait for a slot, no longer held');
-    assert.ok(clients[0]?.upstream.requests.includes(0x6a), 'the first took the retry’s upstream: LOGON only');
+    const retried = fake.server.opened.at(-1 - 1);
+    assert.equal(clients[0]?.upstream, retried, 'the first released took the retry’s upstream, LOGON alone on it');
+    assert.equal(fake.server.opened.length, 1 + attemptsAt.length + 2, 'the retry and one more for the second');
     assert.deepEqual(
       fake.observer.holds.map((hold) => hold.outcome),
       ['released', 'released', 'released', 'released'],
@@ -234,6 +238,18 @@ describe('hold through an outage', () => {
     await fake.clock.advance(RETRY_FIRST_DELAY_MS);
     assert.ok(!client.pending);
     assert.equal(client.outcome !== null && 'result' in client.outcome, true, 'lent');
+  });
+
+  it('a Neo4j that keeps answering LOGON with DatabaseUnavailable ends the checkout at holdTimeoutMs, never relayed', async () => {
+    const fake = fakePool({ ...HOLDING, holdTimeoutMs: 10_000 });
+    fake.server.unavailableOn = 'logon';
+    const client = logon(fake, 'k1');
+    await fake.clock.advance(9_999);
+    assert.ok(client.pending, 'held and released into a starting Neo4j, again and again');
+    assert.ok(fake.observer.closed('database_unavailable') > 2, 'its LOGON was tried again after each release');
+    await fake.clock.advance(1 + TEST_CONNECT_TIMEOUT_MS);
+    assert.ok(client.error instanceof HoldTimeoutError, `ended by its bound: ${String(client.error)}`);
+    assert.equal(fake.observer.logins.length, 0, 'no refusal relayed or counted');
   });
 
   it('with holdTimeoutMs 0 a refused open fails the checkout at once, as before', async () => {
