@@ -271,19 +271,20 @@ describe('session pooling', () => {
   });
 
   it('clients gone while their login is checked leave no connection behind', { timeout: 60_000 }, async () => {
-    // Room for each: with one upstream for three, a waiter can miss its wake-up in the pool (a separate matter).
-    const roomy = await startTestProxy(server.uri, { pooling: { mode: 'session', maxUpstreams: 4 } });
+    // One upstream for three: the second HELLO's wait ends on the first's recorded reply, and its
+    // wake-up goes on to the third, which would otherwise sit out acquireTimeoutMs.
+    const single = await startTestProxy(server.uri, { pooling: { mode: 'session', maxUpstreams: 1 } });
     try {
       for (let client = 0; client < 3; client++) {
-        const raw = await connectBolt58(roomy.proxy.address, [
+        const raw = await connectBolt58(single.proxy.address, [
           hello('login-leave-test/1.0'),
           logon(server.username, server.password),
         ]);
         // Gone before (or while) the proxy answers HELLO and LOGON: the first HELLO opens an upstream.
         raw.close();
       }
-      await eventually(() => assert.equal(roomy.proxy.status().activeConnections, 0), 10_000);
-      const raw = await loggedInBolt58(roomy.proxy.address, {
+      await eventually(() => assert.equal(single.proxy.status().activeConnections, 0), 10_000);
+      const raw = await loggedInBolt58(single.proxy.address, {
         userAgent: 'login-leave-test/1.0',
         username: server.username,
         password: server.password,
@@ -291,7 +292,7 @@ describe('session pooling', () => {
       assert.ok((await rawIdAndGoodbye(raw)).length > 0);
       raw.close();
     } finally {
-      await roomy.stop();
+      await single.stop();
     }
   });
 

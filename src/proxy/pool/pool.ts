@@ -251,6 +251,8 @@ interface Wait {
   acquireFromMs: number;
   /** When it was first held: holdTimeoutMs bounds all its holds together. */
   heldSinceMs: number | null;
+  /** Woken by a change (a slot freed, an upstream back) it has not tried to use yet: passed on if it leaves. */
+  woken: boolean;
   readonly options: CheckoutOptions;
 }
 
@@ -483,6 +485,8 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
       // Something was returned or closed: another client's upstream may have recorded the reply meanwhile.
       const recorded = this.#helloReplies.get(spec.key);
       if (recorded !== undefined) {
+        // It needs no upstream after all: the change it may have been woken for goes to the next waiter.
+        this.#passOnWakeUp(wait);
         return { upstream: null, reply: { signature: BoltSignature.SUCCESS, payload: recorded, metadata: null } };
       }
       const opened = await this.#openNew(spec, wait);
@@ -852,7 +856,14 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   /** A client starts asking: its place among waiters and holds is kept for as long as it asks. */
   #startWait(options: CheckoutOptions): Wait {
     const now = this.#clock.now();
-    return { startedMs: now, order: this.#nextWaitOrder++, acquireFromMs: now, heldSinceMs: null, options };
+    return {
+      startedMs: now,
+      order: this.#nextWaitOrder++,
+      acquireFromMs: now,
+      heldSinceMs: null,
+      woken: false,
+      options,
+    };
   }
 
   #noteSpec(spec: UpstreamSpec): void {
@@ -888,7 +899,13 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
       throw this.#holdTimedOut(this.#holdReason() ?? 'outage');
     }
     for (let reason = this.#holdReason(); reason !== null; reason = this.#holdReason()) {
-      await this.#hold(wait, reason);
+      try {
+        await this.#hold(wait, reason);
+      } catch (error) {
+        // Woken, then held, and now it gives up: what woke it must not be lost with it.
+        this.#passOnWakeUp(wait);
+        throw error;
+      }
       wait.acquireFromMs = this.#clock.now();
     }
   }
@@ -1027,9 +1044,11 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
    */
   async #openSlot(spec: UpstreamSpec, wait: Wait): Promise<U | null> {
     if (this.#closing) throw new UpstreamClosedError('the proxy is shutting down');
+    // Its wake-up is used here: it takes the slot, or finds it taken and waits again.
+    wait.woken = false;
     if (this.#makeRoom(spec.key)) return this.#create(spec);
     const remaining = this.#settings.acquireTimeoutMs - (this.#clock.now() - wait.acquireFromMs);
-    if (remaining <= 0 || !(await this.#waitForChange(spec.key, remaining, wait.order))) {
+    if (remaining <= 0 || !(await this.#waitForChange(spec.key, remaining, wait))) {
       this.#observer.checkout('timed_out', (this.#clock.now() - wait.startedMs) / 1000);
       throw new PoolTimeoutError(
         `no Neo4j connection free within proxy.pooling.acquireTimeoutMs (${this.#settings.acquireTimeoutMs} ms): ${this.#all.size} of proxy.pooling.maxUpstreams (${this.#settings.maxUpstreams}) in use`,
@@ -1066,13 +1085,15 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   }
 
   /** Resolves true when an upstream was returned or closed, false when `timeoutMs` passed first. */
-  #waitForChange(key: string, timeoutMs: number, order: number): Promise<boolean> {
+  #waitForChange(key: string, timeoutMs: number, wait: Wait): Promise<boolean> {
+    const { order } = wait;
     return new Promise((resolve) => {
       const waiter: Waiter = {
         key,
         order,
         wake: () => {
           cancel();
+          wait.woken = true;
           resolve(true);
         },
       };
@@ -1099,6 +1120,18 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     if (index < 0) return;
     const [waiter] = this.#waiters.splice(index, 1);
     waiter?.wake();
+  }
+
+  /**
+   * A checkout woken for a change leaves without using it (another client recorded its HELLO reply, or
+   * its hold ended): the next waiter that can use the change is woken, else a free slot would sit beside
+   * it until its acquireTimeoutMs. One of a key with an idle upstream first, as #keep would have chosen.
+   */
+  #passOnWakeUp(wait: Wait): void {
+    if (!wait.woken) return;
+    wait.woken = false;
+    const idleKey = this.#waiters.find((waiter) => this.#idle.some((upstream) => upstream.key === waiter.key))?.key;
+    this.#wakeWaiters(idleKey ?? null);
   }
 
   #create(spec: UpstreamSpec): U {

@@ -21,6 +21,22 @@ import {
   specOf,
 } from './fakes.ts';
 
+interface HelloClient {
+  readonly pending: boolean;
+  /** The upstream opened for it; null when it got a reply another client recorded. */
+  readonly upstream: FakeUpstream | null;
+}
+
+/** A Bolt 5.1+ client's HELLO with no reply recorded for its key yet, as the proxy's login sends it; not awaited. */
+function helloOf({ pool }: FakePool, key: string): HelloClient {
+  const state: { pending: boolean; upstream: FakeUpstream | null } = { pending: true, upstream: null };
+  void pool.openWithHello(specOf(key)).then(({ upstream }) => {
+    state.pending = false;
+    state.upstream = upstream;
+  });
+  return state;
+}
+
 describe('wait queue', () => {
   it('waiters are served in the order they came; one waits acquireTimeoutMs and no longer', async () => {
     const fake = fakePool({ maxUpstreams: 1, acquireTimeoutMs: 5000 });
@@ -74,6 +90,39 @@ describe('wait queue', () => {
     assert.equal(k3Waiter.outcome !== null && 'result' in k3Waiter.outcome ? k3Waiter.outcome.result : null, 'opened');
     assert.ok(k1Waiter.pending, 'k1 is still at its limit');
   });
+  for (const freed of ['returned', 'closed'] as const) {
+    it(`a waiter whose HELLO wait ends on a reply another recorded passes the wake-up on (first upstream ${freed})`, async () => {
+      const fake = fakePool({ maxUpstreams: 1, acquireTimeoutMs: 30_000 });
+      // Three Bolt 5.1+ clients of one key say HELLO before any reply is recorded: the first opens the only upstream.
+      const hellos = [0, 1, 2].map(() => helloOf(fake, 'k1'));
+      await settle();
+      const [first, second, third] = hellos as [HelloClient, HelloClient, HelloClient];
+      assert.ok(first.upstream !== null, 'the first opened an upstream');
+      assert.ok(second.pending && third.pending, 'the other two wait for a slot');
+      const lent = await fake.pool.checkoutForLogon(
+        specOf('k1'),
+        logonOf('alice').login,
+        logonOf('alice').logon,
+        first.upstream,
+      );
+      assert.ok(!('refused' in lent));
+      lent.upstream.lend();
+      if (freed === 'returned') await release(fake, lent.upstream);
+      else {
+        fake.pool.release(lent.upstream, { destroy: 'client_left_mid_message' });
+        await settle();
+      }
+      // The second is woken, finds the first's HELLO reply recorded and needs no upstream; its client leaves.
+      assert.ok(!second.pending && second.upstream === null, 'the second got the recorded reply');
+      assert.ok(!third.pending, 'the third is woken too, with the slot beside it free, not left for acquireTimeoutMs');
+      assert.equal(third.upstream, null, 'and it gets the recorded reply as well');
+      assert.equal(fake.pool.counts().waiting, 0);
+      const client = logon(fake, 'k1');
+      await settle();
+      assert.ok(!client.pending, 'its LOGON is served at once');
+      assert.equal(fake.observer.checkouts.filter((result) => result === 'timed_out').length, 0);
+    });
+  }
 });
 
 describe('limits and eviction', () => {
