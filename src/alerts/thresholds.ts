@@ -297,6 +297,20 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
     measure: (reader, windowMs) =>
       reader.increase(proxyPool.pausesExpired, windowMs).map(({ labels, value }) => ({ labels, value })),
   },
+  proxyIdleTransactionTimeouts: {
+    key: 'proxyIdleTransactionTimeouts',
+    nameSuffix: 'ProxyIdleTransactionTimeouts',
+    anchor: 'proxy-idle-transaction-timeouts',
+    summary: 'Clients left transactions open and idle, and the Bolt proxy closed them.',
+    description:
+      '{{ $value | humanize }} clients{{ if $labels.user_agent }} of family {{ $labels.user_agent }}{{ end }} sat idle inside a transaction for proxy.idleTransactionTimeoutMs and were closed, their transactions rolled back, in the last {{window}} (threshold {{threshold}}).',
+    unit: 'count',
+    history: [proxy.idleTransactionTimeouts],
+    expression: ({ selector, window }) =>
+      `increase(${selectMetric(proxy.idleTransactionTimeouts.name, [], selector)}[${window}])`,
+    measure: (reader, windowMs) =>
+      reader.increase(proxy.idleTransactionTimeouts, windowMs).map(({ labels, value }) => ({ labels, value })),
+  },
   longRunningTransactions: {
     key: 'longRunningTransactions',
     nameSuffix: 'LongRunningTransaction',

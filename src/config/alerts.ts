@@ -137,6 +137,11 @@ export const thresholdsSection = z
       'pauses ended by the maximum within the window',
       'Pauses that reached proxy.pooling.maxPauseMs and were ended by the proxy itself: a forgotten pause, or a maintenance that overran.',
     ),
+    proxyIdleTransactionTimeouts: windowedThreshold(
+      { warning: 1, critical: 10, for: '0s', window: '15m' },
+      'clients closed within the window',
+      'Clients the Bolt proxy closed for sitting idle inside an explicit transaction (proxy.idleTransactionTimeoutMs), per driver family: a hung or stopped worker that held locks.',
+    ),
     longRunningTransactions: threshold(
       { warning: 120, critical: 900, for: '0s' },
       'seconds',

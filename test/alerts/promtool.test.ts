@@ -40,6 +40,7 @@ alerts:
     proxyHoldTimeouts: { warning: 2, critical: 20, window: 1m }
     proxyPaused: { warning: 30, critical: 90 }
     proxyPauseExpired: { warning: 1, critical: 3, window: 5m }
+    proxyIdleTransactionTimeouts: { warning: 3, critical: null, window: 2m, for: 30s }
 `;
 
 let workDir: string;

@@ -218,6 +218,21 @@ export function connectionsDashboard() {
         ),
     )
     .withPanel(
+      new TimeSeriesPanel(
+        `Idle-transaction kills per ${thresholds.proxyIdleTransactionTimeouts.window}`,
+        `${proxy.idleTransactionTimeouts.help} Counted over ${thresholds.proxyIdleTransactionTimeouts.window}, the alert's window. Dashed lines: the idle-transaction alert levels.`,
+        'none',
+      )
+        .alertLevels(alertLevels('proxyIdleTransactionTimeouts'))
+        .min(0)
+        .withTarget(
+          rangeQuery(
+            `sum by (instance, user_agent) (increase(${select(proxy.idleTransactionTimeouts)}[${thresholds.proxyIdleTransactionTimeouts.window}]))`,
+            '{{instance}} {{user_agent}}',
+          ),
+        ),
+    )
+    .withPanel(
       new TimeSeriesPanel('Neo4j reachable from the pool', proxyPool.neo4jReachable.help, 'none')
         .min(0)
         .max(1)
