@@ -21,6 +21,7 @@ import { defaultComponents } from '../../src/components.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { createLogger } from '../../src/logger.ts';
+import { isBoltProxyComponent } from '../../src/proxy/index.ts';
 import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { type GrafanaDashboard, loadDashboards, panelsOf } from './support/dashboards.ts';
@@ -201,6 +202,26 @@ class LoadGenerator {
       })(),
     );
 
+    // Maintenance: the proxy paused every few seconds while per-task drivers keep logging in, so their
+    // logins are held; some resumed by hand (released), some outlasting holdTimeoutMs (timed out) and
+    // left to the maximum pause (expired), for the hold and pause panels.
+    const proxy = this.sidecar.components.find(isBoltProxyComponent)?.proxy;
+    if (proxy !== undefined) {
+      this.loops.push(
+        (async () => {
+          for (let cycle = 0; running(); cycle++) {
+            await proxy.pause({ drainTimeoutMs: 100 });
+            if (cycle % 2 === 0) {
+              await pause(400);
+              proxy.resume();
+            }
+            // Odd cycles: the pause outlasts holdTimeoutMs and ends at maxPauseMs by itself.
+            await pause(3000);
+          }
+        })(),
+      );
+    }
+
     // A wrong password: connections that fail to open.
     // Through the proxy, so it sees the refused logins too.
     const badAuth = this.driver(
@@ -269,7 +290,8 @@ describe('dashboard queries against a real Prometheus scraping a loaded sidecar'
     const config = configSchema.parse({
       neo4j: { uri: server.uri, username: server.username, password: server.password },
       http: { host: '127.0.0.1', port: 0 },
-      proxy: { enabled: true, host: '127.0.0.1', port: proxyPort },
+      // Short holds and pauses, so the maintenance loop fills the hold and pause panels within the test.
+      proxy: { enabled: true, host: '127.0.0.1', port: proxyPort, pooling: { holdTimeoutMs: 700, maxPauseMs: 1500 } },
       log: { level: 'error', pretty: 'never' },
       // Probes and the census every 2 s, so their panels fill within the test.
       probes: { schedule: '*/2 * * * * *', timeoutMs: 800, jitterMs: 0, freshConnect: { everyRuns: 1 } },
