@@ -222,6 +222,28 @@ class LoadGenerator {
       );
     }
 
+    // An explicit transaction left open and silent past proxy.idleTransactionTimeoutMs: the proxy rolls
+    // it back and closes the client, for the idle-transaction panel.
+    const idle = this.driver('idle-transaction', { maxConnectionPoolSize: 1 }, { uri: this.proxyUri });
+    this.loops.push(
+      (async () => {
+        while (running()) {
+          const session = idle.session();
+          try {
+            const transaction = await session.beginTransaction();
+            await transaction.run('RETURN 1');
+            await pause(2500);
+            await transaction.commit();
+          } catch {
+            // Expected: the proxy timed the transaction out.
+          } finally {
+            await session.close().catch(() => {});
+          }
+          await pause(2000);
+        }
+      })(),
+    );
+
     // A wrong password: connections that fail to open.
     // Through the proxy, so it sees the refused logins too.
     const badAuth = this.driver(
@@ -291,7 +313,13 @@ describe('dashboard queries against a real Prometheus scraping a loaded sidecar'
       neo4j: { uri: server.uri, username: server.username, password: server.password },
       http: { host: '127.0.0.1', port: 0 },
       // Short holds and pauses, so the maintenance loop fills the hold and pause panels within the test.
-      proxy: { enabled: true, host: '127.0.0.1', port: proxyPort, pooling: { holdTimeoutMs: 700, maxPauseMs: 1500 } },
+      proxy: {
+        enabled: true,
+        host: '127.0.0.1',
+        port: proxyPort,
+        idleTransactionTimeoutMs: 1000,
+        pooling: { holdTimeoutMs: 700, maxPauseMs: 1500 },
+      },
       log: { level: 'error', pretty: 'never' },
       // Probes and the census every 2 s, so their panels fill within the test.
       probes: { schedule: '*/2 * * * * *', timeoutMs: 800, jitterMs: 0, freshConnect: { everyRuns: 1 } },
