@@ -607,6 +607,57 @@ export const proxyPool = {
   }),
 };
 
+/** Cluster routing (neo4j:// upstream, transaction mode): the proxy's routing tables and the members it lends from. */
+export const proxyRouting = {
+  refreshes: defineCounter({
+    name: 'neo4j_proxy_routing_refreshes_total',
+    help: 'Routing tables fetched with ROUTE, by reason (first, expired: its TTL ran out, no_writer / no_reader: the role had no reachable member left, not_a_leader / forbidden_on_read_only: the writer refused a write) and outcome (ok, failed: no router answered, or it answered a FAILURE).',
+    unit: 'count',
+    labelNames: ['reason', 'outcome'] as const,
+    boundedLabels: ['reason', 'outcome'] as const,
+    statsdName: 'proxy.routing.refreshes',
+  }),
+  failovers: defineCounter({
+    name: 'neo4j_proxy_routing_failovers_total',
+    help: 'Members dropped from a routing table until the next refresh, by the role they had: writer, reader or router (connection refused, reset or unanswered; a writer also for NotALeader or ForbiddenOnReadOnlyDatabase).',
+    unit: 'count',
+    labelNames: ['role'] as const,
+    boundedLabels: ['role'] as const,
+    statsdName: 'proxy.routing.failovers',
+  }),
+  members: defineGauge({
+    name: 'neo4j_proxy_routing_members',
+    help: 'Cluster members in the routing tables as the proxy last saw them, by role (writer, reader, router); a member failing drops out until the next refresh.',
+    unit: 'count',
+    labelNames: ['role'] as const,
+    boundedLabels: ['role'] as const,
+    statsdName: 'proxy.routing.members',
+  }),
+  units: defineCounter({
+    name: 'neo4j_proxy_routing_units_total',
+    help: 'Units of work (an auto-commit query or an explicit transaction) lent an upstream on a cluster member, by member (host:port from the routing table; folded into "other" past the label cap) and access (read, write, route).',
+    unit: 'count',
+    labelNames: ['member', 'access'] as const,
+    boundedLabels: ['access'] as const,
+    statsdName: 'proxy.routing.units',
+  }),
+  memberUpstreams: defineGauge({
+    name: 'neo4j_proxy_routing_member_upstreams',
+    help: 'Pooled upstreams to each cluster member by state (idle, in_use, opening, resetting); member as in neo4j_proxy_routing_units_total.',
+    unit: 'connections',
+    labelNames: ['member', 'state'] as const,
+    boundedLabels: ['state'] as const,
+    statsdName: 'proxy.routing.member_upstreams',
+  }),
+  memberReachable: defineGauge({
+    name: 'neo4j_proxy_routing_member_reachable',
+    help: "1 while the proxy's pool for a cluster member can open connections to it, 0 from a failed open until the pool's own retry gets through.",
+    unit: 'count',
+    labelNames: ['member'] as const,
+    statsdName: 'proxy.routing.member_reachable',
+  }),
+};
+
 /** Every metric definition, in the order docs/metrics.md lists them. */
 export const allMetrics: readonly MetricDefinition[] = [
   ...Object.values(pool),
@@ -619,4 +670,5 @@ export const allMetrics: readonly MetricDefinition[] = [
   ...Object.values(alerts),
   ...Object.values(proxy),
   ...Object.values(proxyPool),
+  ...Object.values(proxyRouting),
 ];

@@ -566,6 +566,10 @@ export class ProxiedConnection implements FrontHost {
     finished.length = 0;
   }
 
+  replaceUpstreamMessage(frame: BoltMessageFrame, message: Buffer): void {
+    this.#forwarder.replace(frame.wireStart, frame.wireEnd, message);
+  }
+
   writeClient(data: Buffer): void {
     const client = this.#client;
     if (client.destroyed || client.writableEnded) return;

@@ -33,6 +33,8 @@ export interface FrontHost {
   /** A reply the proxy gives itself, observed like one Neo4j sent. */
   replyToClient(signature: number, payload: Buffer): void;
   writeClient(data: Buffer): void;
+  /** Sends `message` (chunked) to the client in place of this message from Neo4j (cluster routing's retryable errors). */
+  replaceUpstreamMessage(frame: BoltMessageFrame, message: Buffer): void;
   writeUpstream(data: Buffer): void;
   /** Answers the client's handshake as Neo4j would (the client's held handshake bytes are dropped). */
   answerHandshake(answer: Buffer): ServerHandshakeProgress;

@@ -23,10 +23,11 @@ import type {
 } from './maintenance.ts';
 import { ClientStates, pauseAndDrain, poolHolds, poolsView } from './maintenance-views.ts';
 import { type ProblemReason, ProxyMetrics } from './metrics.ts';
-import { type PoolingMode, type PoolSettings, UpstreamPool } from './pool/pool.ts';
+import { type PoolingMode, type PoolSettings, realClock, UpstreamPool, type UpstreamStateLabel } from './pool/pool.ts';
 import { PooledLogin } from './pool/pooled-login.ts';
 import { TransactionUnits } from './pool/transaction-units.ts';
 import { BoltRefusal, CONNECTION_LIMIT_CODE } from './refusal.ts';
+import { ClusterRouter, type RoutingView } from './routing/cluster-router.ts';
 import { formatAddress, type UpstreamTarget } from './upstream.ts';
 
 export interface BoltProxyOptions {
@@ -85,12 +86,14 @@ export interface BoltProxyStatus {
   readonly queriesInFlight: number;
   /** Bytes waiting in the proxy's socket buffers and held messages: stays small under back-pressure. */
   readonly bufferedBytes: number;
-  /** Pooled upstreams by state and clients waiting for one; absent with pooling off. */
+  /** Pooled upstreams by state and clients waiting for one (every cluster member's included); absent with pooling off. */
   readonly pool?: {
     readonly mode: PoolingMode;
     readonly states: Readonly<Record<string, number>>;
     readonly waiting: number;
   };
+  /** Cluster routing (neo4j:// upstream in transaction mode): the routing tables and members as last seen. */
+  readonly routing?: RoutingView;
 }
 
 const DEFAULTS = {
@@ -130,6 +133,8 @@ export class BoltProxy implements ProxyMaintenance {
   );
   readonly #listen: string;
   readonly #pool: UpstreamPool | null;
+  /** Transaction mode with a neo4j:// upstream: units go to cluster members (the pool above verifies logins). */
+  readonly #router: ClusterRouter | null;
   readonly #clientStates = new ClientStates();
   #nextId = 1;
   #accepted = 0;
@@ -148,18 +153,37 @@ export class BoltProxy implements ProxyMaintenance {
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
     const pooling = options.pooling;
     const { mode: _mode, ...poolSettings } = pooling ?? { mode: 'off' };
+    const settings = {
+      ...POOLING_DEFAULTS,
+      ...poolSettings,
+      connectTimeoutMs: upstreamConnectTimeoutMs,
+      maxMessageBytes,
+    };
     this.#pool =
       pooling === undefined || pooling.mode === 'off'
         ? null
-        : new UpstreamPool(
-            options.upstream,
-            { ...POOLING_DEFAULTS, ...poolSettings, connectTimeoutMs: upstreamConnectTimeoutMs, maxMessageBytes },
-            this.#metrics,
-            pooling.mode,
-            this.#logger,
-          );
+        : new UpstreamPool(options.upstream, settings, this.#metrics, pooling.mode, this.#logger);
+    this.#router =
+      this.#pool === null || this.#pool.mode !== 'transaction' || !options.upstream.uri.startsWith('neo4j')
+        ? null
+        : new ClusterRouter({
+            seed: options.upstream,
+            seedPool: this.#pool,
+            createPool: (target) =>
+              new UpstreamPool(
+                target,
+                settings,
+                this.#metrics,
+                'transaction',
+                this.#logger.child({ member: target.uri }),
+              ),
+            observer: this.#metrics,
+            holdTimeoutMs: settings.holdTimeoutMs,
+            clock: realClock,
+            logger: this.#logger,
+          });
     this.#settings = {
-      front: frontFor(this.#pool),
+      front: frontFor(this.#pool, this.#router),
       upstream: options.upstream,
       advertisedAddress: options.advertisedAddress ?? formatAddress(advertisedHost, listenPort),
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
@@ -221,12 +245,13 @@ export class BoltProxy implements ProxyMaintenance {
    */
   async pause(options: PauseOptions): Promise<PauseReport> {
     const pool = this.#requirePool();
-    const report = await pauseAndDrain(
-      pool,
-      () => this.#connections,
-      Math.min(options.drainTimeoutMs, pool.settings.maxPauseMs),
-      pool.settings.maxPauseMs,
-    );
+    const members = this.#router?.memberPools() ?? [];
+    for (const member of members) member.pause();
+    const drainTimeoutMs = Math.min(options.drainTimeoutMs, pool.settings.maxPauseMs);
+    const [report] = await Promise.all([
+      pauseAndDrain(pool, () => this.#connections, drainTimeoutMs, pool.settings.maxPauseMs),
+      ...members.map((member) => member.whenDrained(drainTimeoutMs)),
+    ]);
     this.#logger.info({ drained: report.drained, running: report.running }, 'Bolt proxy paused');
     return report;
   }
@@ -236,6 +261,7 @@ export class BoltProxy implements ProxyMaintenance {
     const pool = this.#requirePool();
     const { paused, pausedForMs, heldBy } = pool.maintenance;
     pool.resume();
+    for (const member of this.#router?.memberPools() ?? []) member.resume();
     if (paused) this.#logger.info({ pausedMs: pausedForMs, released: heldBy.paused }, 'Bolt proxy resumed');
     return {
       wasPaused: paused,
@@ -247,9 +273,10 @@ export class BoltProxy implements ProxyMaintenance {
   /** pgbouncer's RECONNECT: every upstream open now is closed at its next return. */
   reconnect(): ReconnectReport {
     const pool = this.#requirePool();
-    const { states } = pool.counts();
+    const { states } = this.#poolCounts(pool);
     const upstreams = states.idle + states.in_use + states.opening + states.resetting;
     pool.reconnect();
+    for (const member of this.#router?.memberPools() ?? []) member.reconnect();
     this.#logger.info({ upstreams }, 'Bolt proxy reconnecting its upstreams');
     return { upstreams };
   }
@@ -291,7 +318,8 @@ export class BoltProxy implements ProxyMaintenance {
       activeByUserAgent,
       queriesInFlight,
       bufferedBytes,
-      ...(this.#pool === null ? {} : { pool: { mode: this.#pool.mode, ...this.#pool.counts() } }),
+      ...(this.#pool === null ? {} : { pool: { mode: this.#pool.mode, ...this.#poolCounts(this.#pool) } }),
+      ...(this.#router === null ? {} : { routing: this.#router.view() }),
     };
   }
 
@@ -322,6 +350,7 @@ export class BoltProxy implements ProxyMaintenance {
       }
       await allClosed;
       this.#pool?.close();
+      this.#router?.close();
       await listenerClosed;
       if (this.#idleTransactionCheck !== null) clearInterval(this.#idleTransactionCheck);
       this.#sample();
@@ -446,17 +475,38 @@ export class BoltProxy implements ProxyMaintenance {
     }
     this.#metrics.queriesInFlight(queriesInFlight);
     if (this.#pool !== null) {
-      const { states, waiting } = this.#pool.counts();
+      const { states, waiting } = this.#poolCounts(this.#pool);
       this.#metrics.poolState(states, waiting, this.#pool.maintenance);
     }
+    if (this.#router !== null) {
+      const memberStates = new Map<string, Record<UpstreamStateLabel, number>>();
+      for (const member of this.#router.view().members) {
+        const pool = this.#router.poolOf(member.address);
+        if (pool !== null) memberStates.set(member.address, pool.counts().states);
+      }
+      this.#metrics.routingState(this.#router.view(), memberStates);
+    }
+  }
+
+  /** The pool's upstreams and waiting clients, every cluster member's pool included. */
+  #poolCounts(pool: UpstreamPool): { states: Record<UpstreamStateLabel, number>; waiting: number } {
+    const { states, waiting } = pool.counts();
+    const total = { states: { ...states }, waiting };
+    for (const member of this.#router?.memberPools() ?? []) {
+      const counts = member.counts();
+      for (const [state, count] of Object.entries(counts.states) as [UpstreamStateLabel, number][])
+        total.states[state] += count;
+      total.waiting += counts.waiting;
+    }
+    return total;
   }
 }
 
 /** How connections meet their clients, chosen once for the proxy's pooling mode. */
-function frontFor(pool: UpstreamPool | null): FrontFactory | undefined {
+function frontFor(pool: UpstreamPool | null, router: ClusterRouter | null): FrontFactory | undefined {
   if (pool === null) return undefined;
   if (pool.mode === 'session') return (host) => new PooledLogin(host, pool);
-  return (host) => new TransactionUnits(host, pool);
+  return (host) => new TransactionUnits(host, pool, router);
 }
 
 export function startBoltProxy(options: BoltProxyOptions): Promise<BoltProxy> {

@@ -3,7 +3,7 @@
  * shared by its connections; label sets are bound once and cached, since queryFinished runs per query.
  */
 
-import { proxy as proxyMetrics, proxyPool, query as queryMetrics } from '../metrics/catalogue.ts';
+import { proxy as proxyMetrics, proxyPool, proxyRouting, query as queryMetrics } from '../metrics/catalogue.ts';
 import { HOME_DATABASE_LABEL, HomeDatabases } from '../metrics/home-databases.ts';
 import type { Recorder } from '../metrics/recorder.ts';
 import { type BoltHandshake, formatBoltVersion, type MessageCounts, type QueryFinishedEvent } from './bolt/index.ts';
@@ -18,6 +18,8 @@ import type {
   UpstreamStateLabel,
 } from './pool/pool.ts';
 import { serverSpeaks } from './pool/server-versions.ts';
+import type { RefreshReason, RoutingObserver, RoutingView } from './routing/cluster-router.ts';
+import { MEMBER_ROLES, type MemberRole } from './routing/routing-table.ts';
 
 /** Why the proxy itself refused or closed a client connection; each is a value of the `reason` label. */
 export type ProblemReason =
@@ -92,7 +94,7 @@ function durationSlot(mode: QueryFinishedEvent['mode'], outcome: QueryFinishedEv
   return (mode === 'read' ? 0 : 4) + OUTCOME_SLOTS[outcome];
 }
 
-export class ProxyMetrics implements PoolObserver {
+export class ProxyMetrics implements PoolObserver, RoutingObserver {
   /**
    * What each connection's conversation tracker must read for this proxy: query texts and the
    * attribution key only when query statistics are on (decoding texts costs time per query); and the
@@ -262,6 +264,35 @@ export class ProxyMetrics implements PoolObserver {
     this.#recorder.gauge(proxyPool.paused).set({}, maintenance.paused ? 1 : 0);
     this.#recorder.gauge(proxyPool.pausedSince).set({}, (maintenance.pausedSinceMs ?? 0) / 1000);
     this.#recorder.gauge(proxyPool.neo4jReachable).set({}, maintenance.neo4jReachable ? 1 : 0);
+  }
+
+  tableRefreshed(reason: RefreshReason, outcome: 'ok' | 'failed'): void {
+    this.#recorder.counter(proxyRouting.refreshes).inc({ reason, outcome });
+  }
+
+  failover(role: MemberRole): void {
+    this.#recorder.counter(proxyRouting.failovers).inc({ role });
+  }
+
+  unitRouted(member: string, access: 'read' | 'write' | 'route'): void {
+    this.#recorder.counter(proxyRouting.units).inc({ member, access });
+  }
+
+  /** The members by role, and each member pool's upstreams, as the router and its pools see them now. */
+  routingState(
+    view: RoutingView,
+    memberStates: ReadonlyMap<string, Readonly<Record<UpstreamStateLabel, number>>>,
+  ): void {
+    const byRole: Record<MemberRole, number> = { writer: 0, reader: 0, router: 0 };
+    for (const member of view.members) for (const role of member.roles) byRole[role]++;
+    const members = this.#recorder.gauge(proxyRouting.members);
+    for (const role of MEMBER_ROLES) members.set({ role }, byRole[role]);
+    const upstreams = this.#recorder.gauge(proxyRouting.memberUpstreams);
+    for (const [member, states] of memberStates) {
+      for (const [state, count] of Object.entries(states)) upstreams.set({ member, state }, count);
+    }
+    const reachable = this.#recorder.gauge(proxyRouting.memberReachable);
+    for (const member of view.members) reachable.set({ member: member.address }, member.reachable ? 1 : 0);
   }
 
   #addMessages(direction: string, counts: MessageCounts['client']): void {

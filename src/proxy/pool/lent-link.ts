@@ -37,7 +37,9 @@ export function mayCarryGoodbye(data: Buffer, messages: BoltDechunker): boolean 
 
 export class LentUpstreamLink implements UpstreamLink {
   readonly outlivesClient = true;
+  /** Where lent upstreams go back: the proxy's pool, or with cluster routing the pool of the member that lent it. */
   readonly #pool: UpstreamPool;
+  #lentFrom: UpstreamPool;
   readonly #borrower: UpstreamBorrower;
   /** The client sent LOGON or LOGOFF itself: the upstream's login is no longer one the pool knows. */
   readonly #loginChanged: () => boolean;
@@ -45,6 +47,7 @@ export class LentUpstreamLink implements UpstreamLink {
 
   constructor(pool: UpstreamPool, events: UpstreamEvents, loginChanged: () => boolean) {
     this.#pool = pool;
+    this.#lentFrom = pool;
     this.#loginChanged = loginChanged;
     this.#borrower = {
       onData: events.onData,
@@ -56,10 +59,11 @@ export class LentUpstreamLink implements UpstreamLink {
   }
 
   /** From now on `upstream`'s bytes and close come to this link's connection. */
-  lend(upstream: PooledUpstream): this {
+  lend(upstream: PooledUpstream, pool: UpstreamPool = this.#pool): this {
     if (this.#upstream !== null) throw new Error(`an upstream is lent already; upstream ${upstream.id} cannot be`);
     upstream.lend(this.#borrower);
     this.#upstream = upstream;
+    this.#lentFrom = pool;
     return this;
   }
 
@@ -92,7 +96,7 @@ export class LentUpstreamLink implements UpstreamLink {
     // The pool reads the rest itself (RESET's replies): a pause for this client's back-pressure must not outlive it.
     upstream.resume();
     const reason = this.#unreusableBecause(release);
-    this.#pool.release(
+    this.#lentFrom.release(
       upstream,
       reason === null ? { pendingSummaries: release.pendingSummaries, ready: release.ready } : { destroy: reason },
     );

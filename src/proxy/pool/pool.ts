@@ -722,6 +722,20 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     return false;
   }
 
+  /**
+   * An exchange of the proxy's own on an upstream lent to it, not to a client (cluster routing's ROUTE),
+   * under the same deadline as the pool's; null when it failed or missed it (the upstream is then gone).
+   */
+  exchange(upstream: U, messages: Buffer, summaries: number): Promise<ControlReply[] | null> {
+    if (!this.#lentOut.has(upstream)) throw new Error(`upstream ${upstream.id} is not lent`);
+    return this.#exchange(upstream, messages, summaries);
+  }
+
+  /** Upstreams lent out now: cluster routing sends reads to the member with the fewest. */
+  get lentCount(): number {
+    return this.#lentOut.size;
+  }
+
   /** One of the pool's own exchanges (LOGOFF+LOGON, RESET), under the deadline; null when it failed or missed it. */
   #exchange(upstream: U, messages: Buffer, summaries: number): Promise<ControlReply[] | null> {
     return this.#underDeadline(upstream, upstream.control(messages, summaries));

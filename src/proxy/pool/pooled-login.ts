@@ -23,7 +23,7 @@ import {
 import type { ConnectionFront, FrontHost } from '../front.ts';
 import { ConnectionProblem } from '../problems.ts';
 import { failureMessage, POOL_TIMEOUT_CODE, UPSTREAM_UNAVAILABLE_CODE } from '../refusal.ts';
-import { hasLogon, type Login, loginOf, settingsKey } from './connection-key.ts';
+import { hasLogon, loginOf, settingsKey } from './connection-key.ts';
 import { LentUpstreamLink } from './lent-link.ts';
 import {
   type CheckoutOptions,
@@ -35,15 +35,10 @@ import {
 } from './pool.ts';
 import type { PooledUpstream } from './pooled-upstream.ts';
 import { answerOffers, type ServerVersions, serverSpeaks } from './server-versions.ts';
+import type { VerifiedLogin } from './verified-checkout.ts';
 
 const EMPTY = Buffer.alloc(0);
 const LOGON_PAYLOAD: ReadonlySet<number> = new Set([BoltSignature.LOGON]);
-
-/** The client's login as Neo4j verified it: the LOGON to repeat on another upstream (null before Bolt 5.1). */
-export interface VerifiedLogin {
-  readonly login: Login;
-  readonly logon: Buffer | null;
-}
 
 /**
  * Client bytes read while no upstream is lent, kept to be forwarded once one is; offsets are positions
@@ -210,9 +205,9 @@ export class PooledLogin implements ConnectionFront {
     return spec;
   }
 
-  /** `upstream` is this client's now: its bytes go through the connection. */
-  lend(upstream: PooledUpstream): void {
-    this.#host.useLink(this.#link.lend(upstream));
+  /** `upstream` is this client's now: its bytes go through the connection; it goes back to `pool` (a cluster member's). */
+  lend(upstream: PooledUpstream, pool: UpstreamPool = this.#pool): void {
+    this.#host.useLink(this.#link.lend(upstream, pool));
   }
 
   /** Neo4j refused the login: the client gets Neo4j's own FAILURE and the close, as it would directly. */

@@ -19,10 +19,13 @@ import {
 } from '../bolt/index.ts';
 import type { ConnectionFront, FrontHost } from '../front.ts';
 import { ConnectionProblem } from '../problems.ts';
-import { failureMessage } from '../refusal.ts';
+import { failureMessage, UPSTREAM_UNAVAILABLE_CODE } from '../refusal.ts';
+import type { ClusterRouter, RoutedLent, RoutingRefused } from '../routing/cluster-router.ts';
+import { unitRoute } from '../routing/unit-route.ts';
 import { loginOf } from './connection-key.ts';
-import type { CheckoutOptions, Lent, Refused, UpstreamPool } from './pool.ts';
+import type { Lent, Refused, UpstreamPool } from './pool.ts';
 import { PooledLogin } from './pooled-login.ts';
+import { checkoutVerified } from './verified-checkout.ts';
 
 /** SUCCESS {} : the proxy's own answer to RESET, TELEMETRY and LOGOFF between units of work. */
 const EMPTY_SUCCESS = messagePayload(BoltSignature.SUCCESS, new Map());
@@ -36,10 +39,19 @@ const INVALID_WHEN_FAILED: ReadonlySet<number> = new Set([
   BoltSignature.LOGOFF,
 ]);
 const EMPTY = Buffer.alloc(0);
+/** A writer's answers that say the routing table is stale: the proxy refreshes it and the client retries. */
+const NOT_THE_WRITER: ReadonlyMap<string, 'not_a_leader' | 'forbidden_on_read_only'> = new Map([
+  ['Neo.ClientError.Cluster.NotALeader', 'not_a_leader'],
+  ['Neo.ClientError.General.ForbiddenOnReadOnlyDatabase', 'forbidden_on_read_only'],
+]);
 
 export class TransactionUnits implements ConnectionFront {
   readonly #host: FrontHost;
   readonly #pool: UpstreamPool;
+  /** Cluster routing (neo4j:// upstream): each unit goes to the member its access mode calls for. */
+  readonly #router: ClusterRouter | null;
+  /** The member and routing table of the unit under way, when routed. */
+  #unitMember: { readonly member: string; readonly tableKey: string } | null = null;
   readonly #login: PooledLogin;
   readonly clientPayloads: ReadonlySet<number>;
   /** A FAILURE in this unit left the upstream FAILED, so it needs RESET before reuse. */
@@ -55,15 +67,12 @@ export class TransactionUnits implements ConnectionFront {
   #unitSummaries = 0;
   #unitLastReset = -1;
 
-  /** A unit's checkout: the client's own login was verified, and a hold is told to the login front. */
-  readonly #verifiedOptions: CheckoutOptions;
-
-  constructor(host: FrontHost, pool: UpstreamPool) {
+  constructor(host: FrontHost, pool: UpstreamPool, router: ClusterRouter | null = null) {
     this.#host = host;
     this.#pool = pool;
+    this.#router = router;
     this.#login = new PooledLogin(host, pool, () => this.#endUnitIfDone());
     this.clientPayloads = this.#login.clientPayloads;
-    this.#verifiedOptions = { ...this.#login.checkoutOptions, verifiedLogin: true };
   }
 
   /** The pool holds this client's login or next unit (paused, or Neo4j unreachable). */
@@ -98,6 +107,29 @@ export class TransactionUnits implements ConnectionFront {
     if (frame.signature !== BoltSignature.FAILURE) return;
     this.#unitFailed = true;
     if (answers > this.#unitLastReset) this.#clientFailed = true;
+    if (this.#unitMember !== null) this.#onRoutedFailure(frame);
+  }
+
+  /**
+   * A writer that is no longer one (NotALeader, or read-only): the router drops it and refreshes, and
+   * the client gets a transient error in its place, which every driver's managed transaction retries
+   * (NotALeader itself is a client error to a bolt:// driver). Nothing was written on that member.
+   */
+  #onRoutedFailure(frame: BoltMessageFrame): void {
+    const unit = this.#unitMember;
+    const fields = unit === null ? null : messageMetadata(frame.payload);
+    const code = fields?.get('neo4j_code') ?? fields?.get('code');
+    const reason = typeof code === 'string' ? NOT_THE_WRITER.get(code) : undefined;
+    if (unit === null || reason === undefined || this.#router === null) return;
+    this.#router.notTheWriter(unit.member, unit.tableKey, reason);
+    const retry = failureMessage(
+      {
+        code: UPSTREAM_UNAVAILABLE_CODE,
+        message: `neo4j-pool-sidecar: cluster member ${unit.member} is no longer the writer (${code}); the routing table is being refreshed, retry the transaction`,
+      },
+      this.#host.handshake.negotiatedVersion,
+    );
+    this.#host.replaceUpstreamMessage(frame, retry);
   }
 
   afterUpstreamRead(): void {
@@ -118,6 +150,7 @@ export class TransactionUnits implements ConnectionFront {
     if (!host.quiet || this.#login.clientChangedLogin) return;
     // A unit that ended without a FAILURE leaves the upstream READY: no RESET round trip needed.
     host.returnUpstream(!this.#unitFailed);
+    this.#unitMember = null;
     this.#unitFailed = false;
     this.#unitRequests = 0;
     this.#unitSummaries = 0;
@@ -172,7 +205,8 @@ export class TransactionUnits implements ConnectionFront {
         return;
       default:
         held.skipTo(frame.wireStart);
-        this.#startUnit(null);
+        if (this.#router !== null) this.#startRoutedUnit(frame, this.#router);
+        else this.#startUnit(null);
         this.#countUnitRequest(frame);
         host.observeClientMessage(frame);
     }
@@ -199,14 +233,7 @@ export class TransactionUnits implements ConnectionFront {
         // Neo4j would answer this in its AUTHENTICATION state; nothing can be borrowed for it.
         throw new ConnectionProblem('protocol_violation', 'the client sent a request without being logged in');
       }
-      // An idle upstream already logged in as this client is lent with no round trip and no async checkout.
-      const idle = pool.lendIdleVerified(spec, verified.login);
-      checkout =
-        idle !== null
-          ? Promise.resolve(idle)
-          : verified.logon === null
-            ? pool.checkoutForHello(spec, verified.login, this.#verifiedOptions)
-            : pool.checkoutForLogon(spec, verified.login, verified.logon, null, this.#verifiedOptions);
+      checkout = checkoutVerified(pool, spec, verified, this.#login.checkoutOptions);
     }
     host.states.setUpstream('checking-out');
     checkout.then(
@@ -215,7 +242,31 @@ export class TransactionUnits implements ConnectionFront {
     );
   }
 
-  #lendUnit(outcome: Lent | Refused, answerLogon: boolean): void {
+  /** Cluster routing: the unit's first message says which member (writer or a reader) and database. */
+  #startRoutedUnit(frame: BoltMessageFrame, router: ClusterRouter): void {
+    const host = this.#host;
+    const verified = this.#login.login;
+    if (verified === null) {
+      throw new ConnectionProblem('protocol_violation', 'the client sent a request without being logged in');
+    }
+    host.states.setUpstream('checking-out');
+    router.checkout(unitRoute(frame), this.#login.spec(), verified, this.#login.checkoutOptions).then(
+      (outcome) => host.guarded(() => this.#lendRoutedUnit(outcome)),
+      (error: unknown) => host.guarded(() => this.#login.checkoutFailed(error)),
+    );
+  }
+
+  #lendRoutedUnit(outcome: RoutedLent | Refused | RoutingRefused): void {
+    if ('refused' in outcome) {
+      // Neo4j refused the login on that member, or the routers refused the table (no such database): its answer.
+      this.#login.refuse(outcome);
+      return;
+    }
+    this.#unitMember = { member: outcome.member, tableKey: outcome.tableKey };
+    this.#lendUnit(outcome.lent, false, outcome.pool);
+  }
+
+  #lendUnit(outcome: Lent | Refused, answerLogon: boolean, pool: UpstreamPool = this.#pool): void {
     const host = this.#host;
     if ('refused' in outcome) {
       // Neo4j no longer takes this client's login (its password changed, say): it gets Neo4j's answer.
@@ -224,11 +275,12 @@ export class TransactionUnits implements ConnectionFront {
     }
     const { upstream, reply } = outcome;
     if (host.states.client !== 'linked' || host.closing) {
-      this.#pool.release(upstream, { pendingSummaries: 0 });
+      pool.release(upstream, { pendingSummaries: 0 });
+      this.#unitMember = null;
       host.states.setUpstream('unlinked');
       return;
     }
-    this.#login.lend(upstream);
+    this.#login.lend(upstream, pool);
     if (answerLogon) host.replyToClient(reply.signature, reply.payload);
     this.#login.held.sendTo(host, host.goodbyeAt);
     this.#endUnitIfDone();

@@ -1,0 +1,520 @@
+/**
+ * Cluster routing for transaction mode (neo4j:// and neo4j+s:// upstreams): keeps a routing table per
+ * database as the drivers do (ROUTE to a known router, then the seed; refreshed on expiry, when a role
+ * has no member left, and when a writer says it is not one), keeps one UpstreamPool per member, and
+ * lends each unit of work an upstream on the member its access mode calls for: the writer for writes,
+ * the reader with the fewest upstreams in use for reads. A member that fails leaves the table until a
+ * refresh brings it back; while no writer is known, writes are held within proxy.pooling.holdTimeoutMs,
+ * as during an outage. Every upstream still logs in with the client's own credentials on its member.
+ *
+ * The seed pool (the URI's own address) verifies logins (pooled-login.ts) and is the router of last
+ * resort; member pools are made on first use with the seed's TLS settings, each member's certificate
+ * checked under that member's own name.
+ */
+import type { Logger } from '../../logger.ts';
+import { BoltSignature } from '../bolt/index.ts';
+import type { Login } from '../pool/connection-key.ts';
+import {
+  type CheckoutOptions,
+  HoldCancelledError,
+  HoldTimeoutError,
+  type Lent,
+  type PoolClock,
+  RETRY_FIRST_DELAY_MS,
+  RETRY_MAX_DELAY_MS,
+  type Refused,
+  type UpstreamPool,
+  type UpstreamSpec,
+} from '../pool/pool.ts';
+import { UpstreamClosedError } from '../pool/pooled-upstream.ts';
+import { checkoutVerified, type VerifiedLogin } from '../pool/verified-checkout.ts';
+import { formatAddress, type UpstreamTarget } from '../upstream.ts';
+import {
+  isExpired,
+  MEMBER_ROLES,
+  type MemberRole,
+  parseRoutingTable,
+  type RoutingTable,
+  RoutingTableError,
+  routeRequest,
+  speaksRoute,
+  splitAddress,
+  withoutMember,
+  withoutWriter,
+} from './routing-table.ts';
+import type { UnitRoute } from './unit-route.ts';
+
+/** Members tried for one unit before it gets a retryable error: a whole small cluster and then some. */
+const MAX_MEMBER_FAILURES = 8;
+
+/** Why a table was fetched: a bounded label. */
+export type RefreshReason =
+  | 'first'
+  | 'expired'
+  | 'no_writer'
+  | 'no_reader'
+  | 'no_router'
+  | 'not_a_leader'
+  | 'forbidden_on_read_only';
+
+/** What the router tells the metrics. */
+export interface RoutingObserver {
+  tableRefreshed(reason: RefreshReason, outcome: 'ok' | 'failed'): void;
+  /** A member left the table for failing (connection refused, reset, unanswered) or for not being the writer. */
+  failover(role: MemberRole): void;
+  unitRouted(member: string, access: 'read' | 'write' | 'route'): void;
+}
+
+export interface ClusterRouterOptions {
+  readonly seed: UpstreamTarget;
+  readonly seedPool: UpstreamPool;
+  /** A pool of upstreams to `target`, settings as the seed's. */
+  readonly createPool: (target: UpstreamTarget) => UpstreamPool;
+  readonly observer: RoutingObserver;
+  readonly holdTimeoutMs: number;
+  readonly clock: PoolClock;
+  readonly logger?: Logger | null;
+}
+
+/** A unit's upstream and where it came from: released into `pool`, NotALeader reported for `member`. */
+export interface RoutedLent {
+  readonly lent: Lent;
+  readonly pool: UpstreamPool;
+  readonly member: string;
+  readonly tableKey: string;
+}
+
+/** The routers answered ROUTE with a FAILURE (a database that does not exist, say): the client gets it. */
+export interface RoutingRefused {
+  readonly refused: Refused['refused'];
+  readonly routing: true;
+}
+
+/** No member of the role a unit needs is reachable: a transient error the drivers' retries wait out. */
+export class NoMemberError extends Error {
+  override readonly name = 'NoMemberError';
+}
+
+export interface MemberView {
+  readonly address: string;
+  readonly roles: MemberRole[];
+  readonly reachable: boolean;
+  readonly inUse: number;
+}
+
+export interface RoutingView {
+  readonly tables: Array<{
+    readonly database: string;
+    readonly ttlSeconds: number;
+    readonly ageSeconds: number;
+    readonly writers: readonly string[];
+    readonly readers: readonly string[];
+    readonly routers: readonly string[];
+  }>;
+  readonly members: MemberView[];
+}
+
+interface TableEntry {
+  table: RoutingTable | null;
+  /** A refresh is due for this reason (a writer refused a write) at the next unit on this table. */
+  due: RefreshReason | null;
+  /** The refresh under way for this key: everyone who needs the table waits for the same one. */
+  refreshing: Promise<RoutingTable | RoutingRefused> | null;
+}
+
+export class ClusterRouter {
+  readonly #options: ClusterRouterOptions;
+  readonly #seedAddress: string;
+  readonly #context: ReadonlyMap<string, string>;
+  readonly #tables = new Map<string, TableEntry>();
+  readonly #pools = new Map<string, UpstreamPool>();
+  /** Rotates the starting reader, so readers equally in use take turns. */
+  #nextReader = 0;
+  #closed = false;
+
+  constructor(options: ClusterRouterOptions) {
+    this.#options = options;
+    this.#seedAddress = formatAddress(options.seed.host, options.seed.port);
+    this.#context = routingContext(options.seed);
+  }
+
+  /** The pool of a member seen so far (the seed's own for the seed address). */
+  poolOf(member: string): UpstreamPool | null {
+    if (member === this.#seedAddress) return this.#options.seedPool;
+    return this.#pools.get(member) ?? null;
+  }
+
+  /** Every member pool made so far (not the seed's): maintenance acts on them all. */
+  memberPools(): UpstreamPool[] {
+    return [...this.#pools.values()];
+  }
+
+  /**
+   * An upstream for a unit of work on the member its route calls for, logged in as the client. Tries
+   * the next member when one cannot be reached; holds writes while no writer is known.
+   */
+  async checkout(
+    route: UnitRoute,
+    spec: UpstreamSpec,
+    verified: VerifiedLogin,
+    options: CheckoutOptions,
+  ): Promise<RoutedLent | Refused | RoutingRefused> {
+    const key = tableKey(route.database, verified.login);
+    if (route.access === 'route') {
+      // The client's own ROUTE: answered by a router (its table is rewritten to name the proxy).
+      const lent = await this.#checkoutOn(this.#options.seedPool, spec, verified, options);
+      if ('refused' in lent) return lent;
+      return { lent, pool: this.#options.seedPool, member: this.#seedAddress, tableKey: key };
+    }
+    let heldSinceMs: number | null = null;
+    let delayMs = RETRY_FIRST_DELAY_MS;
+    let forced: RefreshReason | null = null;
+    let failures = 0;
+    for (;;) {
+      if (this.#closed) throw new UpstreamClosedError('the proxy is shutting down');
+      if (failures > MAX_MEMBER_FAILURES)
+        throw new NoMemberError(`${failures} members failed in a row for one unit of work; giving up on it`);
+      const table = await this.#table(key, route.database, spec, verified, options, forced);
+      if ('refused' in table) return table;
+      forced = null;
+      const member = this.#pick(table, route.access);
+      if (member === null) {
+        const reason: RefreshReason = route.access === 'write' ? 'no_writer' : 'no_reader';
+        if (route.access === 'read') {
+          // As drivers do: one refresh; still no reader, a retryable error (reads are not held).
+          if (heldSinceMs !== null) throw new NoMemberError(`no reader of ${table.database} is reachable`);
+          heldSinceMs = this.#options.clock.now();
+          forced = reason;
+          continue;
+        }
+        heldSinceMs ??= this.#options.clock.now();
+        await this.#holdForWriter(heldSinceMs, delayMs, options);
+        delayMs = Math.min(delayMs * 2, RETRY_MAX_DELAY_MS);
+        forced = reason;
+        continue;
+      }
+      const pool = this.#poolFor(member);
+      let unreachable = false;
+      const memberOptions: CheckoutOptions = {
+        ...options,
+        onHold: (cancel) => {
+          // A member pool holds only while paused; a member it cannot reach is left for another.
+          if (cancel !== null && !pool.maintenance.paused) {
+            unreachable = true;
+            cancel();
+            return;
+          }
+          options.onHold?.(cancel);
+        },
+      };
+      try {
+        const lent = await this.#checkoutOn(pool, spec, verified, memberOptions);
+        if ('refused' in lent) return lent;
+        this.#options.observer.unitRouted(member, route.access);
+        return { lent, pool, member, tableKey: key };
+      } catch (error) {
+        if (!(unreachable && error instanceof HoldCancelledError) && !(error instanceof UpstreamClosedError))
+          throw error;
+        failures++;
+        this.memberFailed(member, error);
+      }
+    }
+  }
+
+  /** A member could not be reached or failed: it leaves every table until a refresh brings it back. */
+  memberFailed(member: string, cause: unknown): void {
+    for (const entry of this.#tables.values()) {
+      const table = entry.table;
+      if (table === null) continue;
+      const role = roleIn(table, member);
+      if (role === null) continue;
+      entry.table = withoutMember(table, member);
+      this.#options.observer.failover(role);
+    }
+    this.#options.logger?.warn(
+      { member, err: cause instanceof Error ? cause.message : String(cause) },
+      'cluster member unreachable; routed around until a routing table refresh brings it back',
+    );
+  }
+
+  /**
+   * A writer answered NotALeader or ForbiddenOnReadOnlyDatabase: it stops being the writer, and the
+   * next write refreshes the table (the client is told to retry).
+   */
+  notTheWriter(member: string, key: string, reason: 'not_a_leader' | 'forbidden_on_read_only'): void {
+    const entry = this.#tables.get(key);
+    const table = entry?.table;
+    if (entry === undefined || table === null || table === undefined) return;
+    if (table.writers.includes(member)) this.#options.observer.failover('writer');
+    entry.table = withoutWriter(table, member);
+    // Refreshed by the next unit on this table: a refresh needs a login to ROUTE with, and that unit has one.
+    entry.due = reason;
+    this.#options.logger?.info(
+      { member, database: table.database, reason },
+      'writer refused a write; routing table refresh due',
+    );
+  }
+
+  /** The tables and members as the proxy last saw them, for /status and the members-by-role gauge. */
+  view(): RoutingView {
+    const now = this.#options.clock.now();
+    const roles = new Map<string, Set<MemberRole>>();
+    const tables: RoutingView['tables'] = [];
+    for (const entry of this.#tables.values()) {
+      const table = entry.table;
+      if (table === null) continue;
+      tables.push({
+        database: table.database,
+        ttlSeconds: table.ttlMs / 1000,
+        ageSeconds: Math.max(0, (now - table.fetchedAtMs) / 1000),
+        writers: table.writers,
+        readers: table.readers,
+        routers: table.routers,
+      });
+      for (const role of MEMBER_ROLES) {
+        for (const member of membersOf(table, role)) {
+          const set = roles.get(member) ?? new Set<MemberRole>();
+          roles.set(member, set);
+          set.add(role);
+        }
+      }
+    }
+    const members: MemberView[] = [];
+    for (const address of new Set([...roles.keys(), ...this.#pools.keys()])) {
+      const pool = this.#pools.get(address);
+      members.push({
+        address,
+        roles: [...(roles.get(address) ?? [])],
+        reachable: pool?.maintenance.neo4jReachable ?? true,
+        inUse: pool?.lentCount ?? 0,
+      });
+    }
+    return { tables, members };
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const pool of this.#pools.values()) pool.close();
+  }
+
+  async #checkoutOn(
+    pool: UpstreamPool,
+    spec: UpstreamSpec,
+    verified: VerifiedLogin,
+    options: CheckoutOptions,
+  ): Promise<Lent | Refused> {
+    return checkoutVerified(pool, spec, verified, options);
+  }
+
+  /** The reader with the fewest upstreams in use (turns taken among equals), or the first reachable writer. */
+  #pick(table: RoutingTable, access: 'read' | 'write'): string | null {
+    const members = access === 'read' ? table.readers : table.writers;
+    if (members.length === 0) return null;
+    if (access === 'write') return members.find((member) => this.#reachable(member)) ?? null;
+    const start = this.#nextReader++ % members.length;
+    let best: string | null = null;
+    let bestInUse = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < members.length; i++) {
+      const member = members[(start + i) % members.length] as string;
+      if (!this.#reachable(member)) continue;
+      const inUse = this.#pools.get(member)?.lentCount ?? 0;
+      if (inUse < bestInUse) {
+        best = member;
+        bestInUse = inUse;
+      }
+    }
+    return best;
+  }
+
+  /** Its pool has not found it down (a down member's pool retries by itself and says when it is back). */
+  #reachable(member: string): boolean {
+    return this.#pools.get(member)?.maintenance.neo4jReachable ?? true;
+  }
+
+  #poolFor(member: string): UpstreamPool {
+    if (member === this.#seedAddress) return this.#options.seedPool;
+    let pool = this.#pools.get(member);
+    if (pool !== undefined) return pool;
+    const where = splitAddress(member);
+    if (where === null) throw new RoutingTableError(`routing table address ${member} is not host:port`);
+    const seed = this.#options.seed;
+    const scheme = seed.uri.slice(0, seed.uri.indexOf('://'));
+    pool = this.#options.createPool({
+      host: where.host,
+      port: where.port,
+      tls: seed.tls,
+      uri: `${scheme}://${member}`,
+    });
+    // A member first seen during a pause is paused with the rest.
+    if (this.#options.seedPool.maintenance.paused) pool.pause();
+    this.#pools.set(member, pool);
+    return pool;
+  }
+
+  /** The current table for `key`, fetched first when there is none, it expired, or `forced` says so. */
+  async #table(
+    key: string,
+    database: string | null,
+    spec: UpstreamSpec,
+    verified: VerifiedLogin,
+    options: CheckoutOptions,
+    forced: RefreshReason | null,
+  ): Promise<RoutingTable | RoutingRefused> {
+    let entry = this.#tables.get(key);
+    if (entry === undefined) {
+      entry = { table: null, due: null, refreshing: null };
+      this.#tables.set(key, entry);
+    }
+    const current = entry.table;
+    const now = this.#options.clock.now();
+    if (entry.refreshing === null) {
+      const reason: RefreshReason | null =
+        current === null ? 'first' : (forced ?? entry.due ?? (isExpired(current, now) ? 'expired' : null));
+      if (reason === null && current !== null) return current;
+      entry.due = null;
+      const refresh = this.#fetch(entry, database, spec, verified, options, reason ?? 'first');
+      entry.refreshing = refresh;
+      void refresh
+        .finally(() => {
+          if (entry.refreshing === refresh) entry.refreshing = null;
+        })
+        .catch(() => {});
+    }
+    return entry.refreshing as Promise<RoutingTable | RoutingRefused>;
+  }
+
+  /** ROUTE to each known router in turn, then the seed; the first table read wins. */
+  async #fetch(
+    entry: TableEntry,
+    database: string | null,
+    spec: UpstreamSpec,
+    verified: VerifiedLogin,
+    options: CheckoutOptions,
+    reason: RefreshReason,
+  ): Promise<RoutingTable | RoutingRefused> {
+    if (!speaksRoute(spec.version)) {
+      throw new NoMemberError('cluster routing needs Bolt 4.3 or later (ROUTE); this client speaks an older version');
+    }
+    const routers = [...(entry.table?.routers ?? []).filter((router) => this.#reachable(router)), this.#seedAddress];
+    let lastError: unknown = null;
+    for (const router of new Set(routers)) {
+      const pool = this.#poolFor(router);
+      let unreachable = false;
+      const routerOptions: CheckoutOptions = {
+        ...options,
+        onHold: (cancel) => {
+          if (cancel !== null && !pool.maintenance.paused && router !== this.#seedAddress) {
+            unreachable = true;
+            cancel();
+            return;
+          }
+          options.onHold?.(cancel);
+        },
+      };
+      try {
+        const outcome = await this.#checkoutOn(pool, spec, verified, routerOptions);
+        if ('refused' in outcome) {
+          this.#options.observer.tableRefreshed(reason, 'failed');
+          return { refused: outcome.refused, routing: true };
+        }
+        const { upstream } = outcome;
+        const replies = await pool.exchange(upstream, routeRequest(spec.version, this.#context, database), 1);
+        const reply = replies?.at(-1);
+        if (reply === undefined) {
+          pool.release(upstream, { destroy: 'no_answer' });
+          throw new UpstreamClosedError(`router ${router} did not answer ROUTE`);
+        }
+        const ok = reply.signature === BoltSignature.SUCCESS;
+        pool.release(upstream, { pendingSummaries: 0, ready: ok });
+        if (!ok) {
+          this.#options.observer.tableRefreshed(reason, 'failed');
+          return { refused: reply, routing: true };
+        }
+        const table = parseRoutingTable(reply.metadata, database, this.#options.clock.now());
+        if (table.routers.length === 0 && table.readers.length === 0 && table.writers.length === 0)
+          throw new RoutingTableError(`router ${router} answered an empty routing table`);
+        entry.table = table;
+        this.#options.observer.tableRefreshed(reason, 'ok');
+        this.#options.logger?.debug(
+          {
+            router,
+            database: table.database,
+            reason,
+            writers: table.writers,
+            readers: table.readers,
+            ttlSeconds: table.ttlMs / 1000,
+          },
+          'routing table fetched',
+        );
+        return table;
+      } catch (error) {
+        if (error instanceof HoldTimeoutError) throw error;
+        if (
+          !(
+            error instanceof UpstreamClosedError ||
+            error instanceof RoutingTableError ||
+            (unreachable && error instanceof HoldCancelledError)
+          )
+        )
+          throw error;
+        lastError = error;
+        if (router !== this.#seedAddress) this.memberFailed(router, error);
+      }
+    }
+    this.#options.observer.tableRefreshed(reason, 'failed');
+    throw new NoMemberError(
+      `no router answered ROUTE (${lastError instanceof Error ? lastError.message : 'unknown error'})`,
+    );
+  }
+
+  /** While no writer is known: waits the backoff, within the hold bound shared with outages and pauses. */
+  #holdForWriter(heldSinceMs: number, delayMs: number, options: CheckoutOptions): Promise<void> {
+    const clock = this.#options.clock;
+    const left = heldSinceMs + this.#options.holdTimeoutMs - clock.now();
+    if (left <= 0 || this.#options.holdTimeoutMs === 0) {
+      return Promise.reject(
+        new HoldTimeoutError(
+          'outage',
+          `no writer in the cluster's routing table; held for proxy.pooling.holdTimeoutMs (${this.#options.holdTimeoutMs} ms), try again`,
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const cancelTimer = clock.after(Math.min(delayMs, left), () => {
+        options.onHold?.(null);
+        resolve();
+      });
+      options.onHold?.(() => {
+        cancelTimer();
+        options.onHold?.(null);
+        reject(new HoldCancelledError('the client left while held'));
+      });
+    });
+  }
+}
+
+/** Tables of a named database are shared; the home database may differ per user, so it is keyed by login. */
+function tableKey(database: string | null, login: Login): string {
+  return database !== null ? `db:${database}` : `home:${login.principal.toString('base64')}`;
+}
+
+function membersOf(table: RoutingTable, role: MemberRole): readonly string[] {
+  return role === 'writer' ? table.writers : role === 'reader' ? table.readers : table.routers;
+}
+
+function roleIn(table: RoutingTable, member: string): MemberRole | null {
+  for (const role of MEMBER_ROLES) if (membersOf(table, role).includes(member)) return role;
+  return null;
+}
+
+/** The routing context drivers send: the seed URI's query parameters and its address. */
+function routingContext(seed: UpstreamTarget): ReadonlyMap<string, string> {
+  const context = new Map<string, string>();
+  try {
+    for (const [name, value] of new URL(seed.uri).searchParams) context.set(name, value);
+  } catch {
+    // upstreamFromUri already parsed it; nothing else to add.
+  }
+  context.set('address', formatAddress(seed.host, seed.port));
+  return context;
+}

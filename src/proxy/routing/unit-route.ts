@@ -1,0 +1,30 @@
+/**
+ * Where a unit of work goes, read from the message that starts it and nothing else (no query parsing):
+ * BEGIN's or an auto-commit RUN's `mode` ("r": a reader, anything else: the writer) and `db` (absent:
+ * the user's home database). A ROUTE from the client goes to a router.
+ */
+import { type BoltMessageFrame, BoltSignature, readMessageMapEntries } from '../bolt/index.ts';
+
+export type UnitAccess = 'read' | 'write' | 'route';
+
+export interface UnitRoute {
+  readonly access: UnitAccess;
+  /** null: the user's home database. */
+  readonly database: string | null;
+}
+
+const ROUTE_KEYS: ReadonlySet<string> = new Set(['mode', 'db']);
+/** Where the map with mode and db sits: BEGIN's first field, RUN's third (after query and parameters). */
+const EXTRA_FIELD: Readonly<Record<number, number>> = { [BoltSignature.BEGIN]: 0, [BoltSignature.RUN]: 2 };
+
+export function unitRoute(frame: BoltMessageFrame): UnitRoute {
+  if (frame.signature === BoltSignature.ROUTE) return { access: 'route', database: null };
+  const field = EXTRA_FIELD[frame.signature];
+  const extra =
+    field === undefined || frame.payload === null ? null : readMessageMapEntries(frame.payload, field, ROUTE_KEYS);
+  const db = extra?.get('db');
+  return {
+    access: extra?.get('mode') === 'r' ? 'read' : 'write',
+    database: typeof db === 'string' && db !== '' ? db : null,
+  };
+}
