@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
+  type BasicScenarioName,
   type ClientName,
   type DriverLine,
   ensureClient,
   expectedLargeResultSha256,
   runClientScenario,
-  type ScenarioName,
 } from '../../scripts/clients/run-scenario.ts';
 import { DEFAULT_NEO4J_VERSION } from '../../scripts/neo4j/local-neo4j.ts';
 import type { PoolingMode } from '../../src/proxy/index.ts';
@@ -27,7 +27,7 @@ export interface ScenarioClient {
   /** The Bolt version it agrees on with Neo4j 5.26 (which speaks up to 5.8). */
   readonly boltVersionWith526: RegExp;
   prepare(): Promise<void>;
-  run<S extends ScenarioName>(scenario: S, connection: ScenarioConnection): Promise<ClientReport<S>>;
+  run<S extends BasicScenarioName>(scenario: S, connection: ScenarioConnection): Promise<ClientReport<S>>;
 }
 
 export function jsClient(driverLine: JsDriverLine): ScenarioClient {
@@ -71,7 +71,7 @@ export interface ProxySuiteExpectations {
   readonly boltVersion: RegExp;
 }
 
-function expectOk<S extends ScenarioName>(report: ClientReport<S>): NonNullable<ClientReport<S>['result']> {
+function expectOk<S extends BasicScenarioName>(report: ClientReport<S>): NonNullable<ClientReport<S>['result']> {
   assert.equal(report.ok, true, `expected ${report.client} ${report.scenario} to succeed: ${JSON.stringify(report)}`);
   assert.ok(report.result, `${report.client} ${report.scenario} reported no result`);
   return report.result;

@@ -36,6 +36,9 @@ var scenarios = []string{
 	"wrong-password",
 	"large-result",
 	"concurrent",
+	"cluster-spread",
+	"cluster-read-loop",
+	"cluster-write-loop",
 }
 
 // Every client builds the same payloads so that their checksums, and the proxy's, must agree.
@@ -52,6 +55,11 @@ type options struct {
 	concurrency       int
 	barrierTimeout    time.Duration
 	connectionTimeout time.Duration
+	reads             int
+	writes            int
+	duration          time.Duration // 0: until stdin ends
+	maxRetry          time.Duration
+	idPrefix          string
 }
 
 type serverInfo struct {
@@ -130,11 +138,7 @@ func (r *runner) autocommit(ctx context.Context) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	records, err := result.Collect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	summary, err := result.Consume(ctx)
+	records, summary, err := collectAll(ctx, result)
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +190,19 @@ func (r *runner) explicitTransaction(ctx context.Context) (map[string]any, error
 		"committed":        true,
 		"hasBookmark":      len(session.LastBookmarks()) > 0,
 	}, nil
+}
+
+// collectAll reads every record of a result, then its summary.
+func collectAll(ctx context.Context, result neo4j.ResultWithContext) ([]*neo4j.Record, neo4j.ResultSummary, error) {
+	records, err := result.Collect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	summary, err := result.Consume(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return records, summary, nil
 }
 
 type valueAndSummary struct {
@@ -491,6 +508,7 @@ func driverVersion() string {
 func parseOptions(args []string) (options, error) {
 	var opts options
 	var barrierSeconds, connectionSeconds float64
+	var durationMs, maxRetryMs int64
 	flags := flag.NewFlagSet("scenario-client", flag.ContinueOnError)
 	flags.StringVar(&opts.uri, "uri", "", "bolt:// or neo4j:// URI")
 	flags.StringVar(&opts.user, "user", "", "user name")
@@ -499,12 +517,29 @@ func parseOptions(args []string) (options, error) {
 	flags.StringVar(&opts.database, "database", "", "session database; the server default when omitted")
 	flags.IntVar(&opts.rows, "rows", 5000, "large-result: rows to stream")
 	flags.IntVar(&opts.rowBytes, "row-bytes", 1000, "large-result: payload bytes per row")
-	flags.IntVar(&opts.concurrency, "concurrency", 50, "concurrent: sessions held open at once")
+	flags.IntVar(&opts.concurrency, "concurrency", 0,
+		"concurrent: sessions held open at once (default 50); cluster-*: workers (default 1)")
 	flags.Float64Var(&barrierSeconds, "barrier-timeout", 60, "concurrent: seconds to wait for all")
 	flags.Float64Var(&connectionSeconds, "connection-timeout", 10, "driver connection timeout, s")
+	flags.IntVar(&opts.reads, "reads", 300, "cluster-spread: read transactions")
+	flags.IntVar(&opts.writes, "writes", 30, "cluster-spread: write transactions")
+	flags.Int64Var(&durationMs, "duration-ms", 0, "cluster-*-loop: stop after this long (else at end of stdin)")
+	flags.Int64Var(&maxRetryMs, "max-retry-ms", 30000, "managed transactions' retry budget (the drivers' default)")
+	flags.StringVar(&opts.idPrefix, "id-prefix", "", "cluster-*: write ids are PREFIX-0, PREFIX-1, ...")
 	if err := flags.Parse(args); err != nil {
 		return opts, err
 	}
+	if opts.concurrency == 0 {
+		opts.concurrency = 50
+		if strings.HasPrefix(opts.scenario, "cluster-") {
+			opts.concurrency = 1
+		}
+	}
+	if opts.idPrefix == "" {
+		opts.idPrefix = newProbeID()[:12]
+	}
+	opts.duration = time.Duration(durationMs) * time.Millisecond
+	opts.maxRetry = time.Duration(maxRetryMs) * time.Millisecond
 	if opts.uri == "" || opts.user == "" || opts.password == "" || opts.scenario == "" {
 		return opts, errors.New("--uri, --user, --password and --scenario are required")
 	}
@@ -536,6 +571,12 @@ func (r *runner) run(ctx context.Context) (map[string]any, error) {
 		return r.wrongPassword(ctx)
 	case "large-result":
 		return r.largeResult(ctx)
+	case "cluster-spread":
+		return r.clusterSpread(ctx)
+	case "cluster-read-loop":
+		return r.clusterLoop(ctx, accessRead)
+	case "cluster-write-loop":
+		return r.clusterLoop(ctx, accessWrite)
 	default:
 		return r.concurrent(ctx)
 	}
@@ -561,6 +602,7 @@ func main() {
 		func(c *config.Config) {
 			c.SocketConnectTimeout = opts.connectionTimeout
 			c.MaxConnectionPoolSize = max(100, opts.concurrency)
+			c.MaxTransactionRetryTime = opts.maxRetry
 			c.UserAgent = "neo4j-pool-sidecar-scenario/go neo4j-go/" + version
 		})
 	if err != nil {

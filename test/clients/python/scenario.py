@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import threading
 import time
@@ -35,6 +36,9 @@ SCENARIOS = (
     "wrong-password",
     "large-result",
     "concurrent",
+    "cluster-spread",
+    "cluster-read-loop",
+    "cluster-write-loop",
 )
 
 # The 5.x driver warns on every GQL attribute read, 4.4 on verify_connectivity; stderr noise would
@@ -47,6 +51,11 @@ DRIVER_4 = neo4j.__version__.startswith("4.")
 
 # Both clients build the same payloads so that their checksums, and the proxy's, must agree.
 PAYLOAD_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+# Each cluster member holds one (:ClusterMember {name}) node, so a transaction's record names the member
+# that served it (test/support/cluster.ts).
+CLUSTER_READ = "MATCH (m:ClusterMember) RETURN m.name AS member"
+CLUSTER_WRITE = "CREATE (w:ClusterWrite {id: $id}) WITH w MATCH (m:ClusterMember) RETURN m.name AS member"
 
 
 class ScenarioContext:
@@ -290,6 +299,164 @@ def run_concurrent(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
     return result
 
 
+class MarkerError(Exception):
+    """A member answered with other than one ClusterMember: the test setting is wrong, not the driver."""
+
+
+class ClusterLoad:
+    """Managed read and write transactions on the cluster marker queries, one new session each, counted
+    by the member that served them; shared by the workers of one run."""
+
+    def __init__(self, driver: Driver, ctx: ScenarioContext) -> None:
+        self.driver = driver
+        self.ctx = ctx
+        self.lock = threading.Lock()
+        self.counts = {access: {"transactions": 0, "committed": 0, "byMember": {}} for access in ("read", "write")}
+        self.acknowledged: list[str] = []
+        self.failures: list[dict[str, Any]] = []
+        self.attempts = 0
+        self.retried = 0
+        self.next_write = 0
+        self.completed = 0
+
+    def new_write_id(self) -> str:
+        with self.lock:
+            number = self.next_write
+            self.next_write += 1
+        return f"{self.ctx.args.id_prefix}-{number}"
+
+    def run_one(self, access: str) -> None:
+        write_id = self.new_write_id() if access == "write" else None
+        tries = 0
+
+        def work(tx: Any) -> tuple[str, Any]:
+            nonlocal tries
+            tries += 1
+            if write_id is None:
+                result = tx.run(CLUSTER_READ)
+            else:
+                result = tx.run(CLUSTER_WRITE, id=write_id)
+            members = [record["member"] for record in result]
+            summary = result.consume()
+            if len(members) != 1:
+                raise MarkerError(f"expected one ClusterMember, got {len(members)}")
+            return members[0], summary
+
+        with self.lock:
+            self.counts[access]["transactions"] += 1
+        member = ""
+        failure: Optional[BaseException] = None
+        session = self.ctx.session(self.driver)
+        try:
+            member, summary = execute_read(session, work) if write_id is None else execute_write(session, work)
+            self.ctx.note_server(summary)
+        except Exception as error:  # noqa: BLE001 - a final failure is data, reported per transaction
+            failure = error
+        finally:
+            try:
+                session.close()
+            except Exception:  # noqa: BLE001 - the transaction's outcome is known already
+                pass
+        with self.lock:
+            self.attempts += tries
+            self.retried += 1 if tries > 1 else 0
+            self.completed += 1
+            counts = self.counts[access]
+            if failure is None:
+                counts["committed"] += 1
+                counts["byMember"][member] = counts["byMember"].get(member, 0) + 1
+                if write_id is not None:
+                    self.acknowledged.append(write_id)
+            else:
+                self.failures.append(cluster_failure_json(access, write_id, failure))
+            if self.completed == 1 or self.completed % 10 == 0:
+                progress = {"completed": self.completed, "failed": len(self.failures)}
+                sys.stderr.write(json.dumps({"progress": progress}, separators=(",", ":")) + "\n")
+                sys.stderr.flush()
+
+    def run_workers(self, next_access: Callable[[], Optional[str]]) -> dict[str, Any]:
+        """Runs --concurrency workers, each taking the next transaction's access mode until there is none."""
+
+        def worker() -> None:
+            while True:
+                access = next_access()
+                if access is None:
+                    return
+                self.run_one(access)
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(self.ctx.args.concurrency)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return {
+            "reads": self.counts["read"],
+            "writes": self.counts["write"],
+            "acknowledgedWriteIds": self.acknowledged,
+            "failures": self.failures,
+            "attempts": self.attempts,
+            "retried": self.retried,
+        }
+
+
+def cluster_failure_json(access: str, write_id: Optional[str], error: BaseException) -> dict[str, Any]:
+    details = error_json(error)
+    lines = (details["message"] or "").splitlines()
+    return {
+        "access": access,
+        "id": write_id,
+        "className": details["className"],
+        "code": details["code"],
+        "message": lines[0] if lines else "",
+        "retryable": details["retryable"],
+    }
+
+
+def spread_order(reads: int, writes: int) -> list[str]:
+    """Reads and writes interleaved evenly, so a change during the run meets both."""
+    total = reads + writes
+    if total == 0:
+        return []
+    return ["write" if (i + 1) * writes // total > i * writes // total else "read" for i in range(total)]
+
+
+def run_cluster_spread(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+    pending = iter(spread_order(ctx.args.reads, ctx.args.writes))
+    lock = threading.Lock()
+
+    def next_access() -> Optional[str]:
+        with lock:
+            return next(pending, None)
+
+    return ClusterLoad(driver, ctx).run_workers(next_access)
+
+
+def stop_signal(duration_ms: Optional[int]) -> threading.Event:
+    """Set when stdin reaches its end (the caller closed it) or after duration_ms, whichever is first."""
+    stop = threading.Event()
+
+    def watch_stdin() -> None:
+        # Raw reads: a daemon thread blocked in the buffered reader aborts the interpreter's shutdown.
+        while os.read(sys.stdin.fileno(), 65536):
+            pass
+        stop.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    if duration_ms is not None:
+        timer = threading.Timer(duration_ms / 1000, stop.set)
+        timer.daemon = True
+        timer.start()
+    return stop
+
+
+def cluster_loop(access: str) -> Callable[[Driver, ScenarioContext], dict[str, Any]]:
+    def run(driver: Driver, ctx: ScenarioContext) -> dict[str, Any]:
+        stop = stop_signal(ctx.args.duration_ms)
+        return ClusterLoad(driver, ctx).run_workers(lambda: None if stop.is_set() else access)
+
+    return run
+
+
 class ScenarioFailure(Exception):
     """A failure that still carries the partial result (e.g. how many concurrent sessions worked)."""
 
@@ -308,6 +475,9 @@ RUNNERS: dict[str, Callable[[Driver, ScenarioContext], dict[str, Any]]] = {
     "wrong-password": run_wrong_password,
     "large-result": run_large_result,
     "concurrent": run_concurrent,
+    "cluster-spread": run_cluster_spread,
+    "cluster-read-loop": cluster_loop("read"),
+    "cluster-write-loop": cluster_loop("write"),
 }
 
 
@@ -320,10 +490,29 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--database", default=None, help="session database; the server default when omitted")
     parser.add_argument("--rows", type=int, default=5000, help="large-result: rows to stream")
     parser.add_argument("--row-bytes", type=int, default=1000, help="large-result: payload bytes per row")
-    parser.add_argument("--concurrency", type=int, default=50, help="concurrent: sessions held open at once")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="concurrent: sessions held open at once (default 50); cluster-*: workers (default 1)",
+    )
     parser.add_argument("--barrier-timeout", type=float, default=60.0, help="concurrent: seconds to wait for all")
     parser.add_argument("--connection-timeout", type=float, default=10.0, help="driver connection timeout, s")
-    return parser.parse_args(argv)
+    parser.add_argument("--reads", type=int, default=300, help="cluster-spread: read transactions")
+    parser.add_argument("--writes", type=int, default=30, help="cluster-spread: write transactions")
+    parser.add_argument(
+        "--duration-ms", type=int, default=None, help="cluster-*-loop: stop after this long (else at end of stdin)"
+    )
+    parser.add_argument(
+        "--max-retry-ms", type=int, default=30000, help="managed transactions' retry budget (the drivers' default)"
+    )
+    parser.add_argument("--id-prefix", default=None, help="cluster-*: write ids are PREFIX-0, PREFIX-1, ...")
+    args = parser.parse_args(argv)
+    if args.concurrency is None:
+        args.concurrency = 1 if args.scenario.startswith("cluster-") else 50
+    if args.id_prefix is None:
+        args.id_prefix = uuid.uuid4().hex[:12]
+    return args
 
 
 def server_info_after_failure(driver: Driver) -> Optional[dict[str, Any]]:
@@ -359,6 +548,7 @@ def main(argv: list[str]) -> int:
         auth=(args.user, password),
         connection_timeout=args.connection_timeout,
         max_connection_pool_size=max(100, args.concurrency),
+        max_transaction_retry_time=args.max_retry_ms / 1000,
         user_agent=f"neo4j-pool-sidecar-scenario/python neo4j-python/{neo4j.__version__}",
     )
     try:

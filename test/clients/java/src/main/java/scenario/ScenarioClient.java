@@ -18,6 +18,7 @@ import java.util.UUID;
 import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
 import org.neo4j.driver.AuthTokens;
 import org.neo4j.driver.Config;
 import org.neo4j.driver.Driver;
@@ -51,7 +52,10 @@ public final class ScenarioClient {
             "failing-query",
             "wrong-password",
             "large-result",
-            "concurrent");
+            "concurrent",
+            "cluster-spread",
+            "cluster-read-loop",
+            "cluster-write-loop");
 
     /** Both clients build the same payloads so that their checksums, and the proxy's, must agree. */
     static final String PAYLOAD_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -100,6 +104,7 @@ public final class ScenarioClient {
                 .withLogging(Logging.none())
                 .withConnectionTimeout(options.connectionTimeoutMs, TimeUnit.MILLISECONDS)
                 .withMaxConnectionPoolSize(Math.max(100, options.concurrency))
+                .withMaxTransactionRetryTime(options.maxRetryMs, TimeUnit.MILLISECONDS)
                 .withUserAgent("neo4j-pool-sidecar-scenario/java neo4j-java/" + driverVersion)
                 .build();
         long started = System.nanoTime();
@@ -134,6 +139,9 @@ public final class ScenarioClient {
             case "wrong-password" -> wrongPassword(driver);
             case "large-result" -> largeResult(driver);
             case "concurrent" -> concurrent(driver);
+            case "cluster-spread" -> clusterLoad(driver).spread(options.concurrency, options.reads, options.writes);
+            case "cluster-read-loop" -> clusterLoad(driver).loop(options.concurrency, "read", options.durationMs);
+            case "cluster-write-loop" -> clusterLoad(driver).loop(options.concurrency, "write", options.durationMs);
             default -> throw new IllegalArgumentException("unknown scenario " + options.scenario);
         };
     }
@@ -142,6 +150,10 @@ public final class ScenarioClient {
         SessionConfig.Builder config = SessionConfig.builder();
         if (options.database != null) config.withDatabase(options.database);
         return driver.session(config.build());
+    }
+
+    private ClusterLoad clusterLoad(Driver driver) {
+        return new ClusterLoad(() -> session(driver), this::noteServer, options.idPrefix);
     }
 
     private synchronized void noteServer(ResultSummary summary) {
@@ -276,22 +288,7 @@ public final class ScenarioClient {
         CyclicBarrier barrier = new CyclicBarrier(sessions);
         List<Long> values = new ArrayList<>();
         List<Throwable> errors = new ArrayList<>();
-        List<Thread> threads = new ArrayList<>();
-        for (int i = 0; i < sessions; i++) {
-            final long index = i;
-            Thread thread = new Thread(() -> concurrentWorker(driver, barrier, index, values, errors));
-            thread.setDaemon(true);
-            threads.add(thread);
-            thread.start();
-        }
-        for (Thread thread : threads) {
-            try {
-                thread.join();
-            } catch (InterruptedException interrupted) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while waiting for the concurrent sessions", interrupted);
-            }
-        }
+        runThreads(sessions, index -> () -> concurrentWorker(driver, barrier, index, values, errors));
         Map<String, Object> out = new LinkedHashMap<>();
         synchronized (values) {
             out.put("sessions", sessions);
@@ -338,6 +335,25 @@ public final class ScenarioClient {
                 } catch (Exception ignored) {
                     // Its own failure is already recorded.
                 }
+            }
+        }
+    }
+
+    /** Starts `count` daemon threads (the driver's must not keep a finished run alive) and waits for all. */
+    static void runThreads(int count, IntFunction<Runnable> work) {
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            Thread thread = new Thread(work.apply(i));
+            thread.setDaemon(true);
+            threads.add(thread);
+            thread.start();
+        }
+        for (Thread thread : threads) {
+            try {
+                thread.join();
+            } catch (InterruptedException interrupted) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for the scenario's threads", interrupted);
             }
         }
     }
@@ -431,7 +447,8 @@ public final class ScenarioClient {
         static final String USAGE = "usage: --uri URI --user USER --password PASSWORD --scenario "
                 + String.join("|", SCENARIOS)
                 + " [--database DB] [--rows N] [--row-bytes N] [--concurrency N] [--barrier-timeout S]"
-                + " [--connection-timeout S]";
+                + " [--connection-timeout S] [--reads N] [--writes N] [--duration-ms MS] [--max-retry-ms MS]"
+                + " [--id-prefix P]";
 
         String uri;
         String user;
@@ -440,9 +457,19 @@ public final class ScenarioClient {
         String database;
         int rows = 5000;
         int rowBytes = 1000;
-        int concurrency = 50;
+        /** concurrent: sessions held open at once (default 50); cluster-*: workers (default 1). */
+        int concurrency = -1;
+
         long barrierTimeoutMs = 60_000;
         long connectionTimeoutMs = 10_000;
+        int reads = 300;
+        int writes = 30;
+        /** cluster-*-loop: stop after this long; null runs until stdin ends. */
+        Long durationMs;
+        /** Managed transactions' retry budget: the drivers' default. */
+        long maxRetryMs = 30_000;
+        /** cluster-*: write ids are PREFIX-0, PREFIX-1, ... */
+        String idPrefix = UUID.randomUUID().toString().replace("-", "").substring(0, 12);
 
         static Options parse(String[] argv) {
             Options options = new Options();
@@ -461,6 +488,11 @@ public final class ScenarioClient {
                     case "--concurrency" -> options.concurrency = Integer.parseInt(value);
                     case "--barrier-timeout" -> options.barrierTimeoutMs = secondsToMillis(value);
                     case "--connection-timeout" -> options.connectionTimeoutMs = secondsToMillis(value);
+                    case "--reads" -> options.reads = Integer.parseInt(value);
+                    case "--writes" -> options.writes = Integer.parseInt(value);
+                    case "--duration-ms" -> options.durationMs = Long.parseLong(value);
+                    case "--max-retry-ms" -> options.maxRetryMs = Long.parseLong(value);
+                    case "--id-prefix" -> options.idPrefix = value;
                     default -> throw new IllegalArgumentException("unknown option " + flag);
                 }
             }
@@ -470,6 +502,7 @@ public final class ScenarioClient {
             if (!SCENARIOS.contains(options.scenario)) {
                 throw new IllegalArgumentException("unknown scenario " + options.scenario);
             }
+            if (options.concurrency < 0) options.concurrency = options.scenario.startsWith("cluster-") ? 1 : 50;
             return options;
         }
 
