@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import neo4j6 from 'neo4j-driver';
 import neo4j5 from 'neo4j-driver-5';
 import type {
+  BasicScenarioName,
   ScenarioError,
   ScenarioName,
   ScenarioOutputs,
@@ -16,8 +17,8 @@ import type {
 } from '../../scripts/clients/run-scenario.ts';
 
 type DriverModule = typeof neo4j6;
-type Driver = ReturnType<DriverModule['driver']>;
-type ResultSummary = Awaited<ReturnType<ReturnType<Driver['session']>['run']>>['summary'];
+export type Driver = ReturnType<DriverModule['driver']>;
+export type ResultSummary = Awaited<ReturnType<ReturnType<Driver['session']>['run']>>['summary'];
 
 export type JsDriverLine = '5' | '6';
 
@@ -32,13 +33,13 @@ export interface ScenarioConnection {
   password: string;
 }
 
-const modules: Record<JsDriverLine, DriverModule> = {
+export const jsDriverModules: Record<JsDriverLine, DriverModule> = {
   '6': neo4j6,
   '5': neo4j5 as unknown as DriverModule,
 };
 
 const require = createRequire(import.meta.url);
-const JS_DRIVER_VERSIONS: Record<JsDriverLine, string> = {
+export const JS_DRIVER_VERSIONS: Record<JsDriverLine, string> = {
   '6': (require('neo4j-driver/package.json') as { version: string }).version,
   '5': (require('neo4j-driver-5/package.json') as { version: string }).version,
 };
@@ -57,7 +58,7 @@ class ScenarioFailure extends Error {
   }
 }
 
-function serverInfo(summary: ResultSummary): ScenarioServerInfo {
+export function serverInfo(summary: ResultSummary): ScenarioServerInfo {
   // 5.x reports a number (5.8); 6.x a ProtocolVersion, whose getMinor() returns the major in 6.3.0.
   const version = summary.server.protocolVersion as unknown as number | { major: number; minor: number };
   return {
@@ -67,7 +68,7 @@ function serverInfo(summary: ResultSummary): ScenarioServerInfo {
   };
 }
 
-function errorReport(error: unknown): ScenarioError {
+export function errorReport(error: unknown): ScenarioError {
   const failure = error as Error & {
     code?: string;
     gqlStatus?: string;
@@ -89,9 +90,9 @@ function errorReport(error: unknown): ScenarioError {
   };
 }
 
-type Runner = (driver: Driver, note: (summary: ResultSummary) => void) => Promise<unknown>;
+export type Runner = (driver: Driver, note: (summary: ResultSummary) => void) => Promise<unknown>;
 
-const runners: Record<ScenarioName, Runner> = {
+const runners: Record<BasicScenarioName, Runner> = {
   async autocommit(driver, note) {
     const session = driver.session();
     try {
@@ -236,16 +237,29 @@ const runners: Record<ScenarioName, Runner> = {
   },
 };
 
-/** Runs one scenario with the JavaScript driver of the given line and reports it like the other clients. */
-export async function runJsScenario<S extends ScenarioName>(
+/** Driver settings a scenario may change from the clients' common ones. */
+export interface JsDriverSettings {
+  maxConnectionPoolSize?: number;
+  /** Managed transactions' retry budget, ms (the driver's default is 30 s). */
+  maxTransactionRetryTime?: number;
+}
+
+/**
+ * Runs `body` with a driver of the given line and reports it like the other clients: the scenario's
+ * result, or the error it threw (with the partial result of a ScenarioFailure).
+ */
+export async function runWithJsDriver<S extends ScenarioName>(
   driverLine: JsDriverLine,
   scenario: S,
   connection: ScenarioConnection,
+  body: Runner,
+  settings: JsDriverSettings = {},
 ): Promise<ClientReport<S>> {
-  const neo4j = modules[driverLine];
+  const neo4j = jsDriverModules[driverLine];
   const password = scenario === 'wrong-password' ? `${connection.password}-wrong-on-purpose` : connection.password;
   const driver = neo4j.driver(connection.uri, neo4j.auth.basic(connection.user, password), {
     maxConnectionPoolSize: 100,
+    ...settings,
     logging: { level: 'error', logger: () => {} },
   });
   const started = performance.now();
@@ -265,7 +279,7 @@ export async function runJsScenario<S extends ScenarioName>(
     error: null,
   };
   try {
-    report.result = (await runners[scenario](driver, note)) as ScenarioOutputs[S];
+    report.result = (await body(driver, note)) as ScenarioOutputs[S];
     report.ok = true;
   } catch (error) {
     const cause = error instanceof ScenarioFailure ? error.failure : error;
@@ -277,4 +291,13 @@ export async function runJsScenario<S extends ScenarioName>(
     await driver.close();
   }
   return report;
+}
+
+/** Runs one scenario with the JavaScript driver of the given line and reports it like the other clients. */
+export function runJsScenario<S extends BasicScenarioName>(
+  driverLine: JsDriverLine,
+  scenario: S,
+  connection: ScenarioConnection,
+): Promise<ClientReport<S>> {
+  return runWithJsDriver(driverLine, scenario, connection, runners[scenario]);
 }
