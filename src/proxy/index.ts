@@ -20,6 +20,7 @@ export {
   countByState,
   DEFAULT_DRAIN_TIMEOUT_SECONDS,
   MAX_DRAIN_TIMEOUT_SECONDS,
+  type MemberPoolView,
   type PauseOptions,
   type PauseReport,
   type PoolKeyView,

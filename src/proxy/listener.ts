@@ -284,7 +284,23 @@ export class BoltProxy implements ProxyMaintenance {
   /** pgbouncer's SHOW POOLS. */
   pools(): PoolsView {
     const pool = this.#requirePool();
-    return poolsView(pool, pool.settings.maxUpstreams, pool.settings.maxPauseMs);
+    const view = poolsView(pool, pool.settings.maxUpstreams, pool.settings.maxPauseMs);
+    const router = this.#router;
+    if (router === null) return view;
+    const members = router.view().members.flatMap((member) => {
+      const memberPool = router.poolOf(member.address);
+      if (memberPool === null) return [];
+      return [
+        {
+          address: member.address,
+          roles: member.roles,
+          reachable: member.reachable,
+          upstreams: memberPool.counts().states,
+          lent: memberPool.lentCount,
+        },
+      ];
+    });
+    return { ...view, members };
   }
 
   /** pgbouncer's SHOW CLIENTS. */
@@ -479,12 +495,13 @@ export class BoltProxy implements ProxyMaintenance {
       this.#metrics.poolState(states, waiting, this.#pool.maintenance);
     }
     if (this.#router !== null) {
+      const view = this.#router.view();
       const memberStates = new Map<string, Record<UpstreamStateLabel, number>>();
-      for (const member of this.#router.view().members) {
+      for (const member of view.members) {
         const pool = this.#router.poolOf(member.address);
         if (pool !== null) memberStates.set(member.address, pool.counts().states);
       }
-      this.#metrics.routingState(this.#router.view(), memberStates);
+      this.#metrics.routingState(view, memberStates);
     }
   }
 

@@ -80,6 +80,17 @@ export interface PoolKeyView {
   readonly upstreams: Readonly<Record<UpstreamStateName, number>>;
 }
 
+/** With cluster routing: one member's pool (each member has its own, capped at maxUpstreams like the seed's). */
+export interface MemberPoolView {
+  /** host:port as the routing table names it. */
+  readonly address: string;
+  /** Its roles in the tables as last fetched: writer, reader, router (none: dropped until the next refresh). */
+  readonly roles: readonly string[];
+  readonly reachable: boolean;
+  readonly upstreams: Readonly<Record<UpstreamStateName, number>>;
+  readonly lent: number;
+}
+
 /** SHOW POOLS: the pool as a whole, and its upstreams by key. */
 export interface PoolsView {
   readonly mode: Exclude<PoolingMode, 'off'>;
@@ -98,6 +109,8 @@ export interface PoolsView {
   readonly held: number;
   readonly lent: number;
   readonly keys: readonly PoolKeyView[];
+  /** Cluster routing only: the members' pools (the fields above are the seed's, which verifies logins). */
+  readonly members?: readonly MemberPoolView[];
 }
 
 export interface ClientView {

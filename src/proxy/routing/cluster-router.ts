@@ -159,7 +159,7 @@ export class ClusterRouter {
     verified: VerifiedLogin,
     options: CheckoutOptions,
   ): Promise<RoutedLent | Refused | RoutingRefused> {
-    const key = tableKey(route.database, verified.login);
+    const key = tableKey(route, verified.login);
     if (route.access === 'route') {
       // The client's own ROUTE: answered by a router (its table is rewritten to name the proxy).
       const lent = await this.#checkoutOn(this.#options.seedPool, spec, verified, options);
@@ -174,7 +174,7 @@ export class ClusterRouter {
       if (this.#closed) throw new UpstreamClosedError('the proxy is shutting down');
       if (failures > MAX_MEMBER_FAILURES)
         throw new NoMemberError(`${failures} members failed in a row for one unit of work; giving up on it`);
-      const table = await this.#table(key, route.database, spec, verified, options, forced);
+      const table = await this.#table(key, route, spec, verified, options, forced);
       if ('refused' in table) return table;
       forced = null;
       const member = this.#pick(table, route.access);
@@ -354,7 +354,7 @@ export class ClusterRouter {
   /** The current table for `key`, fetched first when there is none, it expired, or `forced` says so. */
   async #table(
     key: string,
-    database: string | null,
+    route: UnitRoute,
     spec: UpstreamSpec,
     verified: VerifiedLogin,
     options: CheckoutOptions,
@@ -372,7 +372,7 @@ export class ClusterRouter {
         current === null ? 'first' : (forced ?? entry.due ?? (isExpired(current, now) ? 'expired' : null));
       if (reason === null && current !== null) return current;
       entry.due = null;
-      const refresh = this.#fetch(entry, database, spec, verified, options, reason ?? 'first');
+      const refresh = this.#fetch(entry, route, spec, verified, options, reason ?? 'first');
       entry.refreshing = refresh;
       void refresh
         .finally(() => {
@@ -386,7 +386,7 @@ export class ClusterRouter {
   /** ROUTE to each known router in turn, then the seed; the first table read wins. */
   async #fetch(
     entry: TableEntry,
-    database: string | null,
+    route: UnitRoute,
     spec: UpstreamSpec,
     verified: VerifiedLogin,
     options: CheckoutOptions,
@@ -418,7 +418,8 @@ export class ClusterRouter {
           return { refused: outcome.refused, routing: true };
         }
         const { upstream } = outcome;
-        const replies = await pool.exchange(upstream, routeRequest(spec.version, this.#context, database), 1);
+        const request = routeRequest(spec.version, this.#context, route.database, route.impersonatedUser);
+        const replies = await pool.exchange(upstream, request, 1);
         const reply = replies?.at(-1);
         if (reply === undefined) {
           pool.release(upstream, { destroy: 'no_answer' });
@@ -430,7 +431,7 @@ export class ClusterRouter {
           this.#options.observer.tableRefreshed(reason, 'failed');
           return { refused: reply, routing: true };
         }
-        const table = parseRoutingTable(reply.metadata, database, this.#options.clock.now());
+        const table = parseRoutingTable(reply.metadata, route.database, this.#options.clock.now());
         if (table.routers.length === 0 && table.readers.length === 0 && table.writers.length === 0)
           throw new RoutingTableError(`router ${router} answered an empty routing table`);
         entry.table = table;
@@ -493,9 +494,14 @@ export class ClusterRouter {
   }
 }
 
-/** Tables of a named database are shared; the home database may differ per user, so it is keyed by login. */
-function tableKey(database: string | null, login: Login): string {
-  return database !== null ? `db:${database}` : `home:${login.principal.toString('base64')}`;
+/**
+ * Tables of a named database are shared; the home database may differ per user, so its table is kept
+ * per user (the impersonated one when there is one, as its home database is the one that counts).
+ */
+function tableKey(route: UnitRoute, login: Login): string {
+  if (route.database !== null) return `db:${route.database}`;
+  if (route.impersonatedUser !== null) return `home-as:${route.impersonatedUser}`;
+  return `home:${login.principal.toString('base64')}`;
 }
 
 function membersOf(table: RoutingTable, role: MemberRole): readonly string[] {

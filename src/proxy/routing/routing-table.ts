@@ -44,13 +44,15 @@ export function routeRequest(
   version: BoltVersion,
   context: ReadonlyMap<string, string>,
   database: string | null,
+  impersonatedUser: string | null = null,
 ): Buffer {
   const routing: PackStreamMap = new Map(context);
   const bookmarks: PackStreamValue[] = [];
+  const entries: [string, PackStreamValue][] = [];
+  if (database !== null) entries.push(['db', database]);
+  if (impersonatedUser !== null) entries.push(['imp_user', impersonatedUser]);
   const extra: PackStreamValue =
-    version.major > 4 || (version.major === 4 && version.minor >= 4)
-      ? new Map<string, PackStreamValue>(database === null ? [] : [['db', database]])
-      : database;
+    version.major > 4 || (version.major === 4 && version.minor >= 4) ? new Map(entries) : database;
   return chunkMessage(encodePackStream(new PackStreamStruct(BoltSignature.ROUTE, [routing, bookmarks, extra])));
 }
 

@@ -11,20 +11,24 @@ export interface UnitRoute {
   readonly access: UnitAccess;
   /** null: the user's home database. */
   readonly database: string | null;
+  /** The user the client impersonates (its home database may differ from the login's); null: none. */
+  readonly impersonatedUser: string | null;
 }
 
-const ROUTE_KEYS: ReadonlySet<string> = new Set(['mode', 'db']);
+const ROUTE_KEYS: ReadonlySet<string> = new Set(['mode', 'db', 'imp_user']);
 /** Where the map with mode and db sits: BEGIN's first field, RUN's third (after query and parameters). */
 const EXTRA_FIELD: Readonly<Record<number, number>> = { [BoltSignature.BEGIN]: 0, [BoltSignature.RUN]: 2 };
 
 export function unitRoute(frame: BoltMessageFrame): UnitRoute {
-  if (frame.signature === BoltSignature.ROUTE) return { access: 'route', database: null };
+  if (frame.signature === BoltSignature.ROUTE) return { access: 'route', database: null, impersonatedUser: null };
   const field = EXTRA_FIELD[frame.signature];
   const extra =
     field === undefined || frame.payload === null ? null : readMessageMapEntries(frame.payload, field, ROUTE_KEYS);
   const db = extra?.get('db');
+  const impersonated = extra?.get('imp_user');
   return {
     access: extra?.get('mode') === 'r' ? 'read' : 'write',
     database: typeof db === 'string' && db !== '' ? db : null,
+    impersonatedUser: typeof impersonated === 'string' && impersonated !== '' ? impersonated : null,
   };
 }

@@ -48,6 +48,8 @@ describe('ROUTE request', () => {
     assert.deepEqual(request.fields, [new Map([['address', 'seed:7687']]), [], new Map([['db', 'movies']])]);
     const home = dechunk(routeRequest({ major: 5, minor: 0 }, new Map(), null));
     assert.deepEqual(home.fields[2], new Map());
+    const impersonating = dechunk(routeRequest({ major: 5, minor: 0 }, new Map(), null, 'alice'));
+    assert.deepEqual(impersonating.fields[2], new Map([['imp_user', 'alice']]));
   });
 
   it('Bolt 4.3 sends the database as a string (null for the home database)', () => {
@@ -108,15 +110,23 @@ describe('where a unit goes', () => {
     assert.deepEqual(unitRoute(frameOf(message(BoltSignature.BEGIN, map({ mode: 'r', db: 'movies' })))), {
       access: 'read',
       database: 'movies',
+      impersonatedUser: null,
     });
-    assert.deepEqual(unitRoute(frameOf(message(BoltSignature.BEGIN, map({})))), { access: 'write', database: null });
+    assert.deepEqual(unitRoute(frameOf(message(BoltSignature.BEGIN, map({})))), {
+      access: 'write',
+      database: null,
+      impersonatedUser: null,
+    });
     const run = message(BoltSignature.RUN, 'MATCH (n) RETURN n // mode: r', map({}), map({ mode: 'r' }));
-    assert.deepEqual(unitRoute(frameOf(run)), { access: 'read', database: null });
+    assert.deepEqual(unitRoute(frameOf(run)), { access: 'read', database: null, impersonatedUser: null });
     const write = message(BoltSignature.RUN, "RETURN 'mode r'", map({ mode: 'r' }), map({ db: 'neo4j' }));
-    assert.deepEqual(unitRoute(frameOf(write)), { access: 'write', database: 'neo4j' });
+    assert.deepEqual(unitRoute(frameOf(write)), { access: 'write', database: 'neo4j', impersonatedUser: null });
     assert.deepEqual(unitRoute(frameOf(message(BoltSignature.ROUTE, map({}), [], map({})))), {
       access: 'route',
       database: null,
+      impersonatedUser: null,
     });
+    const impersonating = message(BoltSignature.BEGIN, map({ imp_user: 'alice' }));
+    assert.deepEqual(unitRoute(frameOf(impersonating)), { access: 'write', database: null, impersonatedUser: 'alice' });
   });
 });
