@@ -3,8 +3,11 @@
  * (Debian's package) that scrapes a running sidecar while instrumented drivers put real load on the
  * real Neo4j, directly and through the sidecar's Bolt proxy: successful and failing queries on two
  * databases, a one-connection pool that times out, a driver per task, a wrong password and a client
- * that is not Bolt at all. Each query must return data, so a panel that would stay empty
- * in Grafana (a misspelt metric, a label that does not exist, a broken filter) fails here.
+ * that is not Bolt at all. A second sidecar's proxy routes (neo4j:// upstream, transaction mode) for
+ * the cluster routing row: Community has no cluster, so a scripted router (test/support/scripted-bolt.ts)
+ * names the real Neo4j as writer and reader beside a reader that refuses connections. Each query must
+ * return data, so a panel that would stay empty in Grafana (a misspelt metric, a label that does not
+ * exist, a broken filter) fails here.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -21,9 +24,10 @@ import { defaultComponents } from '../../src/components.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { instrumentDriver } from '../../src/instrument/index.ts';
 import { createLogger } from '../../src/logger.ts';
-import { isBoltProxyComponent } from '../../src/proxy/index.ts';
+import { isBoltProxyComponent, proxyComponent } from '../../src/proxy/index.ts';
 import { type RunningSidecar, startSidecar } from '../../src/server/index.ts';
 import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+import { type ScriptedRouter, startScriptedRouter } from '../support/scripted-bolt.ts';
 import { type GrafanaDashboard, loadDashboards, panelsOf } from './support/dashboards.ts';
 
 const SCRAPE_INTERVAL = '1s';
@@ -76,6 +80,8 @@ class LoadGenerator {
     private readonly sidecar: RunningSidecar,
     /** bolt:// URI of the sidecar's Bolt proxy (or of Neo4j itself in a build without one). */
     private readonly proxyUri: string,
+    /** neo4j:// URI of the routing sidecar's proxy; null in a build without a proxy. */
+    private readonly routedUri: string | null,
   ) {}
 
   private driver(
@@ -244,6 +250,31 @@ class LoadGenerator {
       })(),
     );
 
+    // Reads and writes through the routing proxy: units by member and access, member upstreams, and
+    // the dead reader tried once (a reader failover) before the real one serves the read.
+    if (this.routedUri !== null) {
+      const routed = this.driver('routed', { maxConnectionPoolSize: 4 }, { uri: this.routedUri });
+      this.loops.push(
+        (async () => {
+          for (let i = 0; running(); i++) {
+            try {
+              if (i % 2 === 0) {
+                await routed.executeQuery(
+                  'MATCH (n:DashboardLoad) RETURN count(n) AS n',
+                  {},
+                  { routing: neo4j.routing.READ },
+                );
+              } else await routed.executeQuery('MERGE (n:DashboardLoad {lane: -1}) SET n.at = timestamp()');
+              this.counts.ok++;
+            } catch (error) {
+              this.noteError(error as Error);
+            }
+            await pause(100);
+          }
+        })(),
+      );
+    }
+
     // A wrong password: connections that fail to open.
     // Through the proxy, so it sees the refused logins too.
     const badAuth = this.driver(
@@ -273,6 +304,8 @@ class LoadGenerator {
 describe('dashboard queries against a real Prometheus scraping a loaded sidecar', { timeout: 15 * 60_000 }, () => {
   let server: TestNeo4j;
   let sidecar: RunningSidecar;
+  let routingSidecar: RunningSidecar | undefined;
+  let router: ScriptedRouter | undefined;
   let load: LoadGenerator;
   let prometheus: ChildProcess | undefined;
   let prometheusUrl: string;
@@ -333,7 +366,35 @@ describe('dashboard queries against a real Prometheus scraping a loaded sidecar'
     });
     // Through the Bolt proxy when this build has one (its panels need its traffic), else straight to Neo4j.
     const proxyRunning = sidecar.components.some((component) => component.name === 'proxy');
-    load = new LoadGenerator(server, sidecar, proxyRunning ? `bolt://127.0.0.1:${proxyPort}` : server.uri);
+
+    // The routing sidecar: its proxy alone, seeded by a scripted router whose 2 s TTL keeps tables
+    // expiring, naming the real Neo4j as writer and reader and a port nothing listens on as a reader.
+    let routedUri: string | null = null;
+    if (proxyRunning) {
+      const neo4jUrl = new URL(server.uri);
+      const neo4jAddress = `${neo4jUrl.hostname}:${neo4jUrl.port || '7687'}`;
+      const deadReader = `127.0.0.1:${await freePort()}`;
+      const members = { ttlSeconds: 2, writers: [neo4jAddress], readers: [neo4jAddress, deadReader] };
+      router = await startScriptedRouter({
+        username: server.username,
+        password: server.password,
+        table: { ...members, routers: [] },
+      });
+      // The router names itself once its port is known.
+      router.setTable({ ...members, routers: [router.address] });
+      const routingPort = await freePort();
+      routingSidecar = await startSidecar(
+        configSchema.parse({
+          neo4j: { uri: router.uri, username: server.username, password: server.password },
+          http: { host: '127.0.0.1', port: 0 },
+          proxy: { enabled: true, host: '127.0.0.1', port: routingPort, pooling: { mode: 'transaction' } },
+          log: { level: 'error', pretty: 'never' },
+        }),
+        { logger: createLogger({ level: 'error', pretty: 'never' }), components: [proxyComponent] },
+      );
+      routedUri = `neo4j://127.0.0.1:${routingPort}`;
+    }
+    load = new LoadGenerator(server, sidecar, proxyRunning ? `bolt://127.0.0.1:${proxyPort}` : server.uri, routedUri);
     load.start(10 * 60_000);
 
     const port = await freePort();
@@ -346,7 +407,13 @@ describe('dashboard queries against a real Prometheus scraping a loaded sidecar'
         scrape_configs: [
           {
             job_name: 'neo4j-pool-sidecar',
-            static_configs: [{ targets: [`127.0.0.1:${sidecar.httpAddress.port}`] }],
+            static_configs: [
+              {
+                targets: [sidecar, routingSidecar].flatMap((running) =>
+                  running === undefined ? [] : [`127.0.0.1:${running.httpAddress.port}`],
+                ),
+              },
+            ],
           },
         ],
       }),
@@ -379,6 +446,8 @@ describe('dashboard queries against a real Prometheus scraping a loaded sidecar'
     prometheus?.kill('SIGTERM');
     await load?.stop();
     await sidecar?.stop();
+    await routingSidecar?.stop();
+    await router?.close();
     await releaseSharedNeo4j();
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });

@@ -1,8 +1,8 @@
 /**
- * Neo4j pools / Connections: pool connection lifetimes and churn, Bolt proxy clients, the server's
- * connection census, and the sidecar's probe results.
+ * Neo4j pools / Connections: pool connection lifetimes and churn, Bolt proxy clients, pooling, holds and
+ * cluster routing, the server's connection census, and the sidecar's probe results.
  */
-import { census, pool, probe, proxy, proxyPool, sidecar } from '../../../src/metrics/catalogue.ts';
+import { census, pool, probe, proxy, proxyPool, proxyRouting, sidecar } from '../../../src/metrics/catalogue.ts';
 import { poolDashboard } from './dashboard.ts';
 import {
   alertLevels,
@@ -26,7 +26,7 @@ export function connectionsDashboard() {
     uid: 'neo4j-pool-connections',
     title: 'Neo4j pools / Connections',
     description:
-      'Pool connection lifetimes and churn, Bolt proxy clients, the Neo4j server connection census by client and host, and the sidecar probe results.',
+      'Pool connection lifetimes and churn, Bolt proxy clients, pooling, holds and cluster routing, the Neo4j server connection census by client and host, and the sidecar probe results.',
     filters: ['pool', 'database'],
   })
     .withRow(row('Pool connection lifetimes and churn'))
@@ -237,6 +237,44 @@ export function connectionsDashboard() {
         .min(0)
         .max(1)
         .withTarget(rangeQuery(select(proxyPool.neo4jReachable), '{{instance}}')),
+    )
+    .withRow(row('Bolt proxy cluster routing'))
+    .withPanel(
+      new TimeSeriesPanel(
+        'Units of work by member and access',
+        `${proxyRouting.units.help} Per second; empty unless the upstream is neo4j:// or neo4j+s:// in transaction mode.`,
+        'ops',
+      ).withTarget(rangeQuery(perSecond(select(proxyRouting.units), 'member, access'), '{{member}} {{access}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Member upstreams by state', proxyRouting.memberUpstreams.help, 'none')
+        .stacked()
+        .withTarget(
+          rangeQuery(`sum by (member, state) (${select(proxyRouting.memberUpstreams)})`, '{{member}} {{state}}'),
+        ),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Members by role', `${proxyRouting.members.help} Per sidecar.`, 'none')
+        .min(0)
+        .withTarget(rangeQuery(select(proxyRouting.members), '{{instance}} {{role}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel(
+        'Routing-table refreshes by reason',
+        `${proxyRouting.refreshes.help} Per second.`,
+        'ops',
+      ).withTarget(rangeQuery(perSecond(select(proxyRouting.refreshes), 'reason, outcome'), '{{reason}} {{outcome}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Failovers by role', `${proxyRouting.failovers.help} Per second.`, 'ops')
+        .min(0)
+        .withTarget(rangeQuery(perSecond(select(proxyRouting.failovers), 'role'), '{{role}}')),
+    )
+    .withPanel(
+      new TimeSeriesPanel('Member reachable', proxyRouting.memberReachable.help, 'none')
+        .min(0)
+        .max(1)
+        .withTarget(rangeQuery(select(proxyRouting.memberReachable), '{{instance}} {{member}}')),
     )
     .withRow(row('Server census'))
     .withPanel(
