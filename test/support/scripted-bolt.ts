@@ -222,7 +222,12 @@ class ScriptedConnection {
   }
 
   #helloSuccess(): Buffer {
-    return successMessage(map({ server: 'Neo4j/5.26.0', connection_id: this.#connectionId, hints: map({}) }));
+    // Neo4j 5.26 announces server-side routing (dbms.routing.enabled, on by default) from Bolt 5.8; the
+    // 5.28 drivers then cache the home database instead of sending a ROUTE for every session.
+    const version = this.#version;
+    const hints: Record<string, PackStreamValue> =
+      version.major > 5 || (version.major === 5 && version.minor >= 8) ? { 'ssr.enabled': true } : {};
+    return successMessage(map({ server: 'Neo4j/5.26.0', connection_id: this.#connectionId, hints: map(hints) }));
   }
 
   #logon(auth: PackStreamMap): void {
