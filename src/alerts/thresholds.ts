@@ -6,7 +6,7 @@
  */
 import type { ThresholdKey, ThresholdsConfig } from '../config/alerts.ts';
 import { parsePrometheusDuration } from '../config/alerts.ts';
-import { census, pool, probe, proxy, proxyPool, query, sidecar } from '../metrics/catalogue.ts';
+import { census, pool, probe, proxy, proxyPool, proxyRouting, query, sidecar } from '../metrics/catalogue.ts';
 import type { MetricDefinition } from '../metrics/definitions.ts';
 import type { Measured, MetricReader } from './history.ts';
 import { humanize, humanizeDuration, humanizePercentage } from './template.ts';
@@ -310,6 +310,20 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
       `increase(${selectMetric(proxy.idleTransactionTimeouts.name, [], selector)}[${window}])`,
     measure: (reader, windowMs) =>
       reader.increase(proxy.idleTransactionTimeouts, windowMs).map(({ labels, value }) => ({ labels, value })),
+  },
+  proxyRoutingFailovers: {
+    key: 'proxyRoutingFailovers',
+    nameSuffix: 'ProxyRoutingFailovers',
+    anchor: 'proxy-routing-failovers',
+    summary: 'The Bolt proxy keeps routing around failing cluster members.',
+    description:
+      "{{ $value | humanize }} cluster members{{ if $labels.role }} with role {{ $labels.role }}{{ end }} were dropped from the Bolt proxy's routing tables for failing in the last {{window}} (threshold {{threshold}}).",
+    unit: 'count',
+    history: [proxyRouting.failovers],
+    expression: ({ selector, window }) =>
+      `increase(${selectMetric(proxyRouting.failovers.name, [], selector)}[${window}])`,
+    measure: (reader, windowMs) =>
+      reader.increase(proxyRouting.failovers, windowMs).map(({ labels, value }) => ({ labels, value })),
   },
   longRunningTransactions: {
     key: 'longRunningTransactions',

@@ -142,6 +142,11 @@ export const thresholdsSection = z
       'clients closed within the window',
       'Clients the Bolt proxy closed for sitting idle inside an explicit transaction (proxy.idleTransactionTimeoutMs), per driver family: a hung or stopped worker that held locks.',
     ),
+    proxyRoutingFailovers: windowedThreshold(
+      { warning: 5, critical: 20, for: '0s', window: '15m' },
+      'failovers within the window',
+      'Cluster members the Bolt proxy dropped from its routing tables for failing (connection refused or lost, or a writer that said it is not one), per role: a member down costs about one per routing table, so a rolling restart stays below the warning and members failing again and again do not.',
+    ),
     longRunningTransactions: threshold(
       { warning: 120, critical: 900, for: '0s' },
       'seconds',

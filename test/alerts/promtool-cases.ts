@@ -201,13 +201,15 @@ function scenario(
     }
     case 'proxyHoldTimeouts':
     case 'proxyPauseExpired':
-    case 'proxyIdleTransactionTimeouts': {
+    case 'proxyIdleTransactionTimeouts':
+    case 'proxyRoutingFailovers': {
       const perStep = counterStep(low, high, warning, critical);
       if (perStep === undefined) return undefined;
       const counters = {
         proxyHoldTimeouts: ['neo4j_proxy_pool_holds_total', { reason: 'outage', outcome: 'timed_out' }],
         proxyPauseExpired: ['neo4j_proxy_pool_pauses_expired_total', {}],
         proxyIdleTransactionTimeouts: ['neo4j_proxy_idle_transaction_timeouts_total', { user_agent: 'neo4j-python' }],
+        proxyRoutingFailovers: ['neo4j_proxy_routing_failovers_total', { role: 'reader' }],
       } as const;
       const [metric, own] = counters[key];
       const series = { ...labels, ...own };

@@ -41,6 +41,7 @@ alerts:
     proxyPaused: { warning: 30, critical: 90 }
     proxyPauseExpired: { warning: 1, critical: 3, window: 5m }
     proxyIdleTransactionTimeouts: { warning: 3, critical: null, window: 2m, for: 30s }
+    proxyRoutingFailovers: { warning: 2, critical: 8, window: 5m, for: 1m }
 `;
 
 let workDir: string;

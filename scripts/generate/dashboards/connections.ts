@@ -266,9 +266,19 @@ export function connectionsDashboard() {
       ).withTarget(rangeQuery(perSecond(select(proxyRouting.refreshes), 'reason, outcome'), '{{reason}} {{outcome}}')),
     )
     .withPanel(
-      new TimeSeriesPanel('Failovers by role', `${proxyRouting.failovers.help} Per second.`, 'ops')
+      new TimeSeriesPanel(
+        `Failovers by role per ${thresholds.proxyRoutingFailovers.window}`,
+        `${proxyRouting.failovers.help} Counted over ${thresholds.proxyRoutingFailovers.window}, the alert's window. Dashed lines: the routing-failovers alert levels.`,
+        'none',
+      )
+        .alertLevels(alertLevels('proxyRoutingFailovers'))
         .min(0)
-        .withTarget(rangeQuery(perSecond(select(proxyRouting.failovers), 'role'), '{{role}}')),
+        .withTarget(
+          rangeQuery(
+            `sum by (instance, role) (increase(${select(proxyRouting.failovers)}[${thresholds.proxyRoutingFailovers.window}]))`,
+            '{{instance}} {{role}}',
+          ),
+        ),
     )
     .withPanel(
       new TimeSeriesPanel('Member reachable', proxyRouting.memberReachable.help, 'none')
