@@ -546,7 +546,7 @@ export const proxyPool = {
   }),
   clientsHeld: defineGauge({
     name: 'neo4j_proxy_pool_clients_held',
-    help: 'Client connections held instead of lent a Neo4j connection, by reason: outage (Neo4j unreachable; the pool retries it itself) or paused (the proxy is paused for maintenance). Each is held at most proxy.pooling.holdTimeoutMs.',
+    help: 'Client connections held instead of lent a Neo4j connection, by reason: outage (Neo4j unreachable; the pool retries it itself), paused (the proxy is paused for maintenance) or no_writer (cluster routing: a write while the routing table names no reachable writer; the table is refreshed with backoff). Each is held at most proxy.pooling.holdTimeoutMs.',
     unit: 'connections',
     labelNames: ['reason'] as const,
     boundedLabels: ['reason'] as const,
@@ -554,7 +554,7 @@ export const proxyPool = {
   }),
   holds: defineCounter({
     name: 'neo4j_proxy_pool_holds_total',
-    help: 'Holds that ended, by reason (outage, paused) and outcome: released (the client went on to Neo4j), timed_out (held proxy.pooling.holdTimeoutMs; the client got DatabaseUnavailable, which drivers retry), client_left, shutdown.',
+    help: 'Holds that ended, by reason (outage, paused, no_writer) and outcome: released (the client went on to Neo4j), timed_out (held proxy.pooling.holdTimeoutMs; the client got DatabaseUnavailable, which drivers retry), client_left, shutdown.',
     unit: 'count',
     labelNames: ['reason', 'outcome'] as const,
     boundedLabels: ['reason', 'outcome'] as const,
@@ -562,7 +562,7 @@ export const proxyPool = {
   }),
   holdSeconds: defineHistogram({
     name: 'neo4j_proxy_pool_hold_seconds',
-    help: 'How long a client was held (paused, or Neo4j unreachable), whatever the outcome, by reason.',
+    help: 'How long a client was held (paused, Neo4j unreachable, or no cluster writer known), whatever the outcome, by reason.',
     unit: 'seconds',
     labelNames: ['reason'] as const,
     boundedLabels: ['reason'] as const,

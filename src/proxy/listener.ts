@@ -23,7 +23,15 @@ import type {
 } from './maintenance.ts';
 import { ClientStates, pauseAndDrain, poolHolds, poolsView } from './maintenance-views.ts';
 import { type ProblemReason, ProxyMetrics } from './metrics.ts';
-import { type PoolingMode, type PoolSettings, realClock, UpstreamPool, type UpstreamStateLabel } from './pool/pool.ts';
+import {
+  type HoldReason,
+  type PoolingMode,
+  type PoolMaintenance,
+  type PoolSettings,
+  realClock,
+  UpstreamPool,
+  type UpstreamStateLabel,
+} from './pool/pool.ts';
 import { PooledLogin } from './pool/pooled-login.ts';
 import { TransactionUnits } from './pool/transaction-units.ts';
 import { BoltRefusal, CONNECTION_LIMIT_CODE } from './refusal.ts';
@@ -492,7 +500,7 @@ export class BoltProxy implements ProxyMaintenance {
     this.#metrics.queriesInFlight(queriesInFlight);
     if (this.#pool !== null) {
       const { states, waiting } = this.#poolCounts(this.#pool);
-      this.#metrics.poolState(states, waiting, this.#pool.maintenance);
+      this.#metrics.poolState(states, waiting, this.#maintenance(this.#pool));
     }
     if (this.#router !== null) {
       const view = this.#router.view();
@@ -503,6 +511,24 @@ export class BoltProxy implements ProxyMaintenance {
       }
       this.#metrics.routingState(view, memberStates);
     }
+  }
+
+  /** The pool's maintenance state with the clients every member pool holds, and writes held for want of a writer. */
+  #maintenance(pool: UpstreamPool): PoolMaintenance {
+    const router = this.#router;
+    const seed = pool.maintenance;
+    if (router === null) return seed;
+    const heldBy = { ...seed.heldBy, no_writer: seed.heldBy.no_writer + router.heldForWriter };
+    let { held, lent } = seed;
+    held += router.heldForWriter;
+    for (const member of router.memberPools()) {
+      const maintenance = member.maintenance;
+      held += maintenance.held;
+      lent += maintenance.lent;
+      for (const [reason, count] of Object.entries(maintenance.heldBy) as [HoldReason, number][])
+        heldBy[reason] += count;
+    }
+    return { ...seed, held, lent, heldBy };
   }
 
   /** The pool's upstreams and waiting clients, every cluster member's pool included. */

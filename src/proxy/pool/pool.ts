@@ -58,7 +58,8 @@ export interface PoolSettings {
 }
 
 /** Why a checkout is held: the pool is paused, or Neo4j cannot be reached. */
-export type HoldReason = 'outage' | 'paused';
+/** outage: Neo4j unreachable; paused: maintenance; no_writer: cluster routing knows no writer (routing/cluster-router.ts). */
+export type HoldReason = 'outage' | 'paused' | 'no_writer';
 /** How a hold ended: released (it went on to its upstream), timed_out (holdTimeoutMs), client_left, shutdown. */
 export type HoldOutcome = 'released' | 'timed_out' | 'client_left' | 'shutdown';
 
@@ -393,7 +394,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   }
 
   get maintenance(): PoolMaintenance {
-    const heldBy: Record<HoldReason, number> = { outage: 0, paused: 0 };
+    const heldBy: Record<HoldReason, number> = { outage: 0, paused: 0, no_writer: 0 };
     for (const hold of this.#holds) heldBy[hold.reason]++;
     const pausedForMs = this.#pausedAtMs === null ? null : this.#clock.now() - this.#pausedAtMs;
     return {

@@ -17,6 +17,8 @@ import type { Login } from '../pool/connection-key.ts';
 import {
   type CheckoutOptions,
   HoldCancelledError,
+  type HoldOutcome,
+  type HoldReason,
   HoldTimeoutError,
   type Lent,
   type PoolClock,
@@ -63,6 +65,8 @@ export interface RoutingObserver {
   /** A member left the table for failing (connection refused, reset, unanswered) or for not being the writer. */
   failover(role: MemberRole): void;
   unitRouted(member: string, access: 'read' | 'write' | 'route'): void;
+  /** A write held for want of a writer ended (reason no_writer), as the pool reports its own holds. */
+  holdEnded(reason: HoldReason, outcome: HoldOutcome, seconds: number): void;
 }
 
 export interface ClusterRouterOptions {
@@ -131,6 +135,7 @@ export class ClusterRouter {
   /** Rotates the starting reader, so readers equally in use take turns. */
   #nextReader = 0;
   #closed = false;
+  readonly #writerHolds = new Set<WriterHold>();
 
   constructor(options: ClusterRouterOptions) {
     this.#options = options;
@@ -166,8 +171,27 @@ export class ClusterRouter {
       if ('refused' in lent) return lent;
       return { lent, pool: this.#options.seedPool, member: this.#seedAddress, tableKey: key };
     }
-    let heldSinceMs: number | null = null;
-    let delayMs = RETRY_FIRST_DELAY_MS;
+    let writerHold: WriterHold | null = null;
+    try {
+      return await this.#checkoutRouted(route.access, key, route, spec, verified, options, () => {
+        writerHold ??= this.#holdForWriter(options);
+        return writerHold;
+      });
+    } finally {
+      (writerHold as WriterHold | null)?.end('released');
+    }
+  }
+
+  async #checkoutRouted(
+    access: 'read' | 'write',
+    key: string,
+    route: UnitRoute,
+    spec: UpstreamSpec,
+    verified: VerifiedLogin,
+    options: CheckoutOptions,
+    writerHold: () => WriterHold,
+  ): Promise<RoutedLent | Refused | RoutingRefused> {
+    let readerRefreshed = false;
     let forced: RefreshReason | null = null;
     let failures = 0;
     for (;;) {
@@ -177,19 +201,17 @@ export class ClusterRouter {
       const table = await this.#table(key, route, spec, verified, options, forced);
       if ('refused' in table) return table;
       forced = null;
-      const member = this.#pick(table, route.access);
+      const member = this.#pick(table, access);
       if (member === null) {
-        const reason: RefreshReason = route.access === 'write' ? 'no_writer' : 'no_reader';
-        if (route.access === 'read') {
+        const reason: RefreshReason = access === 'write' ? 'no_writer' : 'no_reader';
+        if (access === 'read') {
           // As drivers do: one refresh; still no reader, a retryable error (reads are not held).
-          if (heldSinceMs !== null) throw new NoMemberError(`no reader of ${table.database} is reachable`);
-          heldSinceMs = this.#options.clock.now();
+          if (readerRefreshed) throw new NoMemberError(`no reader of ${table.database} is reachable`);
+          readerRefreshed = true;
           forced = reason;
           continue;
         }
-        heldSinceMs ??= this.#options.clock.now();
-        await this.#holdForWriter(heldSinceMs, delayMs, options);
-        delayMs = Math.min(delayMs * 2, RETRY_MAX_DELAY_MS);
+        await writerHold().wait();
         forced = reason;
         continue;
       }
@@ -210,7 +232,7 @@ export class ClusterRouter {
       try {
         const lent = await this.#checkoutOn(pool, spec, verified, memberOptions);
         if ('refused' in lent) return lent;
-        this.#options.observer.unitRouted(member, route.access);
+        this.#options.observer.unitRouted(member, access);
         return { lent, pool, member, tableKey: key };
       } catch (error) {
         if (!(unreachable && error instanceof HoldCancelledError) && !(error instanceof UpstreamClosedError))
@@ -292,8 +314,14 @@ export class ClusterRouter {
     return { tables, members };
   }
 
+  /** Writes held now for want of a writer. */
+  get heldForWriter(): number {
+    return this.#writerHolds.size;
+  }
+
   close(): void {
     this.#closed = true;
+    for (const hold of [...this.#writerHolds]) hold.end('shutdown');
     for (const pool of this.#pools.values()) pool.close();
   }
 
@@ -468,29 +496,73 @@ export class ClusterRouter {
     );
   }
 
-  /** While no writer is known: waits the backoff, within the hold bound shared with outages and pauses. */
-  #holdForWriter(heldSinceMs: number, delayMs: number, options: CheckoutOptions): Promise<void> {
-    const clock = this.#options.clock;
-    const left = heldSinceMs + this.#options.holdTimeoutMs - clock.now();
-    if (left <= 0 || this.#options.holdTimeoutMs === 0) {
+  /** A write with no writer known: held like the pool holds through an outage (same bound), counted as no_writer. */
+  #holdForWriter(options: CheckoutOptions): WriterHold {
+    const hold = new WriterHold(this.#options, options, () => this.#writerHolds.delete(hold));
+    this.#writerHolds.add(hold);
+    return hold;
+  }
+}
+
+/**
+ * One unit's wait for a writer: backs off 100 ms doubling to 2 s between table refreshes (the caller
+ * refreshes), ends released, timed_out (proxy.pooling.holdTimeoutMs from its start), client_left or
+ * shutdown, and tells the client's front it is held, as the pool's holds do.
+ */
+class WriterHold {
+  readonly #router: ClusterRouterOptions;
+  readonly #options: CheckoutOptions;
+  readonly #onEnd: () => void;
+  readonly #startedMs: number;
+  #delayMs = RETRY_FIRST_DELAY_MS;
+  #ended = false;
+  /** Rejects the wait under way, when the client leaves or the proxy stops. */
+  #interrupt: ((error: Error) => void) | null = null;
+
+  constructor(router: ClusterRouterOptions, options: CheckoutOptions, onEnd: () => void) {
+    this.#router = router;
+    this.#options = options;
+    this.#onEnd = onEnd;
+    this.#startedMs = router.clock.now();
+    options.onHold?.(() => this.end('client_left'));
+  }
+
+  wait(): Promise<void> {
+    const { clock, holdTimeoutMs } = this.#router;
+    const left = this.#startedMs + holdTimeoutMs - clock.now();
+    if (this.#ended || left <= 0 || holdTimeoutMs === 0) {
+      this.end('timed_out');
       return Promise.reject(
         new HoldTimeoutError(
-          'outage',
-          `no writer in the cluster's routing table; held for proxy.pooling.holdTimeoutMs (${this.#options.holdTimeoutMs} ms), try again`,
+          'no_writer',
+          `no writer in the cluster's routing table; held for proxy.pooling.holdTimeoutMs (${holdTimeoutMs} ms), try again`,
         ),
       );
     }
+    const delayMs = Math.min(this.#delayMs, left);
+    this.#delayMs = Math.min(this.#delayMs * 2, RETRY_MAX_DELAY_MS);
     return new Promise((resolve, reject) => {
-      const cancelTimer = clock.after(Math.min(delayMs, left), () => {
-        options.onHold?.(null);
+      const cancelTimer = clock.after(delayMs, () => {
+        this.#interrupt = null;
         resolve();
       });
-      options.onHold?.(() => {
+      this.#interrupt = (error) => {
         cancelTimer();
-        options.onHold?.(null);
-        reject(new HoldCancelledError('the client left while held'));
-      });
+        reject(error);
+      };
     });
+  }
+
+  end(outcome: HoldOutcome): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#onEnd();
+    this.#options.onHold?.(null);
+    this.#router.observer.holdEnded('no_writer', outcome, (this.#router.clock.now() - this.#startedMs) / 1000);
+    const interrupt = this.#interrupt;
+    this.#interrupt = null;
+    if (outcome === 'client_left') interrupt?.(new HoldCancelledError('the client left while held'));
+    else if (outcome === 'shutdown') interrupt?.(new UpstreamClosedError('the proxy is shutting down'));
   }
 }
 
