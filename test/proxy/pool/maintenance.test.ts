@@ -38,7 +38,7 @@ describe('pause and resume', () => {
         pausedSinceMs: null,
         pausedForMs: 1000,
         held: 3,
-        heldBy: { outage: 0, paused: 3 },
+        heldBy: { outage: 0, paused: 3, no_writer: 0 },
         lent: 1,
         neo4jReachable: true,
         generation: 0,
