@@ -772,7 +772,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
 
   #noHelloAnswer(): UpstreamClosedError {
     return new UpstreamClosedError(
-      `Neo4j closed a new connection, or left a step of it (TCP, TLS, handshake, HELLO) unanswered for ${this.#settings.connectTimeoutMs} ms (neo4j.connectionTimeoutMs)`,
+      `Neo4j left a step of a new connection (TCP, TLS, handshake, HELLO) unanswered for ${this.#settings.connectTimeoutMs} ms (neo4j.connectionTimeoutMs)`,
     );
   }
 
@@ -831,10 +831,9 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     const upstream = await this.#openSlot(spec, wait);
     if (upstream === null) return null;
     const reply = await this.#sayHello(upstream, spec);
-    if (reply === null) {
-      const error = this.#noHelloAnswer();
-      if (this.#outage(error)) return null;
-      throw error;
+    if (reply instanceof UpstreamClosedError) {
+      if (this.#outage(reply)) return null;
+      throw reply;
     }
     if (this.#startingUp(upstream, reply)) return null;
     return { upstream, reply };
@@ -842,13 +841,18 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
 
   /**
    * Opens a new upstream through to Neo4j's answer to `spec`'s HELLO, each step under the deadline, and
-   * records what that answer says of the server; null when it failed or missed a deadline (then gone).
+   * records what that answer says of the server; when it failed or missed a deadline (then gone), why:
+   * a refused connection or certificate is told as such, not as a silence.
    */
-  async #sayHello(upstream: U, spec: UpstreamSpec): Promise<ControlReply | null> {
-    const reply = await this.#underDeadline(upstream, upstream.handshakeAndHello(spec.capabilities, spec.hello));
-    if (reply === null) {
+  async #sayHello(upstream: U, spec: UpstreamSpec): Promise<ControlReply | UpstreamClosedError> {
+    const hello = upstream
+      .handshakeAndHello(spec.capabilities, spec.hello)
+      .catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    const reply = await this.#underDeadline(upstream, hello);
+    if (reply === null || reply instanceof Error) {
       this.#destroy(upstream, 'server_closed');
-      return null;
+      if (reply === null) return this.#noHelloAnswer();
+      return reply instanceof UpstreamClosedError ? reply : new UpstreamClosedError(reply.message, { cause: reply });
     }
     if (reply.signature === BoltSignature.SUCCESS) {
       // The pool's own retry says so itself once its upstream is idle, for the first released to take.
@@ -1045,7 +1049,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     }
     if (!this.#makeRoom(spec.key)) return;
     const opened = await this.#openSpare(spec);
-    if (opened === null || opened.reply === null) return;
+    if (opened === null || opened.reply instanceof UpstreamClosedError) return;
     if (this.#startingUp(opened.upstream, opened.reply)) return;
     if (this.#keepIfReady(opened.upstream, opened.reply)) this.#reachableAgain();
     else this.#destroy(opened.upstream, 'server_closed');
@@ -1260,9 +1264,11 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
 
   /**
    * Opens an upstream with HELLO and no login, counted as warming (a client needing the slot takes it);
-   * null when a client took it or the pool is closing, else Neo4j's HELLO answer (null: none).
+   * null when a client took it or the pool is closing, else Neo4j's HELLO answer or why there is none.
    */
-  async #openSpare(spec: UpstreamSpec): Promise<{ readonly upstream: U; readonly reply: ControlReply | null } | null> {
+  async #openSpare(
+    spec: UpstreamSpec,
+  ): Promise<{ readonly upstream: U; readonly reply: ControlReply | UpstreamClosedError } | null> {
     const upstream = this.#create(spec);
     this.#warming.add(upstream);
     const reply = await this.#sayHello(upstream, spec);
@@ -1275,8 +1281,9 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
   }
 
   /** Keeps a spare upstream idle when its HELLO succeeded and nothing else touched it; false otherwise. */
-  #keepIfReady(upstream: U, reply: ControlReply | null): boolean {
-    if (reply?.signature !== BoltSignature.SUCCESS || upstream.state !== 'saying_hello') return false;
+  #keepIfReady(upstream: U, reply: ControlReply | UpstreamClosedError): boolean {
+    if (reply instanceof UpstreamClosedError) return false;
+    if (reply.signature !== BoltSignature.SUCCESS || upstream.state !== 'saying_hello') return false;
     this.#keep(upstream);
     return true;
   }
@@ -1291,7 +1298,7 @@ export class UpstreamPool<U extends PoolableUpstream = PooledUpstream> {
     }
     this.#destroy(upstream, 'server_closed');
     this.#prewarmFailed(
-      reply === null ? this.#noHelloAnswer() : new Error('Neo4j refused a HELLO it had accepted before'),
+      reply instanceof UpstreamClosedError ? reply : new Error('Neo4j refused a HELLO it had accepted before'),
     );
   }
 
