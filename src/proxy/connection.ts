@@ -27,6 +27,7 @@ import {
   BoltSignature,
   type ConversationEvent,
   chunkMessage,
+  messagePayload,
   type QueryFinishedEvent,
   requestMessage,
   rewriteRouteSuccess,
@@ -76,6 +77,8 @@ const SHUTTING_DOWN = {
   code: UPSTREAM_UNAVAILABLE_CODE,
   message: 'neo4j-pool-sidecar is shutting down; nothing of this request was run',
 } as const;
+/** IGNORED, the answer to each request after a FAILURE. */
+const IGNORED_PAYLOAD = messagePayload(BoltSignature.IGNORED);
 /** RESET as drivers send it, in one chunk. */
 const RESET_MESSAGE = requestMessage(BoltSignature.RESET);
 const EMPTY = Buffer.alloc(0);
@@ -686,6 +689,7 @@ export class ProxiedConnection implements FrontHost {
   /** Neo4j closed (`error`: the link failed), or an own socket closed after either side ended. */
   #onUpstreamClosed(error: Error | null): void {
     this.#link = null;
+    if (this.#answeredLostUnit()) return;
     this.states.setUpstream('disconnected');
     // The idle-in-transaction timeout closed it (rolling back); the client is closed on its own schedule.
     if (this.#finished || this.#refusal !== null || this.#idleTimedOutAtMs !== null) return;
@@ -693,6 +697,34 @@ export class ProxiedConnection implements FrontHost {
     this.#closeReason ??= this.#closedBy('upstream');
     this.#flushAndEndClient();
     this.#startLinger();
+  }
+
+  /**
+   * Transaction mode: a lent upstream died inside a unit of work, with requests unanswered and nothing
+   * of a reply half-sent. When the front says the client may retry (a read unit), the first request gets
+   * the front's FAILURE and the rest IGNORED, as Neo4j answers after a FAILURE; the client keeps its
+   * connection and its next unit is lent a new upstream. True when answered so.
+   */
+  #answeredLostUnit(): boolean {
+    if (this.#finished || this.#closeReason !== null || this.#idleTimedOutAtMs !== null || this.#goodbyeAt !== null)
+      return false;
+    if (this.states.client !== 'linked' || this.states.upstream !== 'linked') return false;
+    const pending = this.#tracker.pendingRequestCount;
+    const midMessage =
+      this.#clientMessages.pendingMessageStart !== null ||
+      this.#upstreamMessages.pendingMessageStart !== null ||
+      this.#forwarder.heldBytes > 0;
+    if (pending === 0 || midMessage) return false;
+    const failure = this.#front.unitLost();
+    if (failure === null) return false;
+    this.states.setUpstream('unlinked');
+    this.#upstreamPaused = false;
+    // A client paused for the dead upstream's back-pressure would wait for a drain that never comes.
+    if (this.#clientPaused) this.#resumeClient();
+    this.replyToClient(BoltSignature.FAILURE, failure);
+    for (let request = 1; request < pending; request++) this.replyToClient(BoltSignature.IGNORED, IGNORED_PAYLOAD);
+    this.closeIfDraining();
+    return true;
   }
 
   /** The client may still have bytes to receive (a FAILURE before Neo4j closed): ended, not destroyed. */

@@ -76,6 +76,12 @@ export interface ConnectionFront {
   afterUpstreamRead(): void;
   /** The connection is being cut off: an upstream held for a login goes back. */
   abandon(): void;
+  /**
+   * The lent upstream died with requests of the unit unanswered, between two of its messages. The
+   * FAILURE payload to answer the first with (IGNORED for the rest) when the client may keep its
+   * connection and retry; null: the client is closed, as Neo4j's close would leave it.
+   */
+  unitLost(): Buffer | null;
 }
 
 const NOTHING: ReadonlySet<number> = new Set();
@@ -89,6 +95,7 @@ export const PASS_THROUGH: ConnectionFront = {
   onUpstreamMessage: () => {},
   afterUpstreamRead: () => {},
   abandon: () => {},
+  unitLost: () => null,
 };
 
 /** Builds a connection's front once it exists; the listener picks one per pooling mode. */

@@ -63,6 +63,11 @@ export function chooseRefusalVersion(offers: readonly BoltVersionOffer[]): BoltV
  * gql_status, description, diagnostic_record), the only one 5.7+ drivers read the code from.
  */
 export function failureMessage(failure: RefusalFailure, version: BoltVersion | null = null): Buffer {
+  return chunkMessage(failurePayload(failure, version));
+}
+
+/** failureMessage's payload, not chunked: for a reply the connection observes as one from Neo4j. */
+export function failurePayload(failure: RefusalFailure, version: BoltVersion | null = null): Buffer {
   const gql = version !== null && (version.major > 5 || (version.major === 5 && version.minor >= 7));
   const metadata: PackStreamMap = gql
     ? new Map<string, PackStreamValue>([
@@ -83,7 +88,7 @@ export function failureMessage(failure: RefusalFailure, version: BoltVersion | n
         ['code', failure.code],
         ['message', failure.message],
       ]);
-  return chunkMessage(messagePayload(BoltSignature.FAILURE, metadata));
+  return messagePayload(BoltSignature.FAILURE, metadata);
 }
 
 /** GQL's "general processing exception", which Neo4j sends with codes that have no GQL status of their own. */

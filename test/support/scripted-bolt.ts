@@ -55,6 +55,8 @@ export interface ScriptedReplies {
   success(metadata?: PackStreamMap): void;
   /** Puts the connection in the failed state: IGNORED until RESET. */
   failure(code: string, message: string): void;
+  /** Ends the connection with this request unanswered, as a server killed then (earlier answers go out first). */
+  drop(): void;
 }
 
 /** A role's answer to the requests of one logged-in connection; anything it does not know gets a FAILURE. */
@@ -277,6 +279,10 @@ class ScriptedConnection {
       },
       success: (metadata) => this.#outgoing.push(successMessage(metadata)),
       failure: (code, message) => this.#fail(code, message),
+      drop: () => {
+        this.#flush();
+        this.drop();
+      },
     };
   }
 
@@ -548,6 +554,8 @@ export interface NotALeaderMember {
   readonly notALeaderAnswers: number;
   /** Reads answered with its name so far. */
   readonly readsServed: number;
+  /** COMMITs that ended their connection unanswered (dropsCommits). */
+  readonly commitsDropped: number;
   readonly connections: ConnectionCounts;
   close(): Promise<void>;
 }
@@ -565,18 +573,39 @@ function databaseOf(extra: PackStreamValue | undefined): string {
   return typeof db === 'string' ? db : DEFAULT_HOME_DATABASE;
 }
 
+export interface ScriptedMemberOptions extends ScriptedServerOptions {
+  readonly name: string;
+  /** Writes are answered as reads are, not refused with NotALeader: the member is a writer. */
+  readonly takesWrites?: boolean;
+  /**
+   * Every COMMIT ends its connection unanswered: a member killed while a COMMIT is on its way, a moment
+   * no real server can be killed at on cue.
+   */
+  readonly dropsCommits?: boolean;
+}
+
+interface MemberCounts {
+  notALeader: number;
+  reads: number;
+  commitsDropped: number;
+}
+
 /**
  * A follower: a write BEGIN or write auto-commit RUN gets NotALeader (then IGNORED until RESET, which
  * the skeleton does); a read gets one record naming this member, whatever its query.
  */
 class NotALeaderRole implements ScriptedRole {
   readonly #name: string;
-  readonly #counts: { notALeader: number; reads: number };
+  readonly #counts: MemberCounts;
+  readonly #takesWrites: boolean;
+  readonly #dropsCommits: boolean;
   #transaction: { db: string } | null = null;
   #pendingResult: { db: string } | null = null;
 
-  constructor(name: string, counts: { notALeader: number; reads: number }) {
-    this.#name = name;
+  constructor(options: ScriptedMemberOptions, counts: MemberCounts) {
+    this.#name = options.name;
+    this.#takesWrites = options.takesWrites ?? false;
+    this.#dropsCommits = options.dropsCommits ?? false;
     this.#counts = counts;
   }
 
@@ -598,6 +627,11 @@ class NotALeaderRole implements ScriptedRole {
           replies.failure(INVALID_REQUEST_CODE, `${messageName(request.signature)} outside a transaction`);
           return;
         }
+        if (this.#dropsCommits && request.signature === BoltSignature.COMMIT) {
+          this.#counts.commitsDropped++;
+          replies.drop();
+          return;
+        }
         this.#transaction = null;
         this.#pendingResult = null;
         replies.success();
@@ -615,7 +649,7 @@ class NotALeaderRole implements ScriptedRole {
   #begin(extra: PackStreamValue | undefined, replies: ScriptedReplies): void {
     if (this.#transaction !== null) {
       replies.failure(INVALID_REQUEST_CODE, 'BEGIN inside a transaction');
-    } else if (isWrite(extra)) {
+    } else if (isWrite(extra) && !this.#takesWrites) {
       this.#notALeader(replies);
     } else {
       this.#transaction = { db: databaseOf(extra) };
@@ -628,7 +662,7 @@ class NotALeaderRole implements ScriptedRole {
       replies.failure(INVALID_REQUEST_CODE, 'RUN before the last result was pulled');
       return;
     }
-    if (this.#transaction === null && isWrite(extra)) {
+    if (this.#transaction === null && isWrite(extra) && !this.#takesWrites) {
       this.#notALeader(replies);
       return;
     }
@@ -661,11 +695,9 @@ class NotALeaderRole implements ScriptedRole {
   }
 }
 
-export async function startNotALeaderMember(
-  options: ScriptedServerOptions & { readonly name: string },
-): Promise<NotALeaderMember> {
-  const counts = { notALeader: 0, reads: 0 };
-  const server = await ScriptedBoltServer.listen(options, () => new NotALeaderRole(options.name, counts));
+export async function startNotALeaderMember(options: ScriptedMemberOptions): Promise<NotALeaderMember> {
+  const counts: MemberCounts = { notALeader: 0, reads: 0, commitsDropped: 0 };
+  const server = await ScriptedBoltServer.listen(options, () => new NotALeaderRole(options, counts));
   return {
     name: options.name,
     address: server.address,
@@ -676,6 +708,9 @@ export async function startNotALeaderMember(
     },
     get readsServed() {
       return counts.reads;
+    },
+    get commitsDropped() {
+      return counts.commitsDropped;
     },
     get connections() {
       return server.connections;

@@ -178,6 +178,11 @@ export class PooledLogin implements ConnectionFront {
 
   afterUpstreamRead(): void {}
 
+  /** Session mode: the client's one upstream is gone, and the session with it. */
+  unitLost(): null {
+    return null;
+  }
+
   /** An upstream held for a LOGON that never came is closed; a checkout the pool holds ends (client_left). */
   abandon(): void {
     this.#leaveHold?.();

@@ -19,9 +19,9 @@ import {
 } from '../bolt/index.ts';
 import type { ConnectionFront, FrontHost } from '../front.ts';
 import { ConnectionProblem } from '../problems.ts';
-import { failureMessage, UPSTREAM_UNAVAILABLE_CODE } from '../refusal.ts';
+import { failureMessage, failurePayload, UPSTREAM_UNAVAILABLE_CODE } from '../refusal.ts';
 import type { ClusterRouter, RoutedLent, RoutingRefused } from '../routing/cluster-router.ts';
-import { unitRoute } from '../routing/unit-route.ts';
+import { type UnitAccess, unitRoute } from '../routing/unit-route.ts';
 import { loginOf } from './connection-key.ts';
 import type { Lent, Refused, UpstreamPool } from './pool.ts';
 import { PooledLogin } from './pooled-login.ts';
@@ -50,8 +50,8 @@ export class TransactionUnits implements ConnectionFront {
   readonly #pool: UpstreamPool;
   /** Cluster routing (neo4j:// upstream): each unit goes to the member its access mode calls for. */
   readonly #router: ClusterRouter | null;
-  /** The member and routing table of the unit under way, when routed. */
-  #unitMember: { readonly member: string; readonly tableKey: string } | null = null;
+  /** The member, routing table and access mode of the unit under way, when routed. */
+  #unitMember: { readonly member: string; readonly tableKey: string; readonly access: UnitAccess } | null = null;
   readonly #login: PooledLogin;
   readonly clientPayloads: ReadonlySet<number>;
   /** A FAILURE in this unit left the upstream FAILED, so it needs RESET before reuse. */
@@ -138,6 +138,32 @@ export class TransactionUnits implements ConnectionFront {
 
   abandon(): void {
     this.#login.abandon();
+  }
+
+  /**
+   * A routed read unit's member died with the unit's requests unanswered (a reader killed, say, while a
+   * COMMIT was on its way). A read transaction writes nothing, so the client may run it again: it gets
+   * a transient FAILURE its driver's managed transaction retries on another reader, not the bare close
+   * that drivers report as a commit of unknown outcome and do not retry. The client is then FAILED as
+   * after any FAILURE, until its RESET. A write's outcome is unknown: that client is closed.
+   */
+  unitLost(): Buffer | null {
+    const unit = this.#unitMember;
+    if (unit === null || unit.access !== 'read') return null;
+    this.#unitMember = null;
+    this.#unitFailed = false;
+    this.#clientFailed = true;
+    this.#unitRequests = 0;
+    this.#unitSummaries = 0;
+    this.#unitLastReset = -1;
+    this.#login.held.restartAt(this.#host.clientBytesRead);
+    return failurePayload(
+      {
+        code: UPSTREAM_UNAVAILABLE_CODE,
+        message: `neo4j-pool-sidecar: cluster member ${unit.member} was lost during a read; nothing was written, retry the transaction`,
+      },
+      this.#host.handshake.negotiatedVersion,
+    );
   }
 
   /**
@@ -250,19 +276,20 @@ export class TransactionUnits implements ConnectionFront {
       throw new ConnectionProblem('protocol_violation', 'the client sent a request without being logged in');
     }
     host.states.setUpstream('checking-out');
-    router.checkout(unitRoute(frame), this.#login.spec(), verified, this.#login.checkoutOptions).then(
-      (outcome) => host.guarded(() => this.#lendRoutedUnit(outcome)),
+    const route = unitRoute(frame);
+    router.checkout(route, this.#login.spec(), verified, this.#login.checkoutOptions).then(
+      (outcome) => host.guarded(() => this.#lendRoutedUnit(outcome, route.access)),
       (error: unknown) => host.guarded(() => this.#login.checkoutFailed(error)),
     );
   }
 
-  #lendRoutedUnit(outcome: RoutedLent | Refused | RoutingRefused): void {
+  #lendRoutedUnit(outcome: RoutedLent | Refused | RoutingRefused, access: UnitAccess): void {
     if ('refused' in outcome) {
       // Neo4j refused the login on that member, or the routers refused the table (no such database): its answer.
       this.#login.refuse(outcome);
       return;
     }
-    this.#unitMember = { member: outcome.member, tableKey: outcome.tableKey };
+    this.#unitMember = { member: outcome.member, tableKey: outcome.tableKey, access };
     this.#lendUnit(outcome.lent, false, outcome.pool);
   }
 
