@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import neo4j from 'neo4j-driver';
-import type { ClusterLoadOutput } from '../../scripts/clients/run-scenario.ts';
 import { freePort } from '../../scripts/neo4j/local-neo4j.ts';
-import { type ClusterClient, defaultClusterClients } from '../proxy/cluster-client.ts';
-import type { ClientReport, ScenarioConnection } from '../proxy/js-client.ts';
+import { type ClusterClient, defaultClusterClients, expectClusterLoad } from '../proxy/cluster-client.ts';
+import type { ScenarioConnection } from '../proxy/js-client.ts';
 import { releaseSharedNeo4j, sharedNeo4j } from '../support/neo4j.ts';
 
 type Neo4jDriver = ReturnType<typeof neo4j.driver>;
@@ -20,25 +19,6 @@ type Neo4jDriver = ReturnType<typeof neo4j.driver>;
 /** This file's member name and write-id prefix, so concurrent runs on the shared server stay apart. */
 const run = randomUUID().slice(0, 8);
 const member = `direct-${run}`;
-
-function expectLoad(report: ClientReport): ClusterLoadOutput {
-  assert.equal(report.ok, true, `expected ${report.client} ${report.scenario} to run: ${JSON.stringify(report)}`);
-  assert.equal(report.error, null);
-  const load = report.result as ClusterLoadOutput | null;
-  assert.ok(load, `${report.client} ${report.scenario} reported no result`);
-  // The contract's sums, whatever else happened.
-  const failed = (access: string) => load.failures.filter((failure) => failure.access === access).length;
-  for (const [access, counts] of [
-    ['read', load.reads],
-    ['write', load.writes],
-  ] as const) {
-    assert.equal(counts.transactions, counts.committed + failed(access), `${access}: ${JSON.stringify(load)}`);
-    const byMember = Object.values(counts.byMember).reduce((sum, count) => sum + count, 0);
-    assert.equal(byMember, counts.committed, `${access} by member: ${JSON.stringify(counts)}`);
-  }
-  assert.equal(load.acknowledgedWriteIds.length, load.writes.committed);
-  return load;
-}
 
 /** The ClusterWrite ids Neo4j holds under a prefix, one entry per node. */
 async function writtenIds(driver: Neo4jDriver, prefix: string): Promise<string[]> {
@@ -85,7 +65,7 @@ describe('cluster scenarios of every client, against one Neo4j', { timeout: 10 *
     describe(client.name, () => {
       test('cluster-spread: every read and write served by the marked member, each write once', async () => {
         const idPrefix = prefixFor(client, 'spread');
-        const load = expectLoad(await client.spread(connection, { reads: 20, writes: 5, idPrefix }));
+        const load = expectClusterLoad(await client.spread(connection, { reads: 20, writes: 5, idPrefix }));
         assert.deepEqual(load.reads, { transactions: 20, committed: 20, byMember: { [member]: 20 } });
         assert.deepEqual(load.writes, { transactions: 5, committed: 5, byMember: { [member]: 5 } });
         const expectedIds = [0, 1, 2, 3, 4].map((n) => `${idPrefix}-${n}`);
@@ -100,7 +80,7 @@ describe('cluster scenarios of every client, against one Neo4j', { timeout: 10 *
         const idPrefix = prefixFor(client, 'write-loop');
         const loop = await client.startLoop('cluster-write-loop', connection, { concurrency: 2, idPrefix });
         await loop.whenCompleted(10);
-        const load = expectLoad(await loop.stop());
+        const load = expectClusterLoad(await loop.stop());
         assert.ok(load.writes.committed >= 10, JSON.stringify(load.writes));
         assert.deepEqual(load.writes.byMember, { [member]: load.writes.committed });
         assert.equal(load.reads.transactions, 0);
@@ -110,7 +90,7 @@ describe('cluster scenarios of every client, against one Neo4j', { timeout: 10 *
 
       test('cluster-read-loop ends by itself at durationMs', async () => {
         const loop = await client.startLoop('cluster-read-loop', connection, { durationMs: 500 });
-        const load = expectLoad(await loop.report);
+        const load = expectClusterLoad(await loop.report);
         assert.equal(load.writes.transactions, 0);
         assert.deepEqual(load.failures, []);
         assert.deepEqual(Object.keys(load.reads.byMember), load.reads.committed > 0 ? [member] : []);
@@ -125,7 +105,7 @@ describe('cluster scenarios of every client, against one Neo4j', { timeout: 10 *
           { ...connection, uri: closed },
           { reads: 1, writes: 1, idPrefix, maxRetryMs: 300 },
         );
-        const load = expectLoad(report);
+        const load = expectClusterLoad(report);
         assert.deepEqual(load.reads, { transactions: 1, committed: 0, byMember: {} });
         assert.deepEqual(load.writes, { transactions: 1, committed: 0, byMember: {} });
         assert.deepEqual(

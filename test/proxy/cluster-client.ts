@@ -4,6 +4,7 @@
  * it and the Python, Java and Go clients, so a cluster test runs the same load with all four drivers
  * and reads one report shape.
  */
+import assert from 'node:assert/strict';
 import type { ManagedTransaction } from 'neo4j-driver';
 import {
   CLUSTER_READ_QUERY,
@@ -126,6 +127,28 @@ export function defaultClusterClients(): ClusterClient[] {
     processClusterClient('java', '5'),
     processClusterClient('go', '5'),
   ];
+}
+
+/**
+ * The load a cluster scenario reported, after checking the report's own sums (transactions = committed
+ * + failures per access mode, members add up to committed, one acknowledged id per committed write).
+ */
+export function expectClusterLoad(report: ClientReport): ClusterLoadOutput {
+  assert.equal(report.ok, true, `expected ${report.client} ${report.scenario} to run: ${JSON.stringify(report)}`);
+  assert.equal(report.error, null);
+  const load = report.result as ClusterLoadOutput | null;
+  assert.ok(load, `${report.client} ${report.scenario} reported no result`);
+  const failed = (access: string) => load.failures.filter((failure) => failure.access === access).length;
+  for (const [access, counts] of [
+    ['read', load.reads],
+    ['write', load.writes],
+  ] as const) {
+    assert.equal(counts.transactions, counts.committed + failed(access), `${access}: ${JSON.stringify(load)}`);
+    const byMember = Object.values(counts.byMember).reduce((sum, count) => sum + count, 0);
+    assert.equal(byMember, counts.committed, `${access} by member: ${JSON.stringify(counts)}`);
+  }
+  assert.equal(load.acknowledgedWriteIds.length, load.writes.committed);
+  return load;
 }
 
 /** Reads and writes interleaved evenly, so a change during the run meets both (as the other clients order them). */
