@@ -242,7 +242,7 @@ export const ALERT_DEFINITIONS: Readonly<Record<ThresholdKey, AlertDefinition>> 
     anchor: 'proxy-clients-held',
     summary: 'The Bolt proxy is holding clients instead of serving them.',
     description:
-      '{{ $value | humanize }} client connections are held by the Bolt proxy for reason {{ $labels.reason }} (paused: the proxy is paused; outage: Neo4j cannot be reached) (threshold {{threshold}}).',
+      '{{ $value | humanize }} client connections are held by the Bolt proxy for reason {{ $labels.reason }} (paused: the proxy is paused; outage: Neo4j cannot be reached; no_writer: cluster routing knows no reachable writer) (threshold {{threshold}}).',
     unit: 'count',
     history: [],
     expression: ({ selector }) => selectMetric(proxyPool.clientsHeld.name, [], selector),

@@ -120,7 +120,7 @@ export const thresholdsSection = z
     proxyClientsHeld: threshold(
       { warning: 1, critical: 20, for: '1m' },
       'held client connections',
-      'Client connections the Bolt proxy holds instead of lending them a Neo4j connection, per reason: outage (Neo4j unreachable) or paused (neo4j-pool-sidecar pause). A restart holds them for seconds; a minute means Neo4j stays down or a pause was left on.',
+      'Client connections the Bolt proxy holds instead of lending them a Neo4j connection, per reason: outage (Neo4j unreachable), paused (neo4j-pool-sidecar pause) or no_writer (cluster routing knows no reachable writer). A restart holds them for seconds; a minute means Neo4j stays down or a pause was left on.',
     ),
     proxyHoldTimeouts: windowedThreshold(
       { warning: 1, critical: 10, for: '0s', window: '5m' },
