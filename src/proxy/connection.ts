@@ -222,6 +222,10 @@ export class ProxiedConnection implements FrontHost {
     return this.#closeReason !== null;
   }
 
+  get advertisedAddress(): string {
+    return this.#settings.advertisedAddress;
+  }
+
   get goodbyeAt(): number | null {
     return this.#goodbyeAt;
   }

@@ -19,6 +19,8 @@ export interface FrontHost {
   readonly states: ConnectionStates;
   /** A close reason is set: the connection is on its way out. */
   readonly closing: boolean;
+  /** host:port the proxy writes into routing tables for its clients. */
+  readonly advertisedAddress: string;
   /** Client stream offset of its GOODBYE (null: none yet); nothing from there on goes upstream. */
   readonly goodbyeAt: number | null;
   /** Client message-stream bytes read so far (offsets of held bytes count from here). */

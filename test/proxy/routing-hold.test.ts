@@ -115,4 +115,35 @@ describe('cluster routing with no writer known', () => {
       await proxy.stop();
     }
   });
+
+  it("answers clients' ROUTE from its own fresh table, naming only the proxy: the cluster sees the proxy's refreshes, not one per driver", async () => {
+    router.setTable(table([member()]));
+    const proxy = await startTestProxy(router.uri, { pooling: { ...POOLING_DEFAULTS, mode: 'transaction' } });
+    try {
+      const routesBefore = router.routeRequests.total;
+      // A driver per task over neo4j://, as per-task workers do: each new driver ROUTEs before its first query.
+      const tasks = 20;
+      for (let task = 0; task < tasks; task++) {
+        const driver = neo4j.driver(proxy.routingUri, neo4j.auth.basic(server.username, server.password));
+        const access = task % 2 === 0 ? neo4j.routing.READ : neo4j.routing.WRITE;
+        const { summary } = await driver.executeQuery('RETURN 1', {}, { routing: access, database: 'neo4j' });
+        assert.equal(summary.server.address, proxy.proxy.advertisedAddress);
+        await driver.close();
+      }
+      const proxyRefreshes = await proxy.metric('neo4j_proxy_routing_refreshes_total');
+      const clientRoutes = await proxy.metric('neo4j_proxy_messages_total', {
+        direction: 'client_to_server',
+        message: 'ROUTE',
+      });
+      const reachedRouter = router.routeRequests.total - routesBefore;
+      console.log(
+        `client ROUTEs ${clientRoutes}, proxy refreshes ${proxyRefreshes}, ROUTEs at the router ${reachedRouter}`,
+      );
+      assert.ok(clientRoutes >= tasks, 'every driver fetched its table through the proxy');
+      // Only ROUTEs before the proxy had a table of its own go through; the rest are answered by the proxy.
+      assert.ok(reachedRouter <= proxyRefreshes + 1, `${reachedRouter} ROUTEs reached the router`);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });

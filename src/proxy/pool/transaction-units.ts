@@ -16,6 +16,7 @@ import {
   isSummary,
   messageMetadata,
   messagePayload,
+  type PackStreamMap,
 } from '../bolt/index.ts';
 import type { ConnectionFront, FrontHost } from '../front.ts';
 import { ConnectionProblem } from '../problems.ts';
@@ -229,13 +230,27 @@ export class TransactionUnits implements ConnectionFront {
         held.skipTo(frame.wireEnd);
         this.#startUnit(frame);
         return;
-      default:
-        held.skipTo(frame.wireStart);
-        if (this.#router !== null) this.#startRoutedUnit(frame, this.#router);
-        else this.#startUnit(null);
-        this.#countUnitRequest(frame);
+      case BoltSignature.ROUTE: {
+        const answer = this.#answerRouteLocally(frame);
+        if (answer === null) break;
         host.observeClientMessage(frame);
+        held.skipTo(frame.wireEnd);
+        host.replyToClient(BoltSignature.SUCCESS, messagePayload(BoltSignature.SUCCESS, answer));
+        return;
+      }
     }
+    held.skipTo(frame.wireStart);
+    if (this.#router !== null) this.#startRoutedUnit(frame, this.#router);
+    else this.#startUnit(null);
+    this.#countUnitRequest(frame);
+    host.observeClientMessage(frame);
+  }
+
+  /** With cluster routing and a fresh table for it, the proxy's own answer to a client's ROUTE; else null. */
+  #answerRouteLocally(frame: BoltMessageFrame): PackStreamMap | null {
+    const verified = this.#login.login;
+    if (this.#router === null || verified === null) return null;
+    return this.#router.answerRoute(unitRoute(frame), verified.login, this.#host.advertisedAddress);
   }
 
   /** Borrows an upstream logged in as this client (or, for a LOGON, verifies the new login on it). */

@@ -12,7 +12,7 @@
  * checked under that member's own name.
  */
 import type { Logger } from '../../logger.ts';
-import { BoltSignature } from '../bolt/index.ts';
+import { BoltSignature, type PackStreamMap, type PackStreamValue } from '../bolt/index.ts';
 import type { Login } from '../pool/connection-key.ts';
 import {
   type CheckoutOptions,
@@ -141,6 +141,29 @@ export class ClusterRouter {
     this.#options = options;
     this.#seedAddress = formatAddress(options.seed.host, options.seed.port);
     this.#context = routingContext(options.seed);
+  }
+
+  /**
+   * A client's ROUTE answered from the proxy's own table while it is fresh: the proxy for every role
+   * (it routes writes and reads itself, and holds writes while no writer is known), the table's TTL and
+   * database. Null when there is no fresh table for it: the ROUTE then goes to a router like any unit
+   * (and its answer is rewritten). Saves the cluster a ROUTE per driver refresh: drivers resolving the
+   * home database ROUTE every few transactions.
+   */
+  answerRoute(route: UnitRoute, login: Login, advertisedAddress: string): PackStreamMap | null {
+    const table = this.#tables.get(tableKey(route, login))?.table;
+    if (table === undefined || table === null || isExpired(table, this.#options.clock.now())) return null;
+    const proxyOnly = (role: string): PackStreamMap =>
+      new Map<string, PackStreamValue>([
+        ['addresses', [advertisedAddress]],
+        ['role', role],
+      ]);
+    const rt = new Map<string, PackStreamValue>([
+      ['ttl', BigInt(Math.max(1, Math.floor((table.fetchedAtMs + table.ttlMs - this.#options.clock.now()) / 1000)))],
+      ['db', table.database],
+      ['servers', [proxyOnly('WRITE'), proxyOnly('READ'), proxyOnly('ROUTE')]],
+    ]);
+    return new Map([['rt', rt]]);
   }
 
   /** The pool of a member seen so far (the seed's own for the seed address). */

@@ -3,7 +3,7 @@
  * BEGIN's or an auto-commit RUN's `mode` ("r": a reader, anything else: the writer) and `db` (absent:
  * the user's home database). A ROUTE from the client goes to a router.
  */
-import { type BoltMessageFrame, BoltSignature, readMessageMapEntries } from '../bolt/index.ts';
+import { type BoltMessageFrame, BoltSignature, decodeBoltMessage, readMessageMapEntries } from '../bolt/index.ts';
 
 export type UnitAccess = 'read' | 'write' | 'route';
 
@@ -20,7 +20,7 @@ const ROUTE_KEYS: ReadonlySet<string> = new Set(['mode', 'db', 'imp_user']);
 const EXTRA_FIELD: Readonly<Record<number, number>> = { [BoltSignature.BEGIN]: 0, [BoltSignature.RUN]: 2 };
 
 export function unitRoute(frame: BoltMessageFrame): UnitRoute {
-  if (frame.signature === BoltSignature.ROUTE) return { access: 'route', database: null, impersonatedUser: null };
+  if (frame.signature === BoltSignature.ROUTE) return clientRoute(frame);
   const field = EXTRA_FIELD[frame.signature];
   const extra =
     field === undefined || frame.payload === null ? null : readMessageMapEntries(frame.payload, field, ROUTE_KEYS);
@@ -29,6 +29,22 @@ export function unitRoute(frame: BoltMessageFrame): UnitRoute {
   return {
     access: extra?.get('mode') === 'r' ? 'read' : 'write',
     database: typeof db === 'string' && db !== '' ? db : null,
+    impersonatedUser: typeof impersonated === 'string' && impersonated !== '' ? impersonated : null,
+  };
+}
+
+/** A client's ROUTE: Bolt 4.4+ names the database in its third field's map, 4.3 as that field itself. */
+function clientRoute(frame: BoltMessageFrame): UnitRoute {
+  const extra = frame.payload === null ? null : readMessageMapEntries(frame.payload, 2, ROUTE_KEYS);
+  let database: unknown = extra?.get('db');
+  if (extra === null && frame.payload !== null) {
+    const fields = decodeBoltMessage(frame.payload).fields;
+    database = fields[2];
+  }
+  const impersonated = extra?.get('imp_user');
+  return {
+    access: 'route',
+    database: typeof database === 'string' && database !== '' ? database : null,
     impersonatedUser: typeof impersonated === 'string' && impersonated !== '' ? impersonated : null,
   };
 }
