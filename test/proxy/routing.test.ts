@@ -253,8 +253,8 @@ describe('cluster routing through the proxy (JavaScript driver)', () => {
       t.diagnostic(`read spread over 300 managed reads (6 at a time): ${JSON.stringify(reads.asObject())}`);
       t.diagnostic(
         `330 transactions in sessions on the home database: ${proxyRefreshes} routing table fetch(es) by the ` +
-          `proxy, ${cluster.router.routeRequests.total - routesBefore} ROUTEs at the router (the rest are the ` +
-          "driver's own, resolving the home database, which the proxy passes through)",
+          `proxy, ${cluster.router.routeRequests.total - routesBefore} ROUTEs at the router (the driver's own, ` +
+          'resolving the home database, are answered by the proxy from its table once it has one)',
       );
 
       assert.deepEqual(reads.failures, []);
@@ -273,11 +273,14 @@ describe('cluster routing through the proxy (JavaScript driver)', () => {
       }
       assert.equal(await units('writer', 'read'), 0);
       assert.equal(await units('writer', 'write'), 30);
-      // The proxy's table is fetched once per database and kept (TTL 300 s), not once per transaction.
+      // The proxy's table is fetched once per database and kept (TTL 300 s), not once per transaction;
+      // a unit on the home database fetches once more before ROUTE says which database that is (the
+      // driver names the database in some BEGINs and not in others), then shares that database's table.
       const tables = proxy.proxy.status().routing?.tables.length ?? 0;
-      assert.ok(tables >= 1);
-      assert.equal(await proxy.metric('neo4j_proxy_routing_refreshes_total', { reason: 'first' }), tables);
-      assert.equal(proxyRefreshes, tables);
+      assert.equal(tables, 1);
+      const firstFetches = await proxy.metric('neo4j_proxy_routing_refreshes_total', { reason: 'first' });
+      assert.ok(firstFetches >= 1 && firstFetches <= 2, `${firstFetches} first fetches`);
+      assert.equal(proxyRefreshes, firstFetches);
 
       // Stored exactly once, on the writer alone.
       await assertStoredOnceOnWriter(ids);
@@ -289,12 +292,11 @@ describe('cluster routing through the proxy (JavaScript driver)', () => {
     // then the router names the new writer.
     cluster.router.setTable(cluster.table({ writers: [notALeader.address], readers: [...READERS] }));
     await withProxy(async (proxy, driver) => {
-      // Two reads, so the proxy learns it for both tables the driver's sessions use: Neo4j 5.26 announces
-      // server-side routing, so the driver's first session resolves the home database and names it
-      // (db neo4j), and the later ones send the cached guess as no database at all (the home table).
+      // Primer and writes name the database, so they use the one table the proxy keeps for it (a unit
+      // on the home database would fetch a fresh table before it is known to be the same database).
+      const database = 'neo4j';
       const primer = new LoadTally();
-      await managedRead(driver, primer);
-      await managedRead(driver, primer);
+      await managedRead(driver, primer, { database });
       assert.deepEqual(primer.failures, []);
       const refusedBefore = notALeader.notALeaderAnswers;
       cluster.router.setTable(usualTable());
@@ -306,7 +308,7 @@ describe('cluster routing through the proxy (JavaScript driver)', () => {
       await inParallel(
         workers,
         () => next >= 40,
-        () => managedWrite(driver, writes, `${runId}-change-${next++}`),
+        () => managedWrite(driver, writes, `${runId}-change-${next++}`, { database }),
       );
       const refused = notALeader.notALeaderAnswers - refusedBefore;
       const learnedMs = logTimes(proxy, 'writer refused a write; routing table refresh due')[0] ?? Number.NaN;

@@ -131,6 +131,8 @@ export class ClusterRouter {
   readonly #seedAddress: string;
   readonly #context: ReadonlyMap<string, string>;
   readonly #tables = new Map<string, TableEntry>();
+  /** Home-database keys whose database a ROUTE resolved: they share that database's table from then on. */
+  readonly #homeDatabases = new Map<string, string>();
   readonly #pools = new Map<string, UpstreamPool>();
   /** Rotates the starting reader, so readers equally in use take turns. */
   #nextReader = 0;
@@ -151,7 +153,7 @@ export class ClusterRouter {
    * home database ROUTE every few transactions.
    */
   answerRoute(route: UnitRoute, login: Login, advertisedAddress: string): PackStreamMap | null {
-    const table = this.#tables.get(tableKey(route, login))?.table;
+    const table = this.#tables.get(this.#resolve(tableKey(route, login)))?.table;
     if (table === undefined || table === null || isExpired(table, this.#options.clock.now())) return null;
     const proxyOnly = (role: string): PackStreamMap =>
       new Map<string, PackStreamValue>([
@@ -187,7 +189,7 @@ export class ClusterRouter {
     verified: VerifiedLogin,
     options: CheckoutOptions,
   ): Promise<RoutedLent | Refused | RoutingRefused> {
-    const key = tableKey(route, verified.login);
+    const key = this.#resolve(tableKey(route, verified.login));
     if (route.access === 'route') {
       // The client's own ROUTE: answered by a router (its table is rewritten to name the proxy).
       const lent = await this.#checkoutOn(this.#options.seedPool, spec, verified, options);
@@ -287,7 +289,7 @@ export class ClusterRouter {
    * next write refreshes the table (the client is told to retry).
    */
   notTheWriter(member: string, key: string, reason: 'not_a_leader' | 'forbidden_on_read_only'): void {
-    const entry = this.#tables.get(key);
+    const entry = this.#tables.get(this.#resolve(key));
     const table = entry?.table;
     if (entry === undefined || table === null || table === undefined) return;
     if (table.writers.includes(member)) this.#options.observer.failover('writer');
@@ -411,10 +413,10 @@ export class ClusterRouter {
     options: CheckoutOptions,
     forced: RefreshReason | null,
   ): Promise<RoutingTable | RoutingRefused> {
-    let entry = this.#tables.get(key);
+    let entry = this.#tables.get(this.#resolve(key));
     if (entry === undefined) {
       entry = { table: null, due: null, refreshing: null };
-      this.#tables.set(key, entry);
+      this.#tables.set(this.#resolve(key), entry);
     }
     const current = entry.table;
     const now = this.#options.clock.now();
@@ -432,6 +434,27 @@ export class ClusterRouter {
         .catch(() => {});
     }
     return entry.refreshing as Promise<RoutingTable | RoutingRefused>;
+  }
+
+  /**
+   * A home-database key stands for the named database once a ROUTE resolved it, as drivers do: the
+   * units that name it and those that do not then share one table, refreshed and corrected together.
+   */
+  #resolve(key: string): string {
+    const database = this.#homeDatabases.get(key);
+    return database === undefined ? key : databaseKey(database);
+  }
+
+  #learnHomeDatabase(entry: TableEntry, table: RoutingTable): void {
+    for (const [key, candidate] of this.#tables) {
+      if (candidate !== entry || key.startsWith('db:') || table.database === '') continue;
+      this.#homeDatabases.set(key, table.database);
+      this.#tables.delete(key);
+      const named = this.#tables.get(databaseKey(table.database));
+      if (named === undefined) this.#tables.set(databaseKey(table.database), entry);
+      else if (named.refreshing === null) named.table = table;
+      return;
+    }
   }
 
   /** ROUTE to each known router in turn, then the seed; the first table read wins. */
@@ -486,6 +509,7 @@ export class ClusterRouter {
         if (table.routers.length === 0 && table.readers.length === 0 && table.writers.length === 0)
           throw new RoutingTableError(`router ${router} answered an empty routing table`);
         entry.table = table;
+        this.#learnHomeDatabase(entry, table);
         this.#options.observer.tableRefreshed(reason, 'ok');
         this.#options.logger?.debug(
           {
@@ -495,6 +519,7 @@ export class ClusterRouter {
             writers: table.writers,
             readers: table.readers,
             ttlSeconds: table.ttlMs / 1000,
+            requested: route.database ?? (route.impersonatedUser === null ? '(home)' : '(home of impersonated user)'),
           },
           'routing table fetched',
         );
@@ -589,12 +614,16 @@ class WriterHold {
   }
 }
 
+function databaseKey(database: string): string {
+  return `db:${database}`;
+}
+
 /**
  * Tables of a named database are shared; the home database may differ per user, so its table is kept
  * per user (the impersonated one when there is one, as its home database is the one that counts).
  */
 function tableKey(route: UnitRoute, login: Login): string {
-  if (route.database !== null) return `db:${route.database}`;
+  if (route.database !== null) return databaseKey(route.database);
   if (route.impersonatedUser !== null) return `home-as:${route.impersonatedUser}`;
   return `home:${login.principal.toString('base64')}`;
 }
