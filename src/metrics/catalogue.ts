@@ -635,7 +635,7 @@ export const proxyRouting = {
   }),
   units: defineCounter({
     name: 'neo4j_proxy_routing_units_total',
-    help: 'Units of work (an auto-commit query or an explicit transaction) lent an upstream on a cluster member, by member (host:port from the routing table; folded into "other" past the label cap) and access (read, write, route).',
+    help: 'Units of work (an auto-commit query or an explicit transaction) lent an upstream on a cluster member, by member (host:port from the routing table; folded into "other" past the label cap) and access (read, write).',
     unit: 'count',
     labelNames: ['member', 'access'] as const,
     boundedLabels: ['access'] as const,

@@ -274,7 +274,7 @@ export class ProxyMetrics implements PoolObserver, RoutingObserver {
     this.#recorder.counter(proxyRouting.failovers).inc({ role });
   }
 
-  unitRouted(member: string, access: 'read' | 'write' | 'route'): void {
+  unitRouted(member: string, access: 'read' | 'write'): void {
     this.#recorder.counter(proxyRouting.units).inc({ member, access });
   }
 

@@ -64,7 +64,7 @@ export interface RoutingObserver {
   tableRefreshed(reason: RefreshReason, outcome: 'ok' | 'failed'): void;
   /** A member left the table for failing (connection refused, reset, unanswered) or for not being the writer. */
   failover(role: MemberRole): void;
-  unitRouted(member: string, access: 'read' | 'write' | 'route'): void;
+  unitRouted(member: string, access: 'read' | 'write'): void;
   /** A write held for want of a writer ended (reason no_writer), as the pool reports its own holds. */
   holdEnded(reason: HoldReason, outcome: HoldOutcome, seconds: number): void;
 }
