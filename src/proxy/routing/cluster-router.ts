@@ -16,14 +16,11 @@ import { BoltSignature, type PackStreamMap, type PackStreamValue } from '../bolt
 import type { Login } from '../pool/connection-key.ts';
 import {
   type CheckoutOptions,
-  HoldCancelledError,
   type HoldOutcome,
   type HoldReason,
   HoldTimeoutError,
   type Lent,
   type PoolClock,
-  RETRY_FIRST_DELAY_MS,
-  RETRY_MAX_DELAY_MS,
   type Refused,
   type UpstreamPool,
   type UpstreamSpec,
@@ -45,6 +42,7 @@ import {
   withoutWriter,
 } from './routing-table.ts';
 import type { UnitRoute } from './unit-route.ts';
+import { FailFast, WriterHold } from './waits.ts';
 
 /** Members tried for one unit before it gets a retryable error: a whole small cluster and then some. */
 const MAX_MEMBER_FAILURES = 8;
@@ -192,7 +190,7 @@ export class ClusterRouter {
     const key = this.#resolve(tableKey(route, verified.login));
     if (route.access === 'route') {
       // The client's own ROUTE: answered by a router (its table is rewritten to name the proxy).
-      const lent = await this.#checkoutOn(this.#options.seedPool, spec, verified, options);
+      const lent = await checkoutVerified(this.#options.seedPool, spec, verified, options);
       if ('refused' in lent) return lent;
       return { lent, pool: this.#options.seedPool, member: this.#seedAddress, tableKey: key };
     }
@@ -241,27 +239,14 @@ export class ClusterRouter {
         continue;
       }
       const pool = this.#poolFor(member);
-      let unreachable = false;
-      const memberOptions: CheckoutOptions = {
-        ...options,
-        onHold: (cancel) => {
-          // A member pool holds only while paused; a member it cannot reach is left for another.
-          if (cancel !== null && !pool.maintenance.paused) {
-            unreachable = true;
-            cancel();
-            return;
-          }
-          options.onHold?.(cancel);
-        },
-      };
+      const failFast = new FailFast(pool, options);
       try {
-        const lent = await this.#checkoutOn(pool, spec, verified, memberOptions);
+        const lent = await checkoutVerified(pool, spec, verified, failFast.options);
         if ('refused' in lent) return lent;
         this.#options.observer.unitRouted(member, access);
         return { lent, pool, member, tableKey: key };
       } catch (error) {
-        if (!(unreachable && error instanceof HoldCancelledError) && !(error instanceof UpstreamClosedError))
-          throw error;
+        if (!failFast.gaveUp(error) && !(error instanceof UpstreamClosedError)) throw error;
         failures++;
         this.memberFailed(member, error);
       }
@@ -348,15 +333,6 @@ export class ClusterRouter {
     this.#closed = true;
     for (const hold of [...this.#writerHolds]) hold.end('shutdown');
     for (const pool of this.#pools.values()) pool.close();
-  }
-
-  async #checkoutOn(
-    pool: UpstreamPool,
-    spec: UpstreamSpec,
-    verified: VerifiedLogin,
-    options: CheckoutOptions,
-  ): Promise<Lent | Refused> {
-    return checkoutVerified(pool, spec, verified, options);
   }
 
   /** The reader with the fewest upstreams in use (turns taken among equals), or the first reachable writer. */
@@ -473,20 +449,10 @@ export class ClusterRouter {
     let lastError: unknown = null;
     for (const router of new Set(routers)) {
       const pool = this.#poolFor(router);
-      let unreachable = false;
-      const routerOptions: CheckoutOptions = {
-        ...options,
-        onHold: (cancel) => {
-          if (cancel !== null && !pool.maintenance.paused && router !== this.#seedAddress) {
-            unreachable = true;
-            cancel();
-            return;
-          }
-          options.onHold?.(cancel);
-        },
-      };
+      // The seed, the router of last resort, holds through an outage like any pool; the others fail fast.
+      const failFast = router === this.#seedAddress ? null : new FailFast(pool, options);
       try {
-        const outcome = await this.#checkoutOn(pool, spec, verified, routerOptions);
+        const outcome = await checkoutVerified(pool, spec, verified, failFast?.options ?? options);
         if ('refused' in outcome) {
           this.#options.observer.tableRefreshed(reason, 'failed');
           return { refused: outcome.refused, routing: true };
@@ -526,14 +492,11 @@ export class ClusterRouter {
         return table;
       } catch (error) {
         if (error instanceof HoldTimeoutError) throw error;
-        if (
-          !(
-            error instanceof UpstreamClosedError ||
-            error instanceof RoutingTableError ||
-            (unreachable && error instanceof HoldCancelledError)
-          )
-        )
-          throw error;
+        const routerFailed =
+          error instanceof UpstreamClosedError ||
+          error instanceof RoutingTableError ||
+          failFast?.gaveUp(error) === true;
+        if (!routerFailed) throw error;
         lastError = error;
         if (router !== this.#seedAddress) this.memberFailed(router, error);
       }
@@ -549,68 +512,6 @@ export class ClusterRouter {
     const hold = new WriterHold(this.#options, options, () => this.#writerHolds.delete(hold));
     this.#writerHolds.add(hold);
     return hold;
-  }
-}
-
-/**
- * One unit's wait for a writer: backs off 100 ms doubling to 2 s between table refreshes (the caller
- * refreshes), ends released, timed_out (proxy.pooling.holdTimeoutMs from its start), client_left or
- * shutdown, and tells the client's front it is held, as the pool's holds do.
- */
-class WriterHold {
-  readonly #router: ClusterRouterOptions;
-  readonly #options: CheckoutOptions;
-  readonly #onEnd: () => void;
-  readonly #startedMs: number;
-  #delayMs = RETRY_FIRST_DELAY_MS;
-  #ended = false;
-  /** Rejects the wait under way, when the client leaves or the proxy stops. */
-  #interrupt: ((error: Error) => void) | null = null;
-
-  constructor(router: ClusterRouterOptions, options: CheckoutOptions, onEnd: () => void) {
-    this.#router = router;
-    this.#options = options;
-    this.#onEnd = onEnd;
-    this.#startedMs = router.clock.now();
-    options.onHold?.(() => this.end('client_left'));
-  }
-
-  wait(): Promise<void> {
-    const { clock, holdTimeoutMs } = this.#router;
-    const left = this.#startedMs + holdTimeoutMs - clock.now();
-    if (this.#ended || left <= 0 || holdTimeoutMs === 0) {
-      this.end('timed_out');
-      return Promise.reject(
-        new HoldTimeoutError(
-          'no_writer',
-          `no writer in the cluster's routing table; held for proxy.pooling.holdTimeoutMs (${holdTimeoutMs} ms), try again`,
-        ),
-      );
-    }
-    const delayMs = Math.min(this.#delayMs, left);
-    this.#delayMs = Math.min(this.#delayMs * 2, RETRY_MAX_DELAY_MS);
-    return new Promise((resolve, reject) => {
-      const cancelTimer = clock.after(delayMs, () => {
-        this.#interrupt = null;
-        resolve();
-      });
-      this.#interrupt = (error) => {
-        cancelTimer();
-        reject(error);
-      };
-    });
-  }
-
-  end(outcome: HoldOutcome): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#onEnd();
-    this.#options.onHold?.(null);
-    this.#router.observer.holdEnded('no_writer', outcome, (this.#router.clock.now() - this.#startedMs) / 1000);
-    const interrupt = this.#interrupt;
-    this.#interrupt = null;
-    if (outcome === 'client_left') interrupt?.(new HoldCancelledError('the client left while held'));
-    else if (outcome === 'shutdown') interrupt?.(new UpstreamClosedError('the proxy is shutting down'));
   }
 }
 
