@@ -116,6 +116,27 @@ export const poolsViewSchema = {
         additionalProperties: false,
       },
     },
+    members: {
+      type: 'array',
+      description:
+        "Cluster routing only (neo4j:// upstream, transaction mode): each member's pool; the fields above are then the seed's, which verifies logins.",
+      items: {
+        type: 'object',
+        properties: {
+          address: { type: 'string', description: 'host:port as the routing table names it' },
+          roles: {
+            type: 'array',
+            items: { type: 'string', enum: ['writer', 'reader', 'router'] },
+            description: 'roles in the tables as last fetched; none: dropped until the next refresh',
+          },
+          reachable: { type: 'boolean' },
+          upstreams: upstreamCounts,
+          lent: { type: 'integer', minimum: 0 },
+        },
+        required: ['address', 'roles', 'reachable', 'upstreams', 'lent'],
+        additionalProperties: false,
+      },
+    },
   },
   required: [
     'mode',

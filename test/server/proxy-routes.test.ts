@@ -42,6 +42,22 @@ function standIn(mode: PoolingMode, calls: string[]): ProxyMaintenance {
     held: 1,
     lent: 1,
     keys: [{ key: '3f2a9c1b', bolt: '5.8', upstreams: { idle: 1, in_use: 1, opening: 0, resetting: 0 } }],
+    members: [
+      {
+        address: 'core-1.cluster:7687',
+        roles: ['writer', 'router'],
+        reachable: true,
+        upstreams: { idle: 2, in_use: 1, opening: 0, resetting: 0 },
+        lent: 1,
+      },
+      {
+        address: 'core-2.cluster:7687',
+        roles: [],
+        reachable: false,
+        upstreams: { idle: 0, in_use: 0, opening: 1, resetting: 0 },
+        lent: 0,
+      },
+    ],
   };
   const clientsView: ClientsView = {
     mode,
