@@ -37,17 +37,14 @@ export function mayCarryGoodbye(data: Buffer, messages: BoltDechunker): boolean 
 
 export class LentUpstreamLink implements UpstreamLink {
   readonly outlivesClient = true;
-  /** Where lent upstreams go back: the proxy's pool, or with cluster routing the pool of the member that lent it. */
-  readonly #pool: UpstreamPool;
-  #lentFrom: UpstreamPool;
+  /** Where the lent upstream goes back: the proxy's pool, or with cluster routing the pool of its member. */
+  #lentFrom: UpstreamPool | null = null;
   readonly #borrower: UpstreamBorrower;
   /** The client sent LOGON or LOGOFF itself: the upstream's login is no longer one the pool knows. */
   readonly #loginChanged: () => boolean;
   #upstream: PooledUpstream | null = null;
 
-  constructor(pool: UpstreamPool, events: UpstreamEvents, loginChanged: () => boolean) {
-    this.#pool = pool;
-    this.#lentFrom = pool;
+  constructor(events: UpstreamEvents, loginChanged: () => boolean) {
     this.#loginChanged = loginChanged;
     this.#borrower = {
       onData: events.onData,
@@ -58,8 +55,8 @@ export class LentUpstreamLink implements UpstreamLink {
     };
   }
 
-  /** From now on `upstream`'s bytes and close come to this link's connection. */
-  lend(upstream: PooledUpstream, pool: UpstreamPool = this.#pool): this {
+  /** From now on `upstream`'s bytes and close come to this link's connection; it goes back to `pool`. */
+  lend(upstream: PooledUpstream, pool: UpstreamPool): this {
     if (this.#upstream !== null) throw new Error(`an upstream is lent already; upstream ${upstream.id} cannot be`);
     upstream.lend(this.#borrower);
     this.#upstream = upstream;
@@ -91,12 +88,13 @@ export class LentUpstreamLink implements UpstreamLink {
 
   release(release: LinkRelease): boolean {
     const upstream = this.#upstream;
-    if (upstream === null) return true;
+    const pool = this.#lentFrom;
+    if (upstream === null || pool === null) return true;
     this.#upstream = null;
     // The pool reads the rest itself (RESET's replies): a pause for this client's back-pressure must not outlive it.
     upstream.resume();
     const reason = this.#unreusableBecause(release);
-    this.#lentFrom.release(
+    pool.release(
       upstream,
       reason === null ? { pendingSummaries: release.pendingSummaries, ready: release.ready } : { destroy: reason },
     );

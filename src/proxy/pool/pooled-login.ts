@@ -111,7 +111,7 @@ export class PooledLogin implements ConnectionFront {
   constructor(host: FrontHost, pool: UpstreamPool, onLinked: () => void = () => {}) {
     this.#host = host;
     this.#pool = pool;
-    this.#link = new LentUpstreamLink(pool, host.upstreamEvents, () => this.#clientChangedLogin);
+    this.#link = new LentUpstreamLink(host.upstreamEvents, () => this.#clientChangedLogin);
     this.#onLinked = onLinked;
   }
 

@@ -117,6 +117,8 @@ export interface RoutingView {
 }
 
 interface TableEntry {
+  /** Where it was filed first: a named database's key, or a home-database key until ROUTE resolves it. */
+  readonly key: string;
   table: RoutingTable | null;
   /** A refresh is due for this reason (a writer refused a write) at the next unit on this table. */
   due: RefreshReason | null;
@@ -389,10 +391,11 @@ export class ClusterRouter {
     options: CheckoutOptions,
     forced: RefreshReason | null,
   ): Promise<RoutingTable | RoutingRefused> {
-    let entry = this.#tables.get(this.#resolve(key));
+    const resolved = this.#resolve(key);
+    let entry = this.#tables.get(resolved);
     if (entry === undefined) {
-      entry = { table: null, due: null, refreshing: null };
-      this.#tables.set(this.#resolve(key), entry);
+      entry = { key: resolved, table: null, due: null, refreshing: null };
+      this.#tables.set(resolved, entry);
     }
     const current = entry.table;
     const now = this.#options.clock.now();
@@ -422,15 +425,13 @@ export class ClusterRouter {
   }
 
   #learnHomeDatabase(entry: TableEntry, table: RoutingTable): void {
-    for (const [key, candidate] of this.#tables) {
-      if (candidate !== entry || key.startsWith('db:') || table.database === '') continue;
-      this.#homeDatabases.set(key, table.database);
-      this.#tables.delete(key);
-      const named = this.#tables.get(databaseKey(table.database));
-      if (named === undefined) this.#tables.set(databaseKey(table.database), entry);
-      else if (named.refreshing === null) named.table = table;
-      return;
-    }
+    const key = entry.key;
+    if (this.#tables.get(key) !== entry || key.startsWith('db:') || table.database === '') return;
+    this.#homeDatabases.set(key, table.database);
+    this.#tables.delete(key);
+    const named = this.#tables.get(databaseKey(table.database));
+    if (named === undefined) this.#tables.set(databaseKey(table.database), entry);
+    else if (named.refreshing === null) named.table = table;
   }
 
   /** ROUTE to each known router in turn, then the seed; the first table read wins. */
