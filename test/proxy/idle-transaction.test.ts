@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import neo4j, { type Driver, type Neo4jError } from 'neo4j-driver';
 import { configSchema } from '../../src/config/index.ts';
 import { IDLE_TRANSACTION_TIMEOUT_CODE } from '../../src/proxy/index.ts';
-import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+import { closeSharedNeo4j, openSharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { quiet } from './pooling-support.ts';
 import { eventually, startTestProxy } from './support.ts';
 
@@ -22,13 +22,9 @@ let server: TestNeo4j;
 let direct: Driver;
 
 before(async () => {
-  server = await sharedNeo4j();
-  direct = neo4j.driver(server.uri, neo4j.auth.basic(server.username, server.password), quiet);
+  ({ server, driver: direct } = await openSharedNeo4j(quiet));
 });
-after(async () => {
-  await direct?.close();
-  await releaseSharedNeo4j();
-});
+after(() => closeSharedNeo4j(direct));
 
 async function nodeOf(key: string): Promise<{ v: unknown; w: unknown; written: number }> {
   const { records } = await direct.executeQuery(

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import neo4j, { type Driver } from 'neo4j-driver';
 import { BoltSignature } from '../../src/proxy/bolt/index.ts';
 import type { PoolingMode } from '../../src/proxy/index.ts';
-import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+import { closeSharedNeo4j, openSharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { describeMessage, loggedInBolt58, map, message, type RawBoltClient } from '../support/raw-bolt.ts';
 import { openTransactionsMarked, openTransactionsOn, ownTransaction, perTask, quiet } from './pooling-support.ts';
 import { eventually, startTestProxy, type TestProxy } from './support.ts';
@@ -22,13 +22,9 @@ let server: TestNeo4j;
 let observer: Driver;
 
 before(async () => {
-  server = await sharedNeo4j();
-  observer = neo4j.driver(server.uri, neo4j.auth.basic(server.username, server.password), quiet);
+  ({ server, driver: observer } = await openSharedNeo4j(quiet));
 });
-after(async () => {
-  await observer?.close();
-  await releaseSharedNeo4j();
-});
+after(() => closeSharedNeo4j(observer));
 
 /** Reads replies until a SUCCESS or FAILURE (skipping RECORDs), failing on FAILURE. */
 async function expectSuccess(client: RawBoltClient, what: string): Promise<void> {

@@ -18,7 +18,7 @@ import { BoltSignature } from '../../src/proxy/bolt/index.ts';
 import { SWEEP_INTERVAL_MS, UNAUTHENTICATED_MAX_AGE_MS } from '../../src/proxy/pool/pool.ts';
 import { type BoltRelay, type RelayedConnection, sessions, startBoltRelay } from '../support/bolt-relay.ts';
 import { spawnSidecarCli } from '../support/cli.ts';
-import { releaseSharedNeo4j, sharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
+import { closeSharedNeo4j, openSharedNeo4j, type TestNeo4j } from '../support/neo4j.ts';
 import { parseExposition } from '../support/prometheus-text.ts';
 import { connectBolt58, hello } from '../support/raw-bolt.ts';
 import { ownTransaction, perTask, quiet } from './pooling-support.ts';
@@ -28,13 +28,9 @@ let server: TestNeo4j;
 let direct: Driver;
 
 before(async () => {
-  server = await sharedNeo4j();
-  direct = neo4j.driver(server.uri, neo4j.auth.basic(server.username, server.password), quiet);
+  ({ server, driver: direct } = await openSharedNeo4j(quiet));
 });
-after(async () => {
-  await direct?.close();
-  await releaseSharedNeo4j();
-});
+after(() => closeSharedNeo4j(direct));
 
 function auth(password = server.password) {
   return neo4j.auth.basic(server.username, password);
